@@ -1,0 +1,127 @@
+"""Host key trust: known_hosts files, pinned fingerprints, and the messages that say how to fix.
+
+Verification is always on. A server is trusted when its key is in the known_hosts file
+(OpenSSH's format, ``[host]:port`` entries and hashed names included) or matches a
+pinned ``SHA256:...`` fingerprint. Accepting a new key ("trust on first use", OpenSSH's
+``StrictHostKeyChecking=accept-new``) is an explicit opt-in; a *changed* key is refused
+in every mode.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import paramiko
+from loguru import logger
+
+from .errors import ConfigError, HostKeyError
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """Given a public key, return its OpenSSH SHA256 fingerprint (``SHA256:...``)."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+
+
+def normalize_fingerprint(value: str) -> str:
+    """Given a pinned fingerprint as users write it, return it as ``fingerprint`` does."""
+    text = value.strip()
+    if not text.startswith("SHA256:") or len(text) < 20:
+        raise ConfigError(
+            f"host key fingerprint {value!r} is not of the form 'SHA256:...': print the "
+            "server's with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server"
+        )
+    return text.rstrip("=")
+
+
+def host_entry_name(host: str, port: int) -> str:
+    """Return the name OpenSSH uses for a host in known_hosts (``[host]:port`` off port 22)."""
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def _how_to_trust(host: str, port: int, key: paramiko.PKey, known_hosts: Path | None) -> str:
+    target = str(known_hosts) if known_hosts is not None else "~/.ssh/known_hosts"
+    port_flag = f"-p {port} " if port != 22 else ""
+    return (
+        f"after checking that {fingerprint(key)} is the server's key (ask its administrator, "
+        "or run `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on it), either add it: "
+        f"`ssh-keyscan {port_flag}{host} >> {target}`, or pin it with "
+        f"host_key_fingerprint / CSU_HOST_KEY_FINGERPRINT='{fingerprint(key)}'"
+    )
+
+
+class RejectUnknown(paramiko.MissingHostKeyPolicy):
+    """Refuse a server whose key is not known, explaining how to trust it."""
+
+    def __init__(self, port: int, known_hosts: Path | None) -> None:
+        self.port = port
+        self.known_hosts = known_hosts
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        host = hostname.split("]")[0].lstrip("[")
+        raise HostKeyError(
+            f"the host key of {host_entry_name(host, self.port)} ({key.get_name()} "
+            f"{fingerprint(key)}) is not known"
+            + (f" in {self.known_hosts}" if self.known_hosts else "")
+            + "; "
+            + _how_to_trust(host, self.port, key, self.known_hosts)
+        )
+
+
+class PinnedFingerprint(paramiko.MissingHostKeyPolicy):
+    """Trust exactly the server key with the pinned fingerprint."""
+
+    def __init__(self, pinned: str) -> None:
+        self.pinned = normalize_fingerprint(pinned)
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        if fingerprint(key) != self.pinned:
+            raise HostKeyError(
+                f"the host key of {hostname} is {key.get_name()} {fingerprint(key)}, not the "
+                f"pinned {self.pinned}: the server was replaced or the connection is being "
+                "intercepted. If the server's key legitimately changed, pin the new one"
+            )
+
+
+class AcceptNew(paramiko.MissingHostKeyPolicy):
+    """Trust an unknown key on first use and record it; changed keys are still refused."""
+
+    def __init__(self, known_hosts: Path | None) -> None:
+        self.known_hosts = known_hosts
+
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
+        logger.warning(
+            "trusting the new host key of {} on first use: {} {}",
+            hostname, key.get_name(), fingerprint(key),
+        )
+        client.get_host_keys().add(hostname, key.get_name(), key)
+        if self.known_hosts is None:
+            return
+        try:
+            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            with self.known_hosts.open("a", encoding="utf-8") as handle:
+                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        except OSError as error:
+            logger.warning("could not record the host key in {}: {}", self.known_hosts, error)
+
+
+def changed_key_message(host: str, port: int, error: paramiko.BadHostKeyException,
+                        known_hosts: Path | None) -> str:
+    """Return the message for a server whose key differs from the trusted one."""
+    target = str(known_hosts) if known_hosts is not None else "~/.ssh/known_hosts"
+    name = host_entry_name(host, port)
+    return (
+        f"the host key of {name} CHANGED: it offered {error.key.get_name()} "
+        f"{fingerprint(error.key)} but {target} trusts {fingerprint(error.expected_key)}. "
+        "The server may have been reinstalled, or the connection is being intercepted; "
+        "nothing was uploaded. If the change is legitimate, remove the old entry with "
+        f"`ssh-keygen -R '{name}' -f {target}` and trust the new key"
+    )

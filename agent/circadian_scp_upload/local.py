@@ -1,0 +1,145 @@
+"""Local screening: which days exist in the source folder, their files, and checksums.
+
+Policy for things that are not regular files (documented in the README): symlinks,
+sockets, FIFOs and devices are never followed, never uploaded and never removed; each
+is reported once per run and the rest of its day is uploaded. Because they stay, a day
+folder holding one is kept after removal of the uploaded files.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from .errors import ConfigError
+from .patterns import DatedPattern
+
+MARKER_NAME = ".do-not-touch"
+HASH_CHUNK_BYTES = 1024 * 1024
+Variant = Literal["directories", "files"]
+
+
+@dataclass(frozen=True)
+class LocalFile:
+    """A regular file of a day: its path relative to the day's root ('/' separated)."""
+
+    relpath: str
+    path: Path
+    size: int
+    mtime_ns: int
+
+    def unchanged(self) -> bool:
+        """Return whether the file still has the size and mtime seen at screening."""
+        try:
+            st = self.path.lstat()
+        except FileNotFoundError:
+            return False
+        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+
+
+@dataclass
+class DayUnit:
+    """One day to upload: its date, local root folder, and the names it covers.
+
+    For the ``directories`` variant ``names`` is the one dated folder; for ``files``
+    it is the dated files of that date, all directly in ``root``.
+    """
+
+    date: datetime.date
+    variant: Variant
+    root: Path
+    names: list[str]
+    skipped: list[str] = field(default_factory=list)
+    folders: list[str] = field(default_factory=list)
+
+    def remote_root(self, dst_path: str) -> str:
+        """Given the remote base folder, return the remote folder of this day."""
+        if self.variant == "directories":
+            return dst_path.rstrip("/") + "/" + self.names[0]
+        return dst_path.rstrip("/") or "/"
+
+    def local_root(self) -> Path:
+        """Return the local folder the day's relative paths start from."""
+        return self.root / self.names[0] if self.variant == "directories" else self.root
+
+    def list_files(self) -> list[LocalFile]:
+        """Return the day's regular files, sorted; fills ``skipped`` with what is left out."""
+        self.skipped, self.folders = [], []
+        if self.variant == "files":
+            found = (self._entry(name, self.root / name) for name in self.names)
+            return sorted((f for f in found if f is not None), key=lambda f: f.relpath)
+        return sorted(self._walk(self.local_root(), ""), key=lambda f: f.relpath)
+
+    def _walk(self, folder: Path, prefix: str) -> Iterator[LocalFile]:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                relpath = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    self.folders.append(relpath)
+                    yield from self._walk(Path(entry.path), relpath + "/")
+                elif relpath != MARKER_NAME:
+                    found = self._entry(relpath, Path(entry.path))
+                    if found is not None:
+                        yield found
+
+    def _entry(self, relpath: str, path: Path) -> LocalFile | None:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            self.skipped.append(relpath)
+            return None
+        return LocalFile(relpath, path, st.st_size, st.st_mtime_ns)
+
+
+def find_days(
+    src_path: Path,
+    variant: Variant,
+    pattern: DatedPattern,
+    on_ambiguous: Callable[[str, tuple[datetime.date, ...]], None],
+) -> list[DayUnit]:
+    """Given the source folder, variant and pattern, return its dated days, oldest first.
+
+    Names that do not match are ignored; ambiguous names are reported through
+    ``on_ambiguous`` and skipped. Raises ConfigError if the source folder is unusable.
+    """
+    if not src_path.is_dir():
+        raise ConfigError(
+            f"source folder {str(src_path)!r} does not exist or is not a folder: "
+            "check the src_path / CSU_SRC setting and the volume mount"
+        )
+    days: dict[datetime.date, DayUnit] = {}
+    for entry in sorted(os.scandir(src_path), key=lambda e: e.name):
+        wanted_dir = variant == "directories"
+        if entry.is_symlink() or entry.is_dir() != wanted_dir:
+            continue
+        parsed = pattern.parse(entry.name)
+        if parsed.ambiguous:
+            on_ambiguous(entry.name, parsed.ambiguous)
+            continue
+        if parsed.date is None:
+            continue
+        if wanted_dir:
+            days[parsed.date] = DayUnit(parsed.date, variant, src_path, [entry.name])
+        else:
+            days.setdefault(parsed.date, DayUnit(parsed.date, variant, src_path, []))
+            days[parsed.date].names.append(entry.name)
+    return [days[d] for d in sorted(days)]
+
+
+def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
+    """Given a path, return the hex SHA-256 of its content, read in bounded chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+            if on_bytes is not None:
+                on_bytes(len(chunk))
+    return digest.hexdigest()

@@ -1,0 +1,63 @@
+"""The one place log lines go through: loguru, plus the host program's callbacks.
+
+The package logs through loguru but leaves it disabled unless the host enables it
+(``logger.enable("circadian_scp_upload")``, as the agent's CLI does), so a library user
+sees exactly what its callbacks print. paramiko's own logging is routed into loguru one
+level quieter, so its chatter never drowns the upload's lines.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+
+from loguru import logger
+
+from .callbacks import UploadClientCallbacks
+
+PACKAGE = "circadian_scp_upload"
+PARAMIKO_LEVEL_MAP = {
+    logging.CRITICAL: "ERROR",
+    logging.ERROR: "WARNING",
+    logging.WARNING: "INFO",
+    logging.INFO: "DEBUG",
+}
+
+
+class DayLog:
+    """Log lines about one day, prefixed with the date, to loguru and the callbacks."""
+
+    def __init__(self, callbacks: UploadClientCallbacks, day: datetime.date | None) -> None:
+        self._callbacks = callbacks
+        self._prefix = f"{day.isoformat()}: " if day is not None else ""
+
+    def info(self, message: str) -> None:
+        text = self._prefix + message
+        logger.opt(depth=1).info(text)
+        self._callbacks.log_info(text)
+
+    def error(self, message: str) -> None:
+        text = self._prefix + message
+        logger.opt(depth=1).error(text)
+        self._callbacks.log_error(text)
+
+
+class _ParamikoToLoguru(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        level = PARAMIKO_LEVEL_MAP.get(record.levelno, "TRACE")
+        logger.opt(depth=0).log(level, "paramiko: {}", record.getMessage())
+
+
+_routed = False
+
+
+def route_paramiko_logging() -> None:
+    """Send paramiko's standard-library logging into loguru, one level quieter (idempotent)."""
+    global _routed
+    if _routed:
+        return
+    paramiko_logger = logging.getLogger("paramiko")
+    paramiko_logger.addHandler(_ParamikoToLoguru())
+    paramiko_logger.setLevel(logging.INFO)
+    paramiko_logger.propagate = False
+    _routed = True

@@ -1,0 +1,94 @@
+"""Uploading one file: under a temporary name, resumed where it stopped, renamed into place.
+
+A file is written as ``.<name>.csu-partial`` in its final folder, made durable, and then
+renamed over its final name in one atomic step, so a final name never holds a partial
+file. A partial file left by an interrupted run is resumed: its tail is compared with
+the local file and, if it matches, the upload continues from its end; if not, it
+starts over. Whole-file checksums afterwards catch anything the tail check cannot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .connection import RemoteConnection
+from .local import HASH_CHUNK_BYTES, LocalFile
+
+PARTIAL_SUFFIX = ".csu-partial"
+RESUME_CHECK_BYTES = 256 * 1024
+
+
+def partial_path(final_path: str) -> str:
+    """Given a remote file's final path, return the path it is written under first."""
+    folder, name = posixpath.split(final_path)
+    return posixpath.join(folder, f".{name}{PARTIAL_SUFFIX}")
+
+
+def is_partial_name(relpath: str) -> bool:
+    """Return whether a remote relative path is one of our temporary files."""
+    name = posixpath.basename(relpath)
+    return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
+
+
+def final_of_partial(relpath: str) -> str:
+    """Given a temporary file's relative path, return the final one it stands for."""
+    folder, name = posixpath.split(relpath)
+    return posixpath.join(folder, name[1 : -len(PARTIAL_SUFFIX)])
+
+
+def resume_offset(connection: RemoteConnection, local: LocalFile, partial: str) -> int:
+    """Return the byte to continue ``partial`` from: its end if its tail matches, else 0."""
+    entry = connection.stat(partial)
+    if entry is None or not entry.is_file or entry.size == 0 or entry.size > local.size:
+        return 0
+    length = min(entry.size, RESUME_CHECK_BYTES)
+    start = entry.size - length
+    with local.path.open("rb") as handle:
+        handle.seek(start)
+        expected = handle.read(length)
+    if connection.read_range(partial, start, length) != expected:
+        return 0
+    return entry.size
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """The outcome of one file's upload: the checksum of the bytes sent, where it resumed."""
+
+    sha256: str
+    resumed_from: int
+
+
+def upload_file(
+    connection: RemoteConnection,
+    local: LocalFile,
+    final_path: str,
+    on_bytes: Callable[[int], None],
+    should_abort: Callable[[], bool],
+) -> Uploaded:
+    """Upload one file to ``final_path`` atomically; return its checksum and resume offset.
+
+    The checksum covers exactly the local bytes the remote copy was built from (the
+    resumed prefix is re-read and hashed, the rest is hashed as it is sent).
+    """
+    partial = partial_path(final_path)
+    offset = resume_offset(connection, local, partial)
+    digest = hashlib.sha256()
+    if offset:
+        with local.path.open("rb") as handle:
+            remaining = offset
+            while remaining and (chunk := handle.read(min(HASH_CHUNK_BYTES, remaining))):
+                digest.update(chunk)
+                remaining -= len(chunk)
+        on_bytes(offset)
+
+    def sent(chunk: bytes) -> None:
+        digest.update(chunk)
+        on_bytes(len(chunk))
+
+    connection.upload(local.path, partial, offset, sent, should_abort)
+    connection.rename_over(partial, final_path)
+    return Uploaded(digest.hexdigest(), offset)

@@ -1,0 +1,88 @@
+"""Fixtures shared by every tier: real sshd servers, data builders, a fixed clock."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI a skipped test is a failure: every tier must really run there."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped in CI, where every tier must run: {report.longrepr}"
+
+
+def _server(sftp_only: bool) -> Iterator[SSHServer]:
+    reason = can_run_sshd()
+    if reason is not None:
+        pytest.skip(reason)
+    workdir = Path(tempfile.mkdtemp(prefix="csu-sshd-"))
+    server = start_sshd(workdir, sftp_only=sftp_only)
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def shell_server() -> Iterator[SSHServer]:
+    """A full OpenSSH server: SFTP and a shell."""
+    yield from _server(sftp_only=False)
+
+
+@pytest.fixture(scope="session")
+def sftp_only_server() -> Iterator[SSHServer]:
+    """An SFTP-only OpenSSH server (``ForceCommand internal-sftp``, no shell)."""
+    yield from _server(sftp_only=True)
+
+
+@pytest.fixture(params=["shell", "sftp-only"])
+def server(request: pytest.FixtureRequest) -> SSHServer:
+    """Each test using this runs against both kinds of server."""
+    name = "shell_server" if request.param == "shell" else "sftp_only_server"
+    found: SSHServer = request.getfixturevalue(name)
+    return found
+
+
+@pytest.fixture
+def remote_dir(server: SSHServer, request: pytest.FixtureRequest) -> Path:
+    """A fresh destination folder on the server, writable by its login user."""
+    return server.new_remote_dir(f"{request.node.name}-{os.urandom(4).hex()}")
+
+
+def fixed_clock(when: datetime.datetime) -> Callable[[], datetime.datetime]:
+    """Return a clock that always says ``when`` (naive: local time)."""
+    aware = when.astimezone() if when.tzinfo is None else when
+    return lambda: aware
+
+
+def write_file(path: Path, content: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Return every regular file below ``root`` as relative path -> content."""
+    found: dict[str, bytes] = {}
+    if not root.exists():
+        return found
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            found[path.relative_to(root).as_posix()] = path.read_bytes()
+    return found

@@ -1,0 +1,169 @@
+"""A real, throwaway OpenSSH server on loopback, for the integration tests and the benchmark.
+
+Each server gets a free port, its own ed25519 host key, its own known_hosts line, a
+login user with a password and an authorized key, and optionally ``ForceCommand
+internal-sftp`` (an SFTP-only server without a shell). sshd runs in the foreground
+(``-D -e``) as a child process and is stopped with the fixture.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from circadian_scp_upload import RemoteConnection
+
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+TEST_USER = "csu-test"
+STARTUP_SECONDS = 10.0
+
+
+@dataclass
+class SSHServer:
+    """A running sshd and everything a client needs to log in to it."""
+
+    port: int
+    user: str
+    password: str
+    key_file: Path
+    known_hosts: Path
+    host_key_fingerprint: str
+    workdir: Path
+    sftp_only: bool
+    process: subprocess.Popen[bytes] = field(repr=False)
+    host: str = "127.0.0.1"
+
+    def connection(self, **options: Any) -> RemoteConnection:
+        """Return a RemoteConnection to this server (key login unless options say otherwise)."""
+        defaults: dict[str, Any] = {
+            "port": self.port,
+            "key_filename": self.key_file,
+            "known_hosts_file": self.known_hosts,
+            "allow_agent": False,
+            "connect_timeout": 10.0,
+            "io_timeout": 20.0,
+        }
+        defaults.update(options)
+        password = defaults.pop("password", None)
+        return RemoteConnection(self.host, self.user, password, **defaults)
+
+    def new_remote_dir(self, name: str) -> Path:
+        """Create a folder on the 'server' owned by the login user; return its path."""
+        path = self.workdir / "remote" / name
+        path.mkdir(parents=True)
+        _chown_tree(path, self.user)
+        return path
+
+    def stop(self) -> None:
+        """Stop sshd and every session it forked."""
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def can_run_sshd() -> str | None:
+    """Return None if a test sshd can run here, else the reason it cannot."""
+    if not Path(SSHD).exists():
+        return "OpenSSH server not installed (apt-get install openssh-server)"
+    if os.geteuid() != 0:
+        return "the test sshd must run as root to log in a separate, unprivileged user"
+    return None
+
+
+def ensure_test_user(password: str) -> None:
+    """Create the unprivileged login user once, and set its password."""
+    try:
+        pwd.getpwnam(TEST_USER)
+    except KeyError:
+        subprocess.run(["useradd", "-m", "-s", "/bin/bash", TEST_USER], check=True)
+    subprocess.run(["chpasswd"], input=f"{TEST_USER}:{password}".encode(), check=True)
+
+
+def free_port() -> int:
+    """Return a TCP port on loopback that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_sshd(workdir: Path, sftp_only: bool = False, extra_config: str = "") -> SSHServer:
+    """Start sshd on a free loopback port with fresh keys in ``workdir``; return it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    password = secrets.token_urlsafe(16)
+    ensure_test_user(password)
+    host_key = workdir / "host_ed25519"
+    client_key = workdir / "client_ed25519"
+    for key in (host_key, client_key):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    authorized = workdir / "authorized_keys"
+    shutil.copy(client_key.with_suffix(".pub"), authorized)
+    authorized.chmod(0o644)
+    port = free_port()
+    host_pub = host_key.with_suffix(".pub").read_text().split()
+    known_hosts = workdir / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-lf", str(host_key.with_suffix(".pub"))],
+        check=True, capture_output=True, text=True,
+    ).stdout.split()[1]
+    config = workdir / "sshd_config"
+    config.write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {host_key}\n"
+        f"PidFile {workdir / 'sshd.pid'}\nUsePAM no\nPasswordAuthentication yes\n"
+        "KbdInteractiveAuthentication no\nPubkeyAuthentication yes\n"
+        f"AuthorizedKeysFile {authorized}\nStrictModes no\nSubsystem sftp internal-sftp\n"
+        "PermitRootLogin prohibit-password\nLogLevel VERBOSE\nMaxStartups 100:30:200\n"
+        "MaxSessions 100\nMaxAuthTries 10\n"
+        + ("ForceCommand internal-sftp\n" if sftp_only else "")
+        + extra_config
+    )
+    log = (workdir / "sshd.log").open("wb")
+    process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
+    _wait_for_port(port, process)
+    return SSHServer(
+        port=port, user=TEST_USER, password=password, key_file=client_key,
+        known_hosts=known_hosts, host_key_fingerprint=fingerprint, workdir=workdir,
+        sftp_only=sftp_only, process=process,
+    )
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"sshd exited with {process.returncode} at start")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"sshd did not listen on port {port} within {STARTUP_SECONDS} s")
+
+
+def _chown_tree(path: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
+
+
+@contextlib.contextmanager
+def running_sshd(workdir: Path, sftp_only: bool = False) -> Iterator[SSHServer]:
+    """Start sshd for the duration of a with block."""
+    server = start_sshd(workdir, sftp_only)
+    try:
+        yield server
+    finally:
+        server.stop()
