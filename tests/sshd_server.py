@@ -26,6 +26,8 @@ from circadian_scp_upload import RemoteConnection
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 TEST_USER = "csu-test"
 STARTUP_SECONDS = 10.0
+# One password per test process: every server of the process shares the one login user.
+TEST_PASSWORD = secrets.token_urlsafe(16)
 
 
 @dataclass
@@ -105,7 +107,7 @@ def start_sshd(workdir: Path, sftp_only: bool = False, extra_config: str = "") -
     workdir.mkdir(parents=True, exist_ok=True)
     workdir.chmod(0o755)
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
-    password = secrets.token_urlsafe(16)
+    password = TEST_PASSWORD
     ensure_test_user(password)
     host_key = workdir / "host_ed25519"
     client_key = workdir / "client_ed25519"
@@ -120,7 +122,9 @@ def start_sshd(workdir: Path, sftp_only: bool = False, extra_config: str = "") -
     known_hosts.write_text(f"[127.0.0.1]:{port} {host_pub[0]} {host_pub[1]}\n")
     fingerprint = subprocess.run(
         ["ssh-keygen", "-lf", str(host_key.with_suffix(".pub"))],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()[1]
     config = workdir / "sshd_config"
     config.write_text(
@@ -137,9 +141,15 @@ def start_sshd(workdir: Path, sftp_only: bool = False, extra_config: str = "") -
     process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(config)], stdout=log, stderr=log)
     _wait_for_port(port, process)
     return SSHServer(
-        port=port, user=TEST_USER, password=password, key_file=client_key,
-        known_hosts=known_hosts, host_key_fingerprint=fingerprint, workdir=workdir,
-        sftp_only=sftp_only, process=process,
+        port=port,
+        user=TEST_USER,
+        password=password,
+        key_file=client_key,
+        known_hosts=known_hosts,
+        host_key_fingerprint=fingerprint,
+        workdir=workdir,
+        sftp_only=sftp_only,
+        process=process,
     )
 
 

@@ -9,6 +9,7 @@ the remote copy is renamed into place, made durable and checksummed.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import posixpath
@@ -163,7 +164,10 @@ class DailyTransferClient:
         files = unit.list_files()
         result.files = len(files)
         for name in unit.skipped:
-            log.error(f"skipping {name!r}: not a regular file (links and special files are never uploaded)")
+            log.error(
+                f"skipping {name!r}: not a regular file "
+                "(links and special files are never uploaded)"
+            )
         self.connection.ensure_connected()
         remote_root = unit.remote_root(self.dst_path)
         local_root = unit.local_root()
@@ -173,7 +177,9 @@ class DailyTransferClient:
         set_local_marker(local_root, unit.date)
         try:
             self.connection.makedirs(remote_root)
-            self.connection.write_text(posixpath.join(remote_root, MARKER_NAME), marker_text(unit.date))
+            self.connection.write_text(
+                posixpath.join(remote_root, MARKER_NAME), marker_text(unit.date)
+            )
             verified = self._sync(unit, files, remote_root, log, result)
             if self.remove_files_after_upload:
                 result.removed = self._remove_local(unit, verified, log)
@@ -182,19 +188,30 @@ class DailyTransferClient:
         if self.remove_files_after_upload and unit.variant == "directories":
             _remove_empty_tree(local_root)
         result.status = "uploaded" if len(verified) == len(files) else "failed"
-        log.info("done" if result.status == "uploaded" else "done, with files left to upload next run")
+        log.info(
+            "done" if result.status == "uploaded" else "done, with files left to upload next run"
+        )
 
     def _sync(
-        self, unit: DayUnit, files: list[LocalFile], remote_root: str, log: DayLog, result: DayResult
+        self,
+        unit: DayUnit,
+        files: list[LocalFile],
+        remote_root: str,
+        log: DayLog,
+        result: DayResult,
     ) -> list[LocalFile]:
         """Upload what the server lacks; return the files whose remote copy is verified."""
-        remote_sizes = self.connection.list_files(remote_root, recursive=unit.variant == "directories")
+        remote_sizes = self.connection.list_files(
+            remote_root, recursive=unit.variant == "directories"
+        )
         local_sums: dict[str, str] = {}
         candidates = [f for f in files if remote_sizes.get(f.relpath) == f.size]
         for local in candidates:
             local_sums[local.relpath] = sha256_file(local.path)
         remote_sums = self._remote_sums(remote_root, candidates, log)
-        synced = {f.relpath for f in candidates if remote_sums.get(f.relpath) == local_sums[f.relpath]}
+        synced = {
+            f.relpath for f in candidates if remote_sums.get(f.relpath) == local_sums[f.relpath]
+        }
         unsynced = [f for f in files if f.relpath not in synced]
         log.info(f"found {len(synced)} synced files and {len(unsynced)} unsynced files")
         if unsynced:
@@ -226,7 +243,9 @@ class DailyTransferClient:
     ) -> None:
         for folder in unit.folders:
             self.connection.makedirs(posixpath.join(remote_root, folder))
-        progress = Progress(log, len(unsynced), sum(f.size for f in unsynced), self.progress_interval)
+        progress = Progress(
+            log, len(unsynced), sum(f.size for f in unsynced), self.progress_interval
+        )
         should_abort = self.callbacks.should_abort_upload
         for index, local in enumerate(unsynced, start=1):
             if should_abort():
@@ -304,7 +323,9 @@ def _normalize_remote(dst_path: str) -> str:
     """Given a remote folder as users write it, return it as SFTP expects it."""
     text = str(dst_path).strip()
     if not text:
-        raise ConfigError("the remote folder (dst_path / CSU_DST) is empty: give a path on the server")
+        raise ConfigError(
+            "the remote folder (dst_path / CSU_DST) is empty: give a path on the server"
+        )
     if text == "~":
         return "."
     if text.startswith("~/"):
@@ -317,8 +338,5 @@ def _remove_empty_tree(root: Path) -> None:
     if not root.is_dir() or root.is_symlink():
         return
     for folder, _dirs, _files in sorted(os.walk(root, topdown=False), key=lambda w: -len(w[0])):
-        try:
+        with contextlib.suppress(OSError):
             os.rmdir(folder)
-        except OSError:
-            pass
-

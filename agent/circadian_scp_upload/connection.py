@@ -8,6 +8,7 @@ paramiko or socket failure is translated here, once, into the package's error tr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import io
 import posixpath
@@ -17,7 +18,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -193,7 +194,7 @@ class RemoteConnection:
                 pkey=self._pkey,
                 allow_agent=self._allow_agent and self._password is None and self._pkey is None,
                 look_for_keys=False,
-                sock=sock,  # type: ignore[arg-type]
+                sock=sock,
                 timeout=self.connect_timeout,
                 banner_timeout=self.connect_timeout,
                 auth_timeout=self.connect_timeout,
@@ -204,7 +205,7 @@ class RemoteConnection:
             transport.set_keepalive(max(1, int(self.keepalive_seconds)))
             sftp = client.open_sftp()
             sftp.get_channel().settimeout(self.io_timeout)  # type: ignore[union-attr]
-        except BaseException as error:
+        except BaseException as error:  # noqa: BLE001 - translated (or re-raised) below
             client.close()
             sock.close()
             raise self._connect_error(error) from None
@@ -215,10 +216,8 @@ class RemoteConnection:
     def close(self) -> None:
         """Close the connection (idempotent, never raises)."""
         if self._client is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken link may fail any way
                 self._client.close()
-            except Exception:  # noqa: BLE001 - closing a broken link may fail in any way
-                pass
         self._client = self._sftp = None
 
     def is_alive(self) -> bool:
@@ -303,11 +302,8 @@ class RemoteConnection:
 
     def remove(self, path: str) -> None:
         """Remove a file; a missing file is fine."""
-        with self._translate("remove", path):
-            try:
-                self._require_sftp().remove(path)
-            except FileNotFoundError:
-                pass
+        with self._translate("remove", path), suppress(FileNotFoundError):
+            self._require_sftp().remove(path)
 
     def rename_over(self, src: str, dst: str) -> None:
         """Atomically rename ``src`` to ``dst``, replacing ``dst`` (posix-rename)."""
@@ -335,7 +331,7 @@ class RemoteConnection:
             size = handle.stat().st_size or 0
             offset = 0
             while offset < size:
-                batch = []
+                batch: list[tuple[int, int]] = []
                 while offset < size and len(batch) < READ_BATCH_CHUNKS:
                     length = min(READ_CHUNK_BYTES, size - offset)
                     batch.append((offset, length))
@@ -403,7 +399,7 @@ class RemoteConnection:
         if not self._fsync_supported:
             return
         try:
-            self._require_sftp()._request(  # no public call; the request is standard
+            self._require_sftp()._request(  # type: ignore[attr-defined]  # no public call
                 paramiko.sftp.CMD_EXTENDED, "fsync@openssh.com", handle.handle
             )
         except OSError as error:
@@ -412,12 +408,15 @@ class RemoteConnection:
             self._fsync_supported = False
             logger.warning(
                 "{} does not offer fsync@openssh.com: uploads are not forced to disk "
-                "before local removal", self.where
+                "before local removal",
+                self.where,
             )
 
     def _require_sftp(self) -> paramiko.SFTPClient:
         if self._sftp is None:
-            raise TransientError(f"not connected to {self.where} (use the connection in a with block)")
+            raise TransientError(
+                f"not connected to {self.where} (use the connection in a with block)"
+            )
         return self._sftp
 
     def _require_transport(self) -> paramiko.Transport:
@@ -492,14 +491,18 @@ class RemoteConnection:
             )
         if isinstance(error, paramiko.AuthenticationException):
             if any(m in str(error).lower() for m in TRANSIENT_AUTH_MESSAGES):
-                return TransientError(f"the connection to {self.where} dropped during login ({error})")
-            method = "key" if self._pkey is not None else "password" if self._password else "ssh-agent"
+                return TransientError(
+                    f"the connection to {self.where} dropped during login ({error})"
+                )
+            method = (
+                "key" if self._pkey is not None else "password" if self._password else "ssh-agent"
+            )
             return AuthenticationError(
                 f"{self.where} refused the login of {self.username!r} by {method}: check the "
                 "user name and the password or key (is the public key in the user's "
                 "~/.ssh/authorized_keys on the server?)"
             )
-        if isinstance(error, paramiko.IncompatiblePeer):
+        if isinstance(error, paramiko.ssh_exception.IncompatiblePeer):
             return PermanentError(
                 f"{self.where} offers no algorithm this client accepts ({error}): update the "
                 "server's OpenSSH or give it an ed25519 host key"
@@ -555,14 +558,16 @@ def _tune_socket(sock: socket.socket, io_timeout: float, keepalive_seconds: floa
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     idle = max(1, int(keepalive_seconds))
-    for name, value in (("TCP_KEEPIDLE", idle), ("TCP_KEEPINTVL", idle), ("TCP_KEEPCNT", 3),
-                        ("TCP_USER_TIMEOUT", int(io_timeout * 1000))):
+    for name, value in (
+        ("TCP_KEEPIDLE", idle),
+        ("TCP_KEEPINTVL", idle),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", int(io_timeout * 1000)),
+    ):
         option = getattr(socket, name, None)
         if option is not None:
-            try:
+            with suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, option, value)
-            except OSError:
-                pass
 
 
 def _feed(channel: paramiko.Channel, data: bytes) -> None:
@@ -586,9 +591,12 @@ def _drain(channel: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
         while channel.recv_stderr_ready():
             stderr += channel.recv_stderr(65536)
             got = True
-        if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
-            if channel.eof_received or channel.closed:
-                break
+        if (
+            channel.exit_status_ready()
+            and not channel.recv_ready()
+            and not channel.recv_stderr_ready()
+        ) and (channel.eof_received or channel.closed):
+            break
         if got:
             deadline = time.monotonic() + timeout
         elif time.monotonic() > deadline:

@@ -100,7 +100,9 @@ class AcceptNew(paramiko.MissingHostKeyPolicy):
     ) -> None:
         logger.warning(
             "trusting the new host key of {} on first use: {} {}",
-            hostname, key.get_name(), fingerprint(key),
+            hostname,
+            key.get_name(),
+            fingerprint(key),
         )
         client.get_host_keys().add(hostname, key.get_name(), key)
         if self.known_hosts is None:
@@ -113,8 +115,9 @@ class AcceptNew(paramiko.MissingHostKeyPolicy):
             logger.warning("could not record the host key in {}: {}", self.known_hosts, error)
 
 
-def changed_key_message(host: str, port: int, error: paramiko.BadHostKeyException,
-                        known_hosts: Path | None) -> str:
+def changed_key_message(
+    host: str, port: int, error: paramiko.BadHostKeyException, known_hosts: Path | None
+) -> str:
     """Return the message for a server whose key differs from the trusted one."""
     target = str(known_hosts) if known_hosts is not None else "~/.ssh/known_hosts"
     name = host_entry_name(host, port)

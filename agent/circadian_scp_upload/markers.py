@@ -8,6 +8,7 @@ downstream processing; a marker left behind by a crashed run is simply taken ove
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 import socket
@@ -89,7 +90,5 @@ def set_local_marker(folder: Path, day: datetime.date) -> Path:
 
 def remove_local_marker(folder: Path) -> None:
     """Remove the local marker if it is there."""
-    try:
+    with contextlib.suppress(FileNotFoundError):
         (folder / MARKER_NAME).unlink()
-    except FileNotFoundError:
-        pass

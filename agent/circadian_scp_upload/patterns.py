@@ -96,14 +96,14 @@ def _validate_placeholders(pattern: str) -> tuple[str, ...]:
     unknown = sorted(set(re.findall(r"%([A-Za-z])", pattern)) - set("Ymdy"))
     if unknown:
         problems.append(
-            "unsupported placeholder " + ", ".join(f"%{u}" for u in unknown)
-            + " (only %Y %y %m %d)"
+            "unsupported placeholder " + ", ".join(f"%{u}" for u in unknown) + " (only %Y %y %m %d)"
         )
     if re.search(r"\(\?P<[Ymdy]>", pattern):
         problems.append("the group names Y, y, m, d are reserved for the placeholders")
     if problems:
         raise PatternError(
-            f"invalid dated pattern {pattern!r}: " + "; ".join(problems)
+            f"invalid dated pattern {pattern!r}: "
+            + "; ".join(problems)
             + ". Example of a valid pattern: '^%Y%m%d$'"
         )
     try:
@@ -147,4 +147,3 @@ def _to_date(fields: tuple[int, int, int]) -> datetime.date | None:
         return datetime.date(*fields)
     except ValueError:
         return None
-

@@ -81,7 +81,9 @@ class RemoteHasher:
         if result.exit_status != 0:
             logger.debug(
                 "remote hashing in {} exited {}: {}",
-                root, result.exit_status, result.stderr.decode(errors="replace")[:500],
+                root,
+                result.exit_status,
+                result.stderr.decode(errors="replace")[:500],
             )
         return {p: found[p] for p in relpaths if p in found}
 

@@ -1,0 +1,89 @@
+"""Helpers for the integration tests: data builders and a client factory."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from circadian_scp_upload import DailyTransferClient, RemoteConnection, UploadClientCallbacks
+from circadian_scp_upload.local import Variant
+from tests.conftest import fixed_clock, tree, write_file
+
+NOW = datetime.datetime(2024, 9, 20, 12, 0)  # local time: the 17th-19th are past
+PAST = ["20240917", "20240918", "20240919"]
+TODAY = "20240920"
+FUTURE = "20240921"
+HOSTILE_NAMES = [
+    "with space.txt",
+    "quote'single.txt",
+    'quote"double.txt',
+    "$(touch pwned).txt",
+    "`touch pwned2`.txt",
+    "semi;colon && rm -rf x.txt",
+    "-leading-dash.txt",
+    "--also-dash",
+    "ünïcødé-日本.txt",
+    "back\\slash.txt",
+    "new\nline.txt",
+    "tab\there.txt",
+    "*glob?[x].txt",
+    ".hidden",
+]
+
+
+class Recorder:
+    """Collects what the callbacks receive."""
+
+    def __init__(self) -> None:
+        self.info: list[str] = []
+        self.errors: list[str] = []
+
+    def callbacks(
+        self, dated_regex: str = r"^%Y%m%d$", abort: Callable[[], bool] = lambda: False
+    ) -> UploadClientCallbacks:
+        return UploadClientCallbacks(
+            dated_regex=dated_regex,
+            log_info=self.info.append,
+            log_error=self.errors.append,
+            should_abort_upload=abort,
+        )
+
+
+def make_day_dirs(src: Path, days: list[str], files_per_day: int = 3) -> None:
+    """Create dated day folders with files and a subfolder each."""
+    for day in days:
+        for index in range(files_per_day):
+            write_file(src / day / f"file{index}.txt", f"{day}-{index}\n".encode() * 50)
+        write_file(src / day / "sub" / "deeper" / "data.bin", day.encode() * 1000)
+
+
+def client(
+    connection: RemoteConnection,
+    src: Path,
+    dst: Path | str,
+    remove: bool,
+    recorder: Recorder,
+    variant: Variant = "directories",
+    dated_regex: str = r"^%Y%m%d$",
+    abort: Callable[[], bool] = lambda: False,
+    **options: Any,
+) -> DailyTransferClient:
+    options.setdefault("clock", fixed_clock(NOW))
+    return DailyTransferClient(
+        remote_connection=connection,
+        src_path=str(src),
+        dst_path=str(dst),
+        remove_files_after_upload=remove,
+        variant=variant,
+        callbacks=recorder.callbacks(dated_regex, abort),
+        **options,
+    )
+
+
+def leftovers(root: Path) -> list[str]:
+    """Return markers and temporary files anywhere below ``root``."""
+    return [
+        p for p in tree(root) if p.split("/")[-1] == ".do-not-touch" or p.endswith(".csu-partial")
+    ]

@@ -1,0 +1,207 @@
+"""The upload against a real sshd: both variants, both kinds of server, removal on and off."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import tree, write_file
+from tests.integration.helpers import (
+    FUTURE,
+    HOSTILE_NAMES,
+    PAST,
+    TODAY,
+    Recorder,
+    client,
+    leftovers,
+    make_day_dirs,
+)
+from tests.sshd_server import SSHServer
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("remove", [True, False])
+def test_directories_variant_uploads_past_days_only(
+    server: SSHServer, remote_dir: Path, tmp_path: Path, remove: bool
+) -> None:
+    src = tmp_path / "src"
+    make_day_dirs(src, [*PAST, TODAY, FUTURE])
+    write_file(src / "notes", b"not a day")
+    write_file(src / "2024091", b"too short")
+    before = tree(src)
+    recorder = Recorder()
+    with server.connection() as connection:
+        report = client(connection, src, remote_dir, remove, recorder).run()
+
+    assert [d.status for d in report.days] == ["uploaded"] * 3
+    uploaded = tree(remote_dir)
+    assert uploaded == {k: v for k, v in before.items() if k.split("/")[0] in PAST}
+    remaining = tree(src)
+    if remove:
+        assert remaining == {k: v for k, v in before.items() if k.split("/")[0] not in PAST}
+        assert not any((src / day).exists() for day in PAST)
+    else:
+        assert remaining == before
+    assert leftovers(src) == leftovers(remote_dir) == []
+    assert recorder.errors == []
+    assert "2024-09-17: found 0 synced files and 4 unsynced files" in recorder.info
+
+
+def test_files_variant_groups_dated_files_by_day(
+    server: SSHServer, remote_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    names = [
+        "20240917-a.txt",
+        "20240917-b.txt",
+        "20240918.txt",
+        f"{TODAY}-x.txt",
+        f"{FUTURE}.txt",
+        "readme.txt",
+        "20240919-skip.csv",
+    ]
+    for name in names:
+        write_file(src / name, name.encode() * 100)
+    recorder = Recorder()
+    with server.connection() as connection:
+        report = client(
+            connection,
+            src,
+            remote_dir,
+            True,
+            recorder,
+            variant="files",
+            dated_regex=r"^%Y%m%d.*\.txt$",
+        ).run()
+
+    assert [str(d.date) for d in report.days] == ["2024-09-17", "2024-09-18"]
+    assert sorted(tree(remote_dir)) == ["20240917-a.txt", "20240917-b.txt", "20240918.txt"]
+    assert tree(remote_dir)["20240917-a.txt"] == b"20240917-a.txt" * 100
+    assert sorted(tree(src)) == sorted(
+        [f"{TODAY}-x.txt", f"{FUTURE}.txt", "readme.txt", "20240919-skip.csv"]
+    )
+    assert "2024-09-17: found 0 synced files and 2 unsynced files" in recorder.info
+    assert leftovers(remote_dir) == leftovers(src) == []
+
+
+def test_second_run_finds_everything_synced_and_sends_nothing(
+    server: SSHServer, remote_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    make_day_dirs(src, PAST)
+    with server.connection() as connection:
+        client(connection, src, remote_dir, False, Recorder()).run()
+        recorder = Recorder()
+        report = client(connection, src, remote_dir, False, recorder).run()
+    assert sum(d.bytes_sent for d in report.days) == 0
+    assert "2024-09-18: found 4 synced files and 0 unsynced files" in recorder.info
+
+
+def test_remote_file_with_same_size_but_other_content_is_replaced(
+    server: SSHServer, remote_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    write_file(src / "20240917" / "a.txt", b"right content")
+    write_file(remote_dir / "20240917" / "a.txt", b"wrong content")
+    write_file(remote_dir / "20240917" / "extra.txt", b"server-only data stays")
+    os.system(f"chown -R csu-test {remote_dir}")  # noqa: S605 - test setup, fixed path
+    recorder = Recorder()
+    with server.connection() as connection:
+        client(connection, src, remote_dir, True, recorder).run()
+    assert tree(remote_dir) == {
+        "20240917/a.txt": b"right content",
+        "20240917/extra.txt": b"server-only data stays",
+    }
+    assert "2024-09-17: found 0 synced files and 1 unsynced files" in recorder.info
+    assert not (src / "20240917").exists()
+
+
+def test_hostile_file_names_arrive_intact_and_reach_no_shell(
+    server: SSHServer, remote_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    for index, name in enumerate(HOSTILE_NAMES):
+        write_file(src / "20240917" / name, f"{index}:{name}".encode())
+        write_file(src / "20240917" / "$(sub dir)" / name, name.encode())
+    before = tree(src)
+    recorder = Recorder()
+    with server.connection() as connection:
+        report = client(connection, src, remote_dir, True, recorder).run()
+    assert report.days[0].status == "uploaded", recorder.errors
+    assert tree(remote_dir) == before
+    assert not (src / "20240917").exists()
+    home = Path(os.path.expanduser(f"~{server.user}"))
+    assert not list(home.glob("pwned*")) and not list(remote_dir.rglob("pwned*"))
+
+
+def test_empty_day_folders_are_mirrored(
+    server: SSHServer, remote_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    (src / "20240917" / "empty-sub").mkdir(parents=True)
+    write_file(src / "20240918" / "a", b"a")
+    (src / "20240918" / "also-empty").mkdir()
+    with server.connection() as connection:
+        report = client(connection, src, remote_dir, True, Recorder()).run()
+    assert [d.status for d in report.days] == ["uploaded", "uploaded"]
+    assert (remote_dir / "20240917" / "empty-sub").is_dir()
+    assert (remote_dir / "20240918" / "also-empty").is_dir()
+    assert not (src / "20240917").exists() and not (src / "20240918").exists()
+
+
+def test_progress_is_logged_with_percent_and_counts(
+    server: SSHServer, remote_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    make_day_dirs(src, ["20240917"], files_per_day=4)
+    recorder = Recorder()
+    with server.connection() as connection:
+        client(connection, src, remote_dir, False, recorder, progress_interval=0.0).run()
+    progress = [m for m in recorder.info if m.endswith(" uploaded")]
+    assert all(re.fullmatch(r"2024-09-17: \d+\.\d % \(\d/5\) uploaded", m) for m in progress)
+    assert progress[0] == "2024-09-17: 0.0 % (1/5) uploaded"
+    assert progress[-1] == "2024-09-17: 100.0 % (5/5) uploaded"
+    assert len(progress) > 5
+
+
+def test_stale_markers_from_a_crashed_run_are_taken_over(
+    server: SSHServer, remote_dir: Path, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    make_day_dirs(src, ["20240917"])
+    write_file(src / "20240917" / ".do-not-touch", b"left by a crash")
+    write_file(remote_dir / "20240917" / ".do-not-touch", b"left by a crash")
+    write_file(remote_dir / "20240917" / ".gone.txt.csu-partial", b"stale partial")
+    os.system(f"chown -R csu-test {remote_dir}")  # noqa: S605 - test setup, fixed path
+    with server.connection() as connection:
+        report = client(connection, src, remote_dir, False, Recorder()).run()
+    assert report.days[0].status == "uploaded"
+    assert leftovers(src) == leftovers(remote_dir) == []
+    assert len(tree(remote_dir)) == 4
+
+
+def test_password_login(shell_server: SSHServer, tmp_path: Path) -> None:
+    remote = shell_server.new_remote_dir("password-login")
+    src = tmp_path / "src"
+    make_day_dirs(src, ["20240917"])
+    with shell_server.connection(password=shell_server.password, key_filename=None) as connection:
+        client(connection, src, remote, False, Recorder()).run()
+    assert len(tree(remote)) == 4
+
+
+def test_remote_connection_accepts_host_colon_port(shell_server: SSHServer, tmp_path: Path) -> None:
+    from circadian_scp_upload import RemoteConnection
+
+    connection = RemoteConnection(
+        f"127.0.0.1:{shell_server.port}",
+        shell_server.user,
+        shell_server.password,
+        known_hosts_file=shell_server.known_hosts,
+        allow_agent=False,
+    )
+    with connection:
+        assert connection.is_alive()

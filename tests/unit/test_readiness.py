@@ -1,0 +1,71 @@
+"""When a day is ready: over, plus the grace period, in the configured zone."""
+
+from __future__ import annotations
+
+import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from circadian_scp_upload import ConfigError
+from circadian_scp_upload.readiness import is_ready, ready_at, resolve_timezone
+
+BERLIN = ZoneInfo("Europe/Berlin")
+DAY = datetime.date(2024, 9, 17)
+HOUR = datetime.timedelta(hours=1)
+
+
+def at(
+    hour: int, minute: int = 0, day: int = 18, zone: datetime.tzinfo = BERLIN
+) -> datetime.datetime:
+    return datetime.datetime(2024, 9, day, hour, minute, tzinfo=zone)
+
+
+def test_not_ready_during_the_day_or_before_the_grace_ends() -> None:
+    assert not is_ready(DAY, at(12, day=17), HOUR, BERLIN)
+    assert not is_ready(DAY, at(0, 59), HOUR, BERLIN)
+
+
+def test_ready_from_one_hour_into_the_next_day() -> None:
+    assert is_ready(DAY, at(1, 0), HOUR, BERLIN)
+    assert is_ready(DAY, at(13, 0), HOUR, BERLIN)
+
+
+def test_time_zone_decides_midnight() -> None:
+    # 00:30 UTC on the 18th is 02:30 in Berlin: ready there, not in UTC.
+    now = datetime.datetime(2024, 9, 18, 0, 30, tzinfo=datetime.timezone.utc)
+    assert is_ready(DAY, now, HOUR, BERLIN)
+    assert not is_ready(DAY, now, HOUR, datetime.timezone.utc)
+
+
+def test_grace_can_be_zero_or_long() -> None:
+    assert is_ready(DAY, at(0, 0), datetime.timedelta(0), BERLIN)
+    assert not is_ready(DAY, at(5, 59), datetime.timedelta(hours=6), BERLIN)
+
+
+def test_daylight_saving_night_uses_wall_clock() -> None:
+    # 2024-10-27 has 25 hours in Berlin; its next day starts at 00:00 local all the same.
+    assert ready_at(datetime.date(2024, 10, 26), HOUR, BERLIN) == datetime.datetime(
+        2024, 10, 27, 1, 0, tzinfo=BERLIN
+    )
+
+
+def test_resolves_zone_names() -> None:
+    assert resolve_timezone("Europe/Berlin") == BERLIN
+    assert resolve_timezone("local") is None
+    assert resolve_timezone(None) is None
+    with pytest.raises(ConfigError, match="IANA"):
+        resolve_timezone("Mars/Olympus")
+
+
+@given(
+    day=st.dates(min_value=datetime.date(2001, 1, 1), max_value=datetime.date(2098, 1, 1)),
+    minutes=st.integers(min_value=0, max_value=3 * 24 * 60),
+)
+def test_ready_exactly_from_midnight_plus_grace(day: datetime.date, minutes: int) -> None:
+    now = datetime.datetime.combine(day, datetime.time(), tzinfo=datetime.timezone.utc)
+    now += datetime.timedelta(minutes=minutes)
+    expected = minutes >= 24 * 60 + 60
+    assert is_ready(day, now, HOUR, datetime.timezone.utc) is expected
