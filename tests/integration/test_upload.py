@@ -135,7 +135,8 @@ def test_hostile_file_names_arrive_intact_and_reach_no_shell(
     assert tree(remote_dir) == before
     assert not (src / "20240917").exists()
     home = Path(os.path.expanduser(f"~{server.user}"))
-    assert not list(home.glob("pwned*")) and not list(remote_dir.rglob("pwned*"))
+    assert not list(home.glob("pwned*"))
+    assert not list(remote_dir.rglob("pwned*"))
 
 
 def test_empty_day_folders_are_mirrored(
@@ -150,7 +151,8 @@ def test_empty_day_folders_are_mirrored(
     assert [d.status for d in report.days] == ["uploaded", "uploaded"]
     assert (remote_dir / "20240917" / "empty-sub").is_dir()
     assert (remote_dir / "20240918" / "also-empty").is_dir()
-    assert not (src / "20240917").exists() and not (src / "20240918").exists()
+    assert not (src / "20240917").exists()
+    assert not (src / "20240918").exists()
 
 
 def test_progress_is_logged_with_percent_and_counts(

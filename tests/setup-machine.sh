@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian 12 machine (as root) for the whole test suite: OpenSSH server,
+# rsync, and this package with its test tools. Idempotent; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export DEBIAN_FRONTEND=noninteractive
+need_apt=()
+for tool in /usr/sbin/sshd:openssh-server /usr/bin/rsync:rsync /usr/bin/ssh-keygen:openssh-client; do
+  [ -x "${tool%%:*}" ] || need_apt+=("${tool##*:}")
+done
+if [ ${#need_apt[@]} -gt 0 ]; then
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+mkdir -p /run/sshd
+
+python3 -m pip install -q -e '.[test]'
