@@ -1,0 +1,171 @@
+"""The ``circadian-scp-upload`` command: ``run``, ``once``, ``check``, ``healthcheck``.
+
+Exit codes live in one table, ``EXIT_CODES``; every error is one clear line on stderr,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import Any
+
+from loguru import logger
+
+from . import __version__
+from .agent import Agent, Outcome, check_health
+from .errors import AuthenticationError, ConfigError, HostKeyError, PermanentError, TransientError
+from .settings import AgentSettings, env_reference, load_settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_REFUSED = 3
+EXIT_CODES = {
+    EXIT_OK: "success: every ready day is uploaded and verified (or a stop was requested)",
+    EXIT_FAILED: "a day failed, or link faults outlasted the retries; the next pass retries",
+    EXIT_CONFIG: "invalid configuration: the message lists every bad or missing variable",
+    EXIT_REFUSED: "the server refused (login, host key) or another agent holds the source",
+}
+OUTCOME_EXIT = {Outcome.OK: EXIT_OK, Outcome.FAILED: EXIT_FAILED, Outcome.PERMANENT: EXIT_REFUSED}
+TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} {level} - {extra[job_prefix]}{message}\n"
+
+
+def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """Send the package's log lines to stderr, as text or as one JSON object a line."""
+    logger.remove()
+    logger.enable("circadian_scp_upload")
+    logger.configure(extra={"job": "", "job_prefix": ""}, patcher=_job_prefix)
+    if fmt == "json":
+        logger.add(_json_sink, level=level, format="{message}")
+    else:
+        logger.add(sys.stderr, level=level, format=TEXT_FORMAT, colorize=False)
+
+
+def _job_prefix(record: Any) -> None:
+    job = record["extra"].get("job")
+    record["extra"]["job_prefix"] = f"[{job}] " if job else ""
+
+
+def _json_sink(message: Any) -> None:
+    record = message.record
+    entry = {
+        "time": record["time"].isoformat(),
+        "level": record["level"].name,
+        "message": record["message"],
+    }
+    if record["extra"].get("job"):
+        entry["job"] = record["extra"]["job"]
+    sys.stderr.write(json.dumps(entry, ensure_ascii=False) + "\n")
+    sys.stderr.flush()
+
+
+def install_signal_handlers(stop_event: threading.Event) -> None:
+    """On SIGTERM or SIGINT, ask the agent to stop safely."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        logger.warning(
+            "{} received: stopping safely (current write abandoned, markers released)",
+            signal.Signals(signum).name,
+        )
+        stop_event.set()
+
+    signal.signal(signal.SIGTERM, handle)
+    signal.signal(signal.SIGINT, handle)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse the command line, run the command, and return its exit code."""
+    args = _parser().parse_args(argv)
+    if args.command == "env-reference":
+        sys.stdout.write(env_reference())
+        return EXIT_OK
+    if args.command == "exit-codes":
+        for code, meaning in EXIT_CODES.items():
+            print(f"{code}  {meaning}")
+        return EXIT_OK
+    setup_logging()
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        logger.error("{}", error)
+        return EXIT_CONFIG
+    if args.command == "healthcheck":
+        healthy, why = check_health(settings.state_dir)
+        print(("healthy: " if healthy else "unhealthy: ") + why)
+        return EXIT_OK if healthy else EXIT_FAILED
+    setup_logging(settings.log_level, settings.log_format)
+    return _run_command(args.command, settings)
+
+
+def _run_command(command: str, settings: AgentSettings) -> int:
+    stop_event = threading.Event()
+    install_signal_handlers(stop_event)
+    agent = Agent(settings, stop_event)
+    if command == "run":
+        agent.run_forever()
+        return EXIT_OK
+    if command == "once":
+        outcome = agent.run_pass()
+        return EXIT_OK if stop_event.is_set() else OUTCOME_EXIT[outcome]
+    return _check(agent)
+
+
+def _check(agent: Agent) -> int:
+    """Validate, connect, verify the host key, and print the plan; change nothing."""
+    try:
+        with agent.connection() as connection:
+            print(f"connected to {agent.settings.user}@{connection.where}: host key verified")
+            for job in agent.jobs:
+                client = agent.make_client(connection, job)
+                days = client.ready_days()
+                print(f"job {job.label} -> {job.dst} ({job.variant}): {len(days)} day(s) ready")
+                for day in days:
+                    files = day.list_files()
+                    size = sum(f.size for f in files)
+                    print(f"  {day.date.isoformat()}  {len(files):>7} files  {_human(size):>10}")
+    except (AuthenticationError, HostKeyError, PermanentError) as error:
+        logger.error("{}", error)
+        return EXIT_REFUSED
+    except ConfigError as error:
+        logger.error("{}", error)
+        return EXIT_CONFIG
+    except TransientError as error:
+        logger.error("{}", error)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="circadian-scp-upload",
+        description="Upload each finished day of instrument data over SSH, verified. "
+        "Configured by CSU_* environment variables (see `env-reference`).",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("run", help="the daemon: a pass every CSU_INTERVAL_SECONDS until stopped")
+    commands.add_parser("once", help="one pass; the exit code says how it went")
+    commands.add_parser("check", help="validate, connect, verify the host key, print the plan")
+    commands.add_parser("healthcheck", help="for Docker's HEALTHCHECK: exit 0 when healthy")
+    commands.add_parser("env-reference", help="print the table of CSU_* variables")
+    commands.add_parser("exit-codes", help="print the table of exit codes")
+    return parser
+
+
+def entry_point() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,341 @@
+"""The agent's configuration: environment variables only, prefix ``CSU_``, declared once.
+
+Every variable is declared here with its default and a description; the README's
+reference table is generated from these declarations (``python -m
+circadian_scp_upload env-reference``) and a test keeps the two equal.
+
+Secrets (``CSU_PASSWORD``, ``CSU_PRIVATE_KEY``, ``CSU_KEY_PASSPHRASE``, ``CSU_KNOWN_HOSTS``)
+can also come from a file named by ``<NAME>_FILE`` (the convention of official images) or
+from Docker/compose secrets in ``/run/secrets`` (file named like the variable, e.g.
+``/run/secrets/csu_password``). They are ``SecretStr``: never printed, never logged.
+
+``load_settings`` validates everything at once and raises one ``ConfigError`` that lists
+every bad or missing variable with what it expects.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
+
+from .errors import ConfigError, PatternError
+from .patterns import DatedPattern
+from .readiness import resolve_timezone
+
+ENV_PREFIX = "CSU_"
+SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE", "KNOWN_HOSTS")
+# CSU_KNOWN_HOSTS_FILE is the known_hosts path itself, which is what the *_FILE
+# convention would mean for CSU_KNOWN_HOSTS anyway: it is used as a path, not read in.
+FILE_SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE")
+SECRETS_DIR = Path("/run/secrets")
+JOB_KEYS = ("src", "dst", "variant", "dated_regex", "remove_after_upload")
+
+
+def _check_pattern(value: str) -> str:
+    try:
+        DatedPattern(value)
+    except PatternError as error:
+        raise ValueError(str(error)) from None
+    return value
+
+
+class Job(BaseModel):
+    """One source folder uploaded to one remote folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field("", description="label in log lines (default: the source folder)")
+    src: Path = Field(Path("/data"), description="local folder with the dated data")
+    dst: str = Field(..., min_length=1, description="remote folder on the server")
+    variant: Literal["directories", "files"] = "directories"
+    dated_regex: str = r"^%Y%m%d$"
+    remove_after_upload: bool = False
+
+    _pattern = field_validator("dated_regex")(_check_pattern)
+
+    @property
+    def label(self) -> str:
+        """Return the job's name for log lines."""
+        return self.name or str(self.src)
+
+
+class AgentSettings(BaseSettings):
+    """Every ``CSU_`` environment variable the agent reads."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, case_sensitive=False, extra="ignore", validate_default=True
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Values come only from ``load_settings`` (which reads the environment given to it)."""
+        return (init_settings,)
+
+    host: str = Field(..., min_length=1, description="SSH server name or address")
+    port: int = Field(22, ge=1, le=65535, description="SSH server port")
+    user: str = Field(..., min_length=1, description="login name on the server")
+    password: SecretStr | None = Field(None, description="password login (secret)")
+    key_file: Path | None = Field(None, description="path of the private key file")
+    private_key: SecretStr | None = Field(None, description="private key text (secret)")
+    key_passphrase: SecretStr | None = Field(None, description="passphrase of the key (secret)")
+    known_hosts_file: Path | None = Field(
+        None,
+        description="known_hosts file to verify the server against (default ~/.ssh/known_hosts)",
+    )
+    known_hosts: SecretStr | None = Field(
+        None,
+        description="known_hosts content instead of a file (secret; "
+        "or a secret `/run/secrets/csu_known_hosts`)",
+    )
+    host_key_fingerprint: str | None = Field(
+        None, description="pinned server key `SHA256:...` instead of known_hosts"
+    )
+    accept_new_host_key: bool = Field(
+        False, description="trust an unknown server key on first use and record it (opt-in)"
+    )
+    src: Path = Field(Path("/data"), description="the one job's local folder")
+    dst: str | None = Field(None, description="the one job's remote folder")
+    variant: Literal["directories", "files"] = Field(
+        "directories", description="the one job's layout: `directories` or `files`"
+    )
+    dated_regex: str = Field(r"^%Y%m%d$", description="the one job's dated-name pattern")
+    remove_after_upload: bool = Field(
+        False, description="the one job removes local files once verified on the server"
+    )
+    jobs: list[Job] | None = Field(
+        None,
+        description="several jobs: JSON list of objects with keys src, dst, variant, "
+        "dated_regex, remove_after_upload (and an optional name)",
+    )
+    interval_seconds: int = Field(600, ge=1, description="seconds between passes (`run`)")
+    grace_minutes: int = Field(
+        60, ge=0, description="minutes after midnight before a day is uploaded"
+    )
+    timezone: str = Field("local", description="station time zone (IANA name, or `local`)")
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field(
+        "INFO", description="least important level logged"
+    )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="`text` or `json` (one object a line)"
+    )
+    connect_timeout: float = Field(20.0, gt=0, description="seconds to connect and log in")
+    io_timeout: float = Field(
+        60.0, gt=0, description="seconds without an answer before a link counts as dead"
+    )
+    keepalive_seconds: float = Field(15.0, gt=0, description="SSH and TCP keepalive interval")
+    retry_max_wait_seconds: float = Field(
+        300.0, gt=0, description="cap of the exponential backoff between retries"
+    )
+    retry_give_up_seconds: float = Field(
+        1800.0, gt=0, description="stop retrying a pass after this long; the next pass tries again"
+    )
+    progress_seconds: float = Field(30.0, gt=0, description="seconds between progress lines")
+    state_dir: Path = Field(
+        Path("/tmp/circadian-scp-upload"),  # a tmpfs in the image
+        description="writable folder for the health file",
+    )
+
+    @field_validator("dated_regex")
+    @classmethod
+    def _pattern(cls, value: str) -> str:
+        return _check_pattern(value)
+
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _jobs_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not valid JSON ({error.msg} at character {error.pos})") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            resolve_timezone(value)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def grace_period(self) -> datetime.timedelta:
+        """Return the grace period as a timedelta."""
+        return datetime.timedelta(minutes=self.grace_minutes)
+
+    def job_list(self) -> list[Job]:
+        """Return the jobs: ``CSU_JOBS`` if given, else the one job of ``CSU_SRC``/``CSU_DST``."""
+        if self.jobs:
+            return self.jobs
+        assert self.dst is not None  # load_settings checked it
+        return [
+            Job(
+                name="",
+                src=self.src,
+                dst=self.dst,
+                variant=self.variant,
+                dated_regex=self.dated_regex,
+                remove_after_upload=self.remove_after_upload,
+            )
+        ]
+
+
+def resolve_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Given the environment, return it with ``*_FILE`` secrets read in, and any problems."""
+    env = dict(environ)
+    problems = []
+    for name in FILE_SECRET_NAMES:
+        file_var = f"{ENV_PREFIX}{name}_FILE"
+        path = _lookup(env, file_var)
+        if path is None:
+            continue
+        if _lookup(env, ENV_PREFIX + name) is not None:
+            problems.append(f"{file_var}: give either {ENV_PREFIX}{name} or {file_var}, not both")
+            continue
+        try:
+            env[ENV_PREFIX + name] = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            problems.append(f"{file_var}: cannot read {path!r} ({error.strerror})")
+    return env, problems
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> AgentSettings:
+    """Read and validate the configuration; raise one ConfigError listing every problem."""
+    env, problems = resolve_secret_files(os.environ if environ is None else environ)
+    settings: AgentSettings | None = None
+    try:
+        settings = _build(env)
+    except ValidationError as error:
+        problems.extend(_describe(error))
+    except ConfigError as error:
+        problems.append(str(error))
+    problems.extend(_cross_checks(env, settings))
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+    assert settings is not None
+    return settings
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = {k.lower(): v for k, v in environ.items() if v != ""}
+        super().__init__(AgentSettings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return self._environ
+
+
+def _build(env: dict[str, str]) -> AgentSettings:
+    """Given the environment, return validated settings (raises ValidationError, ConfigError)."""
+    values: dict[str, Any] = {}
+    if SECRETS_DIR.is_dir():
+        values.update(SecretsSettingsSource(AgentSettings, secrets_dir=SECRETS_DIR)())
+    try:
+        values.update(_MappingEnvSource(env)())
+    except SettingsError as error:
+        raise ConfigError(
+            f"CSU_JOBS: not a valid JSON list of job objects ({error.__cause__})"
+        ) from None
+    return AgentSettings(**values)
+
+
+def _lookup(env: Mapping[str, str], name: str) -> str | None:
+    for key, value in env.items():
+        if key.upper() == name and value != "":
+            return value
+    return None
+
+
+def _cross_checks(env: Mapping[str, str], settings: AgentSettings | None) -> list[str]:
+    problems = []
+    has_jobs = _lookup(env, "CSU_JOBS") is not None
+    if not has_jobs and _lookup(env, "CSU_DST") is None:
+        problems.append("CSU_DST: missing; give the remote folder (or several jobs in CSU_JOBS)")
+    if has_jobs and _lookup(env, "CSU_DST") is not None:
+        problems.append("CSU_DST: give either CSU_DST (one job) or CSU_JOBS (several), not both")
+    if settings is not None and settings.key_file is not None and settings.private_key is not None:
+        problems.append("CSU_KEY_FILE: give either CSU_KEY_FILE or CSU_PRIVATE_KEY, not both")
+    if (
+        settings is not None
+        and settings.host_key_fingerprint is not None
+        and not settings.host_key_fingerprint.startswith("SHA256:")
+    ):
+        problems.append("CSU_HOST_KEY_FINGERPRINT: expected 'SHA256:...' (ssh-keygen -lf)")
+    return problems
+
+
+def _describe(error: ValidationError) -> list[str]:
+    """Turn pydantic's errors into one line per variable, never echoing secret values."""
+    lines = []
+    for item in error.errors():
+        location = [str(part) for part in item["loc"]]
+        if not location:
+            lines.append(item["msg"])
+            continue
+        name = ENV_PREFIX + location[0].upper()
+        if len(location) > 1:
+            name += "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in location[1:])
+        message = item["msg"].removeprefix("Value error, ")
+        secret = location[0].upper() in SECRET_NAMES
+        if item["type"] == "missing":
+            lines.append(f"{name}: missing; {_field_help(location)}")
+        elif secret:
+            lines.append(f"{name}: {message}")
+        else:
+            shown = json.dumps(item.get("input"), default=str)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            lines.append(f"{name}: {message} (got {shown})")
+    return lines
+
+
+def _field_help(location: list[str]) -> str:
+    model: type[BaseModel] = AgentSettings if len(location) == 1 else Job
+    field = model.model_fields.get(location[-1])
+    return field.description if field and field.description else "required"
+
+
+def env_reference() -> str:
+    """Return the Markdown table of every variable, generated from the declarations."""
+    rows = ["| variable | meaning | default |", "|---|---|---|"]
+    for name, field in AgentSettings.model_fields.items():
+        default = "required" if field.is_required() else field.default
+        shown = "-" if default is None else f"`{default}`" if default != "required" else default
+        if name == "known_hosts_file":
+            shown = "`~/.ssh/known_hosts`"
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {field.description} | {shown} |")
+    for name in FILE_SECRET_NAMES:
+        rows.append(
+            f"| `{ENV_PREFIX}{name}_FILE` | read `{ENV_PREFIX}{name}` from this file "
+            f"(or a secret `/run/secrets/{(ENV_PREFIX + name).lower()}`) | - |"
+        )
+    return "\n".join(rows) + "\n"
