@@ -1,0 +1,57 @@
+"""The retry policy: transient faults retried with capped backoff; refusals never."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from circadian_scp_upload import AuthenticationError, TransientError
+from circadian_scp_upload.retry import retrying
+
+
+def run(
+    policy_fault: Exception, fail_times: int, max_wait: float = 8.0, give_up: float = 1000.0
+) -> tuple[int, list[float]]:
+    slept: list[float] = []
+    attempts = 0
+    policy = retrying(max_wait, give_up, threading.Event(), slept.append)
+    for attempt in policy:
+        with attempt:
+            attempts += 1
+            if attempts <= fail_times:
+                raise policy_fault
+    return attempts, slept
+
+
+def test_transient_faults_are_retried_with_growing_capped_waits() -> None:
+    attempts, slept = run(TransientError("link reset"), fail_times=7)
+    assert attempts == 8
+    assert len(slept) == 7
+    assert slept[1] > slept[0] * 1.2  # exponential growth (jitter is at most 1 s)
+    assert max(slept) <= 8.0 + 1e-9  # capped
+
+
+def test_permanent_refusals_are_not_retried() -> None:
+    slept: list[float] = []
+    policy = retrying(8.0, 1000.0, threading.Event(), slept.append)
+    calls = 0
+    with pytest.raises(AuthenticationError):
+        for attempt in policy:
+            with attempt:
+                calls += 1
+                raise AuthenticationError("refused")
+    assert calls == 1
+    assert slept == []
+
+
+def test_a_stop_request_ends_retrying() -> None:
+    event = threading.Event()
+    policy = retrying(1.0, 1000.0, event, lambda _s: event.set())
+    calls = 0
+    with pytest.raises(TransientError):
+        for attempt in policy:
+            with attempt:
+                calls += 1
+                raise TransientError("down")
+    assert calls == 2

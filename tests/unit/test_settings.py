@@ -1,0 +1,126 @@
+"""Environment configuration: every problem reported at once, secrets never shown."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from circadian_scp_upload import ConfigError
+from circadian_scp_upload.settings import env_reference, load_settings
+
+BASE = {"CSU_HOST": "server.example", "CSU_USER": "station", "CSU_DST": "/srv/data"}
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_minimal_single_job() -> None:
+    settings = load_settings({**BASE, "CSU_KEY_FILE": "/keys/id"})
+    [job] = settings.job_list()
+    assert (job.src, job.dst, job.variant, job.remove_after_upload) == (
+        Path("/data"),
+        "/srv/data",
+        "directories",
+        False,
+    )
+    assert settings.port == 22
+    assert settings.interval_seconds == 600
+    assert settings.grace_minutes == 60
+    assert (settings.log_level, settings.log_format) == ("INFO", "text")
+
+
+def test_every_problem_is_listed_together() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(
+            {
+                "CSU_PORT": "abc",
+                "CSU_VARIANT": "folders",
+                "CSU_DATED_REGEX": "^%Y%d$",
+                "CSU_TIMEZONE": "Mars/Base",
+                "CSU_LOG_FORMAT": "xml",
+                "CSU_INTERVAL_SECONDS": "0",
+            }
+        )
+    message = str(raised.value)
+    for expected in (
+        "CSU_HOST: missing",
+        "CSU_USER: missing",
+        "CSU_DST: missing",
+        "CSU_PORT:",
+        "CSU_VARIANT:",
+        "CSU_DATED_REGEX:",
+        "(month) is missing",
+        "CSU_TIMEZONE:",
+        "CSU_LOG_FORMAT:",
+        "CSU_INTERVAL_SECONDS:",
+    ):
+        assert expected in message
+
+
+def test_secrets_never_appear_in_errors() -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_settings(
+            {
+                **BASE,
+                "CSU_PASSWORD": "",
+                "CSU_PRIVATE_KEY": "s3cr3t-key-text",
+                "CSU_KEY_FILE": "/k",
+                "CSU_PORT": "x",
+            }
+        )
+    assert "s3cr3t" not in str(raised.value)
+    settings = load_settings({**BASE, "CSU_PASSWORD": "hunter2-pw"})
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.model_dump())
+
+
+def test_secret_from_a_file(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("from-file-pw")
+    settings = load_settings({**BASE, "CSU_PASSWORD_FILE": str(tmp_path / "pw")})
+    assert settings.password is not None
+    assert settings.password.get_secret_value() == "from-file-pw"
+    with pytest.raises(ConfigError, match="CSU_PASSWORD_FILE: cannot read"):
+        load_settings({**BASE, "CSU_PASSWORD_FILE": str(tmp_path / "absent")})
+    with pytest.raises(ConfigError, match="not both"):
+        load_settings({**BASE, "CSU_PASSWORD": "a", "CSU_PASSWORD_FILE": str(tmp_path / "pw")})
+
+
+def test_docker_secrets_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "csu_password").write_text("docker-secret-pw")
+    monkeypatch.setattr("circadian_scp_upload.settings.SECRETS_DIR", tmp_path)
+    settings = load_settings(BASE)
+    assert settings.password is not None
+    assert settings.password.get_secret_value() == "docker-secret-pw"
+
+
+def test_several_jobs_as_json() -> None:
+    jobs = (
+        '[{"src": "/data/a", "dst": "/srv/a", "variant": "files", '
+        '"dated_regex": "^%Y%m%d.*$", "remove_after_upload": true},'
+        ' {"name": "b", "src": "/data/b", "dst": "/srv/b"}]'
+    )
+    env = {k: v for k, v in BASE.items() if k != "CSU_DST"} | {"CSU_JOBS": jobs}
+    first, second = load_settings(env).job_list()
+    assert (first.variant, first.remove_after_upload, first.label) == ("files", True, "/data/a")
+    assert (second.variant, second.label) == ("directories", "b")
+
+
+def test_bad_jobs_name_the_job_and_key() -> None:
+    env = {k: v for k, v in BASE.items() if k != "CSU_DST"}
+    with pytest.raises(ConfigError) as raised:
+        load_settings(env | {"CSU_JOBS": '[{"dst": "/a", "variant": "x"}, {"src": "/b"}]'})
+    assert "CSU_JOBS[0].variant" in str(raised.value)
+    assert "CSU_JOBS[1].dst: missing" in str(raised.value)
+    with pytest.raises(ConfigError, match="CSU_JOBS: not valid JSON"):
+        load_settings(env | {"CSU_JOBS": "[{"})
+    with pytest.raises(ConfigError, match="not both"):
+        load_settings(BASE | {"CSU_JOBS": '[{"dst": "/a"}]'})
+
+
+def test_readme_env_table_matches_the_declarations() -> None:
+    table = env_reference()
+    readme = README.read_text()
+    assert table in readme, "regenerate with: python -m circadian_scp_upload env-reference"
+    documented = set(re.findall(r"`(CSU_[A-Z_]+)`", readme))
+    declared = set(re.findall(r"`(CSU_[A-Z_]+)`", table))
+    assert documented <= declared | {"CSU_X_FILE"}
