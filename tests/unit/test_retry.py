@@ -35,23 +35,14 @@ def test_transient_faults_are_retried_with_growing_capped_waits() -> None:
 def test_permanent_refusals_are_not_retried() -> None:
     slept: list[float] = []
     policy = retrying(8.0, 1000.0, threading.Event(), slept.append)
-    calls = 0
     with pytest.raises(AuthenticationError):
-        for attempt in policy:
-            with attempt:
-                calls += 1
-                raise AuthenticationError("refused")
-    assert calls == 1
+        attempt_until_done(policy, AuthenticationError("refused"), fail_times=99)
     assert slept == []
 
 
 def test_a_stop_request_ends_retrying() -> None:
     event = threading.Event()
     policy = retrying(1.0, 1000.0, event, lambda _s: event.set())
-    calls = 0
     with pytest.raises(TransientError):
-        for attempt in policy:
-            with attempt:
-                calls += 1
-                raise TransientError("down")
-    assert calls == 2
+        attempt_until_done(policy, TransientError("down"), fail_times=99)
+    assert event.is_set()
