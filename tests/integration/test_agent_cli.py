@@ -95,10 +95,8 @@ def test_once_uploads_the_ready_days_and_exits_0(shell_server: SSHServer, data: 
     before = tree(data)
     result = agent("once", agent_env(shell_server, data, dst, CSU_REMOVE_AFTER_UPLOAD="true"))
     assert result.returncode == 0, result.stderr
-    assert (
-        f"{(TODAY - datetime.timedelta(days=3)).isoformat()}: found 0 synced files and 2 unsynced files"
-        in result.stderr
-    )
+    first = (TODAY - datetime.timedelta(days=3)).isoformat()
+    assert f"{first}: found 0 synced files and 2 unsynced files" in result.stderr
     past = {k: v for k, v in before.items() if k.split("/")[0] in (day(-3), day(-2))}
     assert tree(dst) == past
     assert sorted({k.split("/")[0] for k in tree(data)}) == [day(0), day(1)]

@@ -5,23 +5,27 @@ from __future__ import annotations
 import threading
 
 import pytest
+from tenacity import Retrying
 
 from circadian_scp_upload import AuthenticationError, TransientError
 from circadian_scp_upload.retry import retrying
 
 
-def run(
-    policy_fault: Exception, fail_times: int, max_wait: float = 8.0, give_up: float = 1000.0
-) -> tuple[int, list[float]]:
-    slept: list[float] = []
+def attempt_until_done(policy: Retrying, fault: Exception, fail_times: int) -> int:
+    """Run attempts under ``policy``, failing the first ``fail_times``; return the count."""
     attempts = 0
-    policy = retrying(max_wait, give_up, threading.Event(), slept.append)
     for attempt in policy:
         with attempt:
             attempts += 1
             if attempts <= fail_times:
-                raise policy_fault
-    return attempts, slept
+                raise fault
+    return attempts
+
+
+def run(fault: Exception, fail_times: int, max_wait: float = 8.0) -> tuple[int, list[float]]:
+    slept: list[float] = []
+    policy = retrying(max_wait, 1000.0, threading.Event(), slept.append)
+    return attempt_until_done(policy, fault, fail_times), slept
 
 
 def test_transient_faults_are_retried_with_growing_capped_waits() -> None:
