@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 machine (as root) for the whole test suite: OpenSSH server,
-# rsync, and this package with its test tools. Idempotent; safe to run again.
+# rsync, this package with its test tools, and (for the container tier) a running
+# Docker engine with docker-compose and a base image. Idempotent; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,3 +17,5 @@ fi
 mkdir -p /run/sshd
 
 python3 -m pip install -q -e '.[test]'
+
+bash tests/container/prepare-docker.sh

@@ -232,6 +232,7 @@ class Agent:
             connect_timeout=s.connect_timeout,
             io_timeout=s.io_timeout,
             keepalive_seconds=s.keepalive_seconds,
+            bandwidth_limit=s.bandwidth_limit_kib * 1024,
         )
 
     def make_client(self, connection: RemoteConnection, job: Job) -> DailyTransferClient:

@@ -33,7 +33,7 @@ EXIT_CODES = {
     EXIT_REFUSED: "the server refused (login, host key) or another agent holds the source",
 }
 OUTCOME_EXIT = {Outcome.OK: EXIT_OK, Outcome.FAILED: EXIT_FAILED, Outcome.PERMANENT: EXIT_REFUSED}
-TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} {level} - {extra[job_prefix]}{message}\n"
+TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} {level} - {extra[job_prefix]}{message}"
 
 
 def setup_logging(level: str = "INFO", fmt: str = "text") -> None:

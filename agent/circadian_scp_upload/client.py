@@ -254,9 +254,13 @@ class DailyTransferClient:
             final = posixpath.join(remote_root, local.relpath)
             self.connection.makedirs(posixpath.dirname(final))
             before = progress.done_bytes
-            outcome = upload_file(self.connection, local, final, progress.add, should_abort)
-            if outcome.resumed_from:
-                log.info(f"resumed {local.relpath!r} from byte {outcome.resumed_from}")
+
+            def resuming(offset: int, name: str = local.relpath) -> None:
+                log.info(f"resuming {name!r} from byte {offset}")
+
+            outcome = upload_file(
+                self.connection, local, final, progress.add, should_abort, on_resume=resuming
+            )
             local_sums[local.relpath] = outcome.sha256
             result.uploaded += 1
             result.bytes_sent += progress.done_bytes - before - outcome.resumed_from

@@ -133,8 +133,12 @@ class RemoteConnection:
         connect_timeout: float = 20.0,
         io_timeout: float = 60.0,
         keepalive_seconds: float = 15.0,
+        bandwidth_limit: int = 0,
     ) -> None:
         self.host, self.port = split_host_port(host, port)
+        if bandwidth_limit < 0:
+            raise ConfigError("the bandwidth limit must be 0 (unlimited) or a positive bytes/s")
+        self.bandwidth_limit = bandwidth_limit
         if not username:
             raise ConfigError("the username is empty: give the login name on the server")
         self.username = username
@@ -359,11 +363,13 @@ class RemoteConnection:
                 handle.set_pipelined(True)
                 handle.seek(offset)
                 next_poll = time.monotonic() + ABORT_POLL_SECONDS
+                pace = _Pacer(self.bandwidth_limit)
                 with local.open("rb") as source:
                     source.seek(offset)
                     while chunk := source.read(WRITE_CHUNK_BYTES):
                         handle.write(chunk)
                         on_chunk(chunk)
+                        pace(len(chunk))
                         if time.monotonic() >= next_poll:
                             if should_abort():
                                 raise UploadAborted("upload aborted on request")
@@ -546,6 +552,23 @@ class RemoteConnection:
     def _link_is_up(self) -> bool:
         transport = self._client.get_transport() if self._client is not None else None
         return transport is not None and transport.is_active()
+
+
+class _Pacer:
+    """Sleeps as needed to keep a transfer at or below ``limit`` bytes/s (0: no limit)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.sent = 0
+        self.start = time.monotonic()
+
+    def __call__(self, count: int) -> None:
+        if not self.limit:
+            return
+        self.sent += count
+        ahead = self.sent / self.limit - (time.monotonic() - self.start)
+        if ahead > 0:
+            time.sleep(ahead)
 
 
 def _describe(error: BaseException) -> str:

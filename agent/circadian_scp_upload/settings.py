@@ -151,6 +151,9 @@ class AgentSettings(BaseSettings):
         1800.0, gt=0, description="stop retrying a pass after this long; the next pass tries again"
     )
     progress_seconds: float = Field(30.0, gt=0, description="seconds between progress lines")
+    bandwidth_limit_kib: int = Field(
+        0, ge=0, description="upload speed limit in KiB/s per file transfer (0: unlimited)"
+    )
     state_dir: Path = Field(
         Path("/tmp/circadian-scp-upload"),  # a tmpfs in the image
         description="writable folder for the health file",

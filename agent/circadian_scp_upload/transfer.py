@@ -68,6 +68,7 @@ def upload_file(
     final_path: str,
     on_bytes: Callable[[int], None],
     should_abort: Callable[[], bool],
+    on_resume: Callable[[int], None] | None = None,
 ) -> Uploaded:
     """Upload one file to ``final_path`` atomically; return its checksum and resume offset.
 
@@ -78,6 +79,8 @@ def upload_file(
     offset = resume_offset(connection, local, partial)
     digest = hashlib.sha256()
     if offset:
+        if on_resume is not None:
+            on_resume(offset)
         with local.path.open("rb") as handle:
             remaining = offset
             while remaining and (chunk := handle.read(min(HASH_CHUNK_BYTES, remaining))):

@@ -15,7 +15,6 @@ DOCKER=/usr/bin/docker   # Debian's client: the classic builder and BuildKit bot
 need=()
 [ -x /usr/bin/docker ] || need+=(docker.io)
 command -v docker-compose >/dev/null || need+=(docker-compose)
-command -v debootstrap >/dev/null || need+=(debootstrap)
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q "${need[@]}"
@@ -36,6 +35,7 @@ if ! $DOCKER image inspect "$CSU_LOCAL_BASE" >/dev/null 2>&1; then
     $DOCKER tag python:3.12-slim "$CSU_LOCAL_BASE"
   else
     echo "no registry reachable: building $CSU_LOCAL_BASE with debootstrap (about a minute)" >&2
+    command -v debootstrap >/dev/null || { apt-get update -q; apt-get install -y -q debootstrap; }
     rootfs="$(mktemp -d)"
     debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
       bookworm "$rootfs" >/tmp/debootstrap.log 2>&1 \

@@ -174,7 +174,7 @@ def test_connection_cuts_are_retried_and_resumed(
     assert result.returncode == 0, result.stderr
     assert proxy.cuts == 3
     assert result.stderr.count("retrying in") >= 3
-    assert "resumed 'big.bin' from byte" in result.stderr
+    assert "resuming 'big.bin' from byte" in result.stderr
     assert tree(dst) == {f"{day(-2)}/big.bin": content, f"{day(-2)}/small.txt": b"small"}
     assert proxy.bytes_up < 2 * size  # resumed, not restarted
     assert leftovers(dst) == []

@@ -49,7 +49,7 @@ def test_resumes_a_half_uploaded_file_from_its_end(
     with server.connection() as connection:
         report = client(connection, src, remote_dir, True, recorder).run()
     assert report.days[0].status == "uploaded"
-    assert "2024-09-17: resumed 'big.bin' from byte 2097152" in recorder.info
+    assert "2024-09-17: resuming 'big.bin' from byte 2097152" in recorder.info
     assert report.days[0].bytes_sent == len(content) - 2 * 1024 * 1024
     assert tree(remote_dir) == {"20240917/big.bin": content}
     assert not (src / "20240917").exists()
@@ -110,7 +110,7 @@ def test_kill_9_in_the_middle_of_a_file_then_the_next_run_completes(
     recorder = Recorder()
     with shell_server.connection() as connection:
         report = client(connection, src, remote_dir, True, recorder).run()
-    resumed = [m for m in recorder.info if "resumed 'big.bin' from byte" in m]
+    resumed = [m for m in recorder.info if "resuming 'big.bin' from byte" in m]
     assert resumed, recorder.info
     assert report.days[0].bytes_sent < len(content)
     assert tree(remote_dir) == {"20240917/big.bin": content, "20240917/small.txt": b"small"}
@@ -149,7 +149,7 @@ def test_abort_during_a_long_file_stops_quickly_and_the_next_run_resumes(
     recorder = Recorder()
     with server.connection() as connection:
         client(connection, src, remote_dir, True, recorder).run()
-    assert any("resumed 'big.bin'" in m for m in recorder.info)
+    assert any("resuming 'big.bin'" in m for m in recorder.info)
     assert tree(remote_dir) == {"20240917/big.bin": content}
 
 

@@ -1,0 +1,64 @@
+"""Generate instrument data for the container tests, relative to today's date (UTC).
+
+Areas under /data, each uploaded by its own job in docker-compose.test.yml:
+  dirs/    day folders with subfolders        (shell user, removal on)
+  files/   dated files, 2 per day, plus noise (shell user, removal off)
+  sftp/    day folders                        (SFTP-only user, removal on)
+  restart/ one past day with a larger file    (the server-restart scenario)
+The expected outcome is written to /data/manifest.json.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+DATA = Path(os.environ.get("DATA_DIR", "/data"))
+MANIFEST = DATA / "manifest.json"
+RESTART_MIB = int(os.environ.get("RESTART_MIB", "24"))
+TODAY = datetime.datetime.now(datetime.timezone.utc).date()
+PAST = [TODAY - datetime.timedelta(days=n) for n in (4, 3, 2)]
+NOT_YET = [TODAY, TODAY + datetime.timedelta(days=1)]
+
+
+def write(path: Path, content: bytes, manifest: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    manifest[path.relative_to(DATA).as_posix()] = hashlib.sha256(content).hexdigest()
+
+
+def main() -> None:
+    files: dict[str, str] = {}
+    for day in PAST + NOT_YET:
+        stamp = day.strftime("%Y%m%d")
+        for area in ("dirs", "sftp"):
+            write(DATA / area / stamp / "spectrum.dat", os.urandom(300_000), files)
+            write(DATA / area / stamp / "logs" / "run 1; $(x).log", stamp.encode() * 10, files)
+        write(DATA / "files" / f"{stamp}-a.txt", os.urandom(20_000), files)
+        write(DATA / "files" / f"{stamp}-b.txt", os.urandom(10_000), files)
+    write(DATA / "files" / "README.txt", b"not dated", files)
+    stamp = PAST[-1].strftime("%Y%m%d")
+    write(DATA / "restart" / stamp / "big.bin", os.urandom(RESTART_MIB * 1024 * 1024), files)
+    MANIFEST.parent.mkdir(parents=True, exist_ok=True)
+    MANIFEST.write_text(
+        json.dumps(
+            {
+                "past": [d.strftime("%Y%m%d") for d in PAST],
+                "not_yet": [d.strftime("%Y%m%d") for d in NOT_YET],
+                "files": files,
+            },
+            indent=1,
+        )
+    )
+    print(
+        f"generated {len(files)} files for {len(PAST)} past days and today/tomorrow",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    main()

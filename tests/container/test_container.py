@@ -1,0 +1,110 @@
+"""The container tier: the image's properties, and docker-compose.test.yml end to end.
+
+Needs a Docker engine and docker-compose (tests/container/prepare-docker.sh sets both
+up on Debian). Without them these tests skip with the reason; in CI a skip fails.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.container
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = "/usr/bin/docker"
+IMAGE = "circadian-scp-upload:test"
+
+
+def docker_missing() -> str | None:
+    if not Path(DOCKER).exists() or shutil.which("docker-compose") is None:
+        return "no Docker engine/docker-compose here (run tests/container/prepare-docker.sh)"
+    if subprocess.run([DOCKER, "info"], capture_output=True).returncode != 0:
+        return "the Docker daemon is not running (run tests/container/prepare-docker.sh)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def images() -> None:
+    reason = docker_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    result = subprocess.run(
+        ["bash", "tests/container/build-images.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def docker(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([DOCKER, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_image_runs_as_non_root_with_healthcheck_and_labels(images: None) -> None:
+    [info] = json.loads(docker("image", "inspect", IMAGE).stdout)
+    config = info["Config"]
+    assert config["User"] == "csu"
+    assert config["Entrypoint"] == ["circadian-scp-upload"]
+    assert config["Cmd"] == ["run"]
+    assert "healthcheck" in config["Healthcheck"]["Test"]
+    assert config["Labels"]["org.opencontainers.image.title"] == "circadian-scp-upload"
+    uid = docker("run", "--rm", "--entrypoint", "id", IMAGE, "-u").stdout.strip()
+    assert uid == "10001"
+    print(f"image size: {info['Size'] / 1e6:.0f} MB")
+
+
+def test_image_reports_bad_configuration_with_exit_2_on_a_read_only_root(images: None) -> None:
+    result = docker(
+        "run",
+        "--rm",
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "-e",
+        "CSU_PORT=x",
+        "-e",
+        "CSU_PASSWORD=never-shown-pw",
+        IMAGE,
+        "once",
+    )
+    assert result.returncode == 2
+    assert "CSU_HOST: missing" in result.stderr
+    assert "CSU_PORT:" in result.stderr
+    assert "never-shown-pw" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_image_runs_with_the_uid_of_the_data_volume_owner(images: None, tmp_path: Path) -> None:
+    result = docker(
+        "run", "--rm", "--user", "1234:1234", "--read-only", "--tmpfs", "/tmp", IMAGE, "exit-codes"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("0  success")
+
+
+def test_compose_stack_uploads_verifies_and_survives_a_server_restart(images: None) -> None:
+    result = subprocess.run(
+        ["bash", "tests/container/run-compose-test.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**_env(), "CSU_SKIP_BUILD": "1"},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "; 0 problems" in output
+    assert "retrying in" in output
+    assert "resuming 'big.bin' from byte" in output
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
