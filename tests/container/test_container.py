@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -108,3 +109,56 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_docker_reports_the_running_daemon_healthy(images: None) -> None:
+    """The HEALTHCHECK passes while the loop runs, even if the server is unreachable."""
+    name = "csu-health-test"
+    docker("rm", "-f", name)
+    started = docker(
+        "run",
+        "-d",
+        "--name",
+        name,
+        "--read-only",
+        "--tmpfs",
+        "/tmp",
+        "--health-interval",
+        "1s",
+        "--health-start-period",
+        "0s",
+        "-e",
+        "CSU_HOST=127.0.0.1",
+        "-e",
+        "CSU_PORT=9",
+        "-e",
+        "CSU_USER=u",
+        "-e",
+        "CSU_DST=/x",
+        "-e",
+        "CSU_RETRY_GIVE_UP_SECONDS=2",
+        "-e",
+        "CSU_RETRY_MAX_WAIT_SECONDS=1",
+        "-e",
+        "CSU_INTERVAL_SECONDS=5",
+        IMAGE,
+        "run",
+    )
+    assert started.returncode == 0, started.stderr
+    try:
+        status = ""
+        for _ in range(60):
+            status = docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout.strip()
+            if status == "healthy":
+                break
+            time.sleep(0.5)
+        assert status == "healthy", docker("logs", name).stderr[-2000:]
+        logs = docker("logs", name).stderr
+        assert "retrying in" in logs
+        assert "Traceback" not in logs
+        stopped = docker("stop", "-t", "10", name)
+        assert stopped.returncode == 0
+        state = json.loads(docker("inspect", name).stdout)[0]["State"]
+        assert state["ExitCode"] == 0
+    finally:
+        docker("rm", "-f", name)

@@ -283,3 +283,31 @@ def wait_for(condition: object, timeout: float = 60) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("condition not reached in time")
+
+
+def test_key_text_known_hosts_content_and_pinned_fingerprint(
+    shell_server: SSHServer, data: Path
+) -> None:
+    dst = shell_server.new_remote_dir("cli-secrets")
+    by_content = agent_env(
+        shell_server,
+        data,
+        dst,
+        CSU_KEY_FILE="",
+        CSU_PRIVATE_KEY_FILE=str(shell_server.key_file),
+        CSU_KNOWN_HOSTS_FILE="",
+        CSU_KNOWN_HOSTS=shell_server.known_hosts.read_text(),
+    )
+    result = agent("once", by_content)
+    assert result.returncode == 0, result.stderr
+    assert len(tree(dst)) == 4
+    pinned = agent_env(
+        shell_server,
+        data,
+        dst,
+        CSU_KNOWN_HOSTS_FILE=str(data.parent / "nothing"),
+        CSU_HOST_KEY_FINGERPRINT=shell_server.host_key_fingerprint,
+    )
+    result = agent("once", pinned)
+    assert result.returncode == 0, result.stderr
+    assert "found 2 synced files and 0 unsynced files" in result.stderr
