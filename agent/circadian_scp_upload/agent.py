@@ -161,6 +161,12 @@ class Agent:
         except TransientError as error:
             logger.error("pass failed: {} (gave up retrying; the next pass tries again)", error)
             return self._finish(Outcome.FAILED)
+        except Exception:  # noqa: BLE001 - an unattended daemon must outlive its own bugs
+            logger.opt(exception=True).error(
+                "pass failed with an unexpected error (a bug: please report it with this "
+                "log); local data is untouched and the next pass tries again"
+            )
+            return self._finish(Outcome.FAILED)
         worst = max((r.outcome for r in results), key=_severity, default=Outcome.OK)
         return self._finish(worst)
 
@@ -206,6 +212,7 @@ class Agent:
             self.settings.retry_give_up_seconds,
             self.stop_event,
             self._sleep or self._interruptible_sleep,
+            self.settings.retry_initial_wait_seconds,
         )
 
     def _interruptible_sleep(self, seconds: float) -> None:

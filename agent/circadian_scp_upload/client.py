@@ -122,7 +122,13 @@ class DailyTransferClient:
     def ready_days(self) -> list[DayUnit]:
         """Return the days of the source folder that are over plus the grace period."""
         now = self.clock()
-        days = find_days(self.src_path, self.variant, self.callbacks.dated_pattern, self._ambiguous)
+        days = find_days(
+            self.src_path,
+            self.variant,
+            self.callbacks.dated_pattern,
+            self._ambiguous,
+            self._misfit,
+        )
         return [d for d in days if is_ready(d.date, now, self.grace_period, self.timezone)]
 
     def run(self) -> RunReport:
@@ -314,6 +320,13 @@ class DailyTransferClient:
                 _remove_empty_tree(unit.local_root())
         result.status = "uploaded"
         log.info("done")
+
+    def _misfit(self, name: str) -> None:
+        kind = "a link" if (self.src_path / name).is_symlink() else "not a folder"
+        self._log.error(
+            f"skipping {name!r}: it is dated but {kind}; the {self.variant!r} variant "
+            "uploads only real day folders (directories) or regular files (files)"
+        )
 
     def _ambiguous(self, name: str, dates: tuple[datetime.date, ...]) -> None:
         listed = ", ".join(d.isoformat() for d in dates)

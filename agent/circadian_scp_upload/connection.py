@@ -374,6 +374,7 @@ class RemoteConnection:
                             if should_abort():
                                 raise UploadAborted("upload aborted on request")
                             next_poll = time.monotonic() + ABORT_POLL_SECONDS
+                _drain_writes(handle)
                 self._fsync(handle, remote)
             finally:
                 handle.close()
@@ -593,6 +594,18 @@ def _tune_socket(sock: socket.socket, io_timeout: float, keepalive_seconds: floa
                 sock.setsockopt(socket.IPPROTO_TCP, option, value)
 
 
+def _drain_writes(handle: paramiko.SFTPFile) -> None:
+    """Wait for every pipelined WRITE's status and raise the first failure.
+
+    paramiko only checks these statuses while writing or when its own queue is
+    drained; a later request (fsync, close) would otherwise consume and drop them,
+    hiding a failed write such as a full disk.
+    """
+    requests = handle._reqs  # type: ignore[attr-defined]
+    while requests:
+        handle.sftp._read_response(requests.popleft())  # type: ignore[attr-defined]
+
+
 def _feed(channel: paramiko.Channel, data: bytes) -> None:
     try:
         if data:
@@ -614,12 +627,11 @@ def _drain(channel: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
         while channel.recv_stderr_ready():
             stderr += channel.recv_stderr(65536)
             got = True
-        if (
-            channel.exit_status_ready()
-            and not channel.recv_ready()
-            and not channel.recv_stderr_ready()
-        ) and (channel.eof_received or channel.closed):
+        drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+        if drained and channel.exit_status_ready() and (channel.eof_received or channel.closed):
             break
+        if drained and channel.closed:
+            raise EOFError("the channel closed before the command finished")
         if got:
             deadline = time.monotonic() + timeout
         elif time.monotonic() > deadline:

@@ -104,11 +104,14 @@ def find_days(
     variant: Variant,
     pattern: DatedPattern,
     on_ambiguous: Callable[[str, tuple[datetime.date, ...]], None],
+    on_misfit: Callable[[str], None] | None = None,
 ) -> list[DayUnit]:
     """Given the source folder, variant and pattern, return its dated days, oldest first.
 
     Names that do not match are ignored; ambiguous names are reported through
-    ``on_ambiguous`` and skipped. Raises ConfigError if the source folder is unusable.
+    ``on_ambiguous`` and skipped; dated names of the wrong kind (a file where the
+    ``directories`` variant expects a folder, a link) through ``on_misfit``. Raises
+    ConfigError if the source folder is unusable.
     """
     if not src_path.is_dir():
         raise ConfigError(
@@ -117,8 +120,12 @@ def find_days(
         )
     days: dict[datetime.date, DayUnit] = {}
     for entry in sorted(os.scandir(src_path), key=lambda e: e.name):
-        wanted_dir = variant == "directories"
-        if entry.is_symlink() or entry.is_dir() != wanted_dir:
+        is_dir = entry.is_dir(follow_symlinks=False)
+        wanted = is_dir if variant == "directories" else entry.is_file(follow_symlinks=False)
+        if not wanted:
+            stray = entry.is_symlink() or (variant == "directories" and not is_dir)
+            if stray and on_misfit is not None and pattern.parse(entry.name).date is not None:
+                on_misfit(entry.name)
             continue
         parsed = pattern.parse(entry.name)
         if parsed.ambiguous:
@@ -126,7 +133,7 @@ def find_days(
             continue
         if parsed.date is None:
             continue
-        if wanted_dir:
+        if is_dir:
             days[parsed.date] = DayUnit(parsed.date, variant, src_path, [entry.name])
         else:
             days.setdefault(parsed.date, DayUnit(parsed.date, variant, src_path, []))

@@ -24,8 +24,7 @@ from tenacity.stop import stop_base
 
 from .errors import TransientError
 
-INITIAL_WAIT_SECONDS = 1.0
-JITTER_SECONDS = 1.0
+DEFAULT_INITIAL_WAIT_SECONDS = 1.0
 
 
 class stop_when_event_set(stop_base):  # named like tenacity's own
@@ -53,13 +52,16 @@ def retrying(
     give_up_after: float,
     stop_event: threading.Event,
     sleep: Callable[[float], None] | None = None,
+    initial_wait: float = DEFAULT_INITIAL_WAIT_SECONDS,
 ) -> Retrying:
-    """Return the policy: retry transient faults with capped exponential backoff and jitter."""
+    """Return the policy: retry transient faults with capped exponential backoff and jitter.
+
+    Waits start at ``initial_wait``, double each time up to ``max_wait``, and get up to
+    ``initial_wait`` of random jitter so that many stations do not retry in lockstep.
+    """
     return Retrying(
         retry=retry_if_exception_type(TransientError),
-        wait=wait_exponential_jitter(
-            initial=INITIAL_WAIT_SECONDS, max=max_wait, jitter=JITTER_SECONDS
-        ),
+        wait=wait_exponential_jitter(initial=initial_wait, max=max_wait, jitter=initial_wait),
         stop=stop_after_delay(give_up_after) | stop_when_event_set(stop_event),
         sleep=sleep if sleep is not None else _event_sleep(stop_event),
         before_sleep=log_retry,

@@ -144,6 +144,9 @@ class AgentSettings(BaseSettings):
         60.0, gt=0, description="seconds without an answer before a link counts as dead"
     )
     keepalive_seconds: float = Field(15.0, gt=0, description="SSH and TCP keepalive interval")
+    retry_initial_wait_seconds: float = Field(
+        1.0, gt=0, description="first wait before retrying a link fault (doubles each time)"
+    )
     retry_max_wait_seconds: float = Field(
         300.0, gt=0, description="cap of the exponential backoff between retries"
     )

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .connection import RemoteConnection
+from .errors import RemotePathError
 from .local import HASH_CHUNK_BYTES, LocalFile
 
 PARTIAL_SUFFIX = ".csu-partial"
@@ -88,10 +89,22 @@ def upload_file(
                 remaining -= len(chunk)
         on_bytes(offset)
 
+    total = offset
+
     def sent(chunk: bytes) -> None:
+        nonlocal total
         digest.update(chunk)
+        total += len(chunk)
         on_bytes(len(chunk))
 
     connection.upload(local.path, partial, offset, sent, should_abort)
+    stored = connection.stat(partial)
+    if stored is None or stored.size != total:
+        # Never rename a short or overlong file into place, whatever the server said.
+        raise RemotePathError(
+            f"{connection.where} stored {stored.size if stored else 0} of {total} bytes of "
+            f"{final_path!r}: the server's disk may be full; the file stays under its "
+            "temporary name and is resumed on the next run"
+        )
     connection.rename_over(partial, final_path)
     return Uploaded(digest.hexdigest(), offset)
