@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import os
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,6 +14,7 @@ from typing import Any
 from circadian_scp_upload import DailyTransferClient, RemoteConnection, UploadClientCallbacks
 from circadian_scp_upload.local import Variant
 from tests.conftest import fixed_clock, tree, write_file
+from tests.sshd_server import SSHServer
 
 NOW = datetime.datetime(2024, 9, 20, 12, 0)  # local time: the 17th-19th are past
 PAST = ["20240917", "20240918", "20240919"]
@@ -87,3 +92,66 @@ def leftovers(root: Path) -> list[str]:
     return [
         p for p in tree(root) if p.split("/")[-1] == ".do-not-touch" or p.endswith(".csu-partial")
     ]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+UTC_TODAY = datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def day(offset: int) -> str:
+    return (UTC_TODAY + datetime.timedelta(days=offset)).strftime("%Y%m%d")
+
+
+def agent_env(
+    server: SSHServer, src: Path, dst: Path, port: int | None = None, **extra: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CSU_")}
+    env.update(
+        {
+            "CSU_HOST": "127.0.0.1",
+            "CSU_PORT": str(port or server.port),
+            "CSU_USER": server.user,
+            "CSU_KEY_FILE": str(server.key_file),
+            "CSU_KNOWN_HOSTS_FILE": str(server.known_hosts),
+            "CSU_SRC": str(src),
+            "CSU_DST": str(dst),
+            "CSU_TIMEZONE": "UTC",
+            "CSU_STATE_DIR": str(src.parent / "state"),
+            "CSU_RETRY_MAX_WAIT_SECONDS": "1",
+            "CSU_IO_TIMEOUT": "5",
+            "CSU_KEEPALIVE_SECONDS": "1",
+            "CSU_CONNECT_TIMEOUT": "5",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def agent(
+    command: str, env: dict[str, str], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "circadian_scp_upload", command],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
+
+
+def known_hosts_for(server: SSHServer, port: int, tmp_path: Path) -> Path:
+    """known_hosts naming the proxy's port with the server's key."""
+    line = server.known_hosts.read_text().split(" ", 1)[1]
+    path = tmp_path / "known_hosts_proxy"
+    path.write_text(f"[127.0.0.1]:{port} {line}")
+    return path
+
+
+def wait_for(condition: object, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError("condition not reached in time")

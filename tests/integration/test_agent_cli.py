@@ -16,54 +16,21 @@ import pytest
 
 from tests.conftest import tree, write_file
 from tests.faultproxy import FaultProxy
-from tests.integration.helpers import leftovers
+from tests.integration.helpers import (
+    ROOT,
+    agent,
+    agent_env,
+    day,
+    known_hosts_for,
+    leftovers,
+    wait_for,
+)
+from tests.integration.helpers import (
+    UTC_TODAY as TODAY,
+)
 from tests.sshd_server import SSHServer
 
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[2]
-TODAY = datetime.datetime.now(datetime.timezone.utc).date()
-
-
-def day(offset: int) -> str:
-    return (TODAY + datetime.timedelta(days=offset)).strftime("%Y%m%d")
-
-
-def agent_env(
-    server: SSHServer, src: Path, dst: Path, port: int | None = None, **extra: str
-) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CSU_")}
-    env.update(
-        {
-            "CSU_HOST": "127.0.0.1",
-            "CSU_PORT": str(port or server.port),
-            "CSU_USER": server.user,
-            "CSU_KEY_FILE": str(server.key_file),
-            "CSU_KNOWN_HOSTS_FILE": str(server.known_hosts),
-            "CSU_SRC": str(src),
-            "CSU_DST": str(dst),
-            "CSU_TIMEZONE": "UTC",
-            "CSU_STATE_DIR": str(src.parent / "state"),
-            "CSU_RETRY_MAX_WAIT_SECONDS": "1",
-            "CSU_IO_TIMEOUT": "5",
-            "CSU_KEEPALIVE_SECONDS": "1",
-            "CSU_CONNECT_TIMEOUT": "5",
-        }
-    )
-    env.update(extra)
-    return env
-
-
-def agent(
-    command: str, env: dict[str, str], timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "circadian_scp_upload", command],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
 
 
 @pytest.fixture
@@ -80,14 +47,6 @@ def proxy(shell_server: SSHServer) -> Iterator[FaultProxy]:
     fault_proxy = FaultProxy(shell_server.port)
     yield fault_proxy
     fault_proxy.close()
-
-
-def known_hosts_for(server: SSHServer, port: int, tmp_path: Path) -> Path:
-    """known_hosts naming the proxy's port with the server's key."""
-    line = server.known_hosts.read_text().split(" ", 1)[1]
-    path = tmp_path / "known_hosts_proxy"
-    path.write_text(f"[127.0.0.1]:{port} {line}")
-    return path
 
 
 def test_once_uploads_the_ready_days_and_exits_0(shell_server: SSHServer, data: Path) -> None:
@@ -274,15 +233,6 @@ def test_json_logs_are_one_object_per_line(shell_server: SSHServer, data: Path) 
     entries = [json.loads(line) for line in result.stderr.splitlines()]
     assert any(e["message"].endswith("found 0 synced files and 2 unsynced files") for e in entries)
     assert {e["level"] for e in entries} >= {"INFO"}
-
-
-def wait_for(condition: object, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not reached in time")
 
 
 def test_key_text_known_hosts_content_and_pinned_fingerprint(
