@@ -8,6 +8,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,3 +87,12 @@ def tree(root: Path) -> dict[str, bytes]:
         if path.is_file() and not path.is_symlink():
             found[path.relative_to(root).as_posix()] = path.read_bytes()
     return found
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the fault suite's table when it ran."""
+    from tests.faults.ledger import LEDGER
+
+    if not LEDGER.empty():
+        terminalreporter.section("fault suite summary")
+        terminalreporter.write_line(LEDGER.table())

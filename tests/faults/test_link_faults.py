@@ -1,0 +1,138 @@
+"""Link faults through a TCP proxy: many cuts at random offsets, and a stalled link."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.faultproxy import FaultProxy
+from tests.faults.harness import check_final, make_files
+from tests.faults.ledger import LEDGER, SOAK
+from tests.integration.helpers import ROOT, agent, agent_env, day, known_hosts_for, wait_for
+from tests.sshd_server import SSHServer
+
+pytestmark = pytest.mark.faults
+CUTS = 1000 if SOAK else 110
+
+
+@pytest.fixture
+def proxy(shell_server: SSHServer) -> Iterator[FaultProxy]:
+    fault_proxy = FaultProxy(shell_server.port)
+    yield fault_proxy
+    fault_proxy.close()
+
+
+def jobs_env(
+    server: SSHServer, src: Path, dst: Path, proxy: FaultProxy, tmp: Path, **extra: str
+) -> dict[str, str]:
+    jobs = [
+        {
+            "name": "dirs",
+            "src": str(src / "dirs"),
+            "dst": str(dst / "dirs"),
+            "remove_after_upload": True,
+        },
+        {
+            "name": "files",
+            "src": str(src / "files"),
+            "dst": str(dst / "files"),
+            "variant": "files",
+            "dated_regex": r"^%Y%m%d-.*\.bin$",
+        },
+    ]
+    env = agent_env(
+        server,
+        src,
+        dst,
+        port=proxy.port,
+        CSU_DST="",
+        CSU_JOBS=json.dumps(jobs),
+        CSU_KNOWN_HOSTS_FILE=str(known_hosts_for(server, proxy.port, tmp)),
+        CSU_RETRY_INITIAL_WAIT_SECONDS="0.01",
+        CSU_RETRY_MAX_WAIT_SECONDS="0.05",
+        CSU_RETRY_GIVE_UP_SECONDS="900",
+    )
+    env.update(extra)
+    return env
+
+
+def two_variant_data(src: Path, days: int, large: int, small: int, count: int) -> dict[str, int]:
+    files: dict[str, int] = {}
+    for offset in range(-days - 1, -1):
+        files[f"dirs/{day(offset)}/large.bin"] = large
+        for index in range(count):
+            files[f"dirs/{day(offset)}/sub/small-{index:03d}.dat"] = small
+        for letter in "abcd":
+            files[f"files/{day(offset)}-{letter}.bin"] = large // 20
+    return files
+
+
+def test_a_hundred_cuts_at_random_offsets_lose_nothing_and_resend_little(
+    shell_server: SSHServer, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    src, dst = tmp_path / "src", shell_server.new_remote_dir("fault-cuts")
+    original = make_files(src, two_variant_data(src, days=3, large=4 << 20, small=4096, count=20))
+    total = sum(o.size for o in original.values())
+    rng = random.Random(20240917)
+    # A few cuts inside the handshake, the rest anywhere; together less than the data,
+    # so every one of them lands before the upload is done.
+    budgets = [rng.randint(300, 4000) for _ in range(5)]
+    budgets += [rng.randint(15_000, int(1.6 * total / CUTS)) for _ in range(CUTS - 5)]
+    proxy.faults.cut_after_bytes = budgets
+    (dst / "dirs").mkdir()
+    (dst / "files").mkdir()
+    subprocess.run(["chown", "-R", shell_server.user, str(dst)], check=True)
+
+    result = agent("once", jobs_env(shell_server, src, dst, proxy, tmp_path), timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert proxy.cuts >= 100
+    LEDGER.faults["connection cut"] += proxy.cuts
+    LEDGER.runs_completed += 1
+    removed = {r for r in original if r.startswith("dirs/")}
+    check_final(original, src, dst, removed)
+    assert result.stderr.count("retrying in") >= proxy.cuts - 1
+    # Resumed, never restarted from zero. What a cut loses is what was in flight (the
+    # socket buffers a reset discards) plus each new connection's handshake.
+    ratio = proxy.bytes_up / total
+    LEDGER.notes["bytes sent / data size under cuts"] = f"{ratio:.2f}"
+    assert ratio < 2.0, (proxy.bytes_up, total)
+
+
+def test_a_stalled_link_is_noticed_within_the_io_timeout(
+    shell_server: SSHServer, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    src, dst = tmp_path / "src", shell_server.new_remote_dir("fault-stall")
+    original = make_files(src, {f"dirs/{day(-2)}/big.bin": 6 << 20, f"files/{day(-2)}-a.bin": 1000})
+    for area in ("dirs", "files"):
+        (dst / area).mkdir()
+    subprocess.run(["chown", "-R", shell_server.user, str(dst)], check=True)
+    proxy.faults.bytes_per_second = 2_000_000
+    env = jobs_env(shell_server, src, dst, proxy, tmp_path, CSU_IO_TIMEOUT="3")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "circadian_scp_upload", "once"],
+        env=env,
+        cwd=ROOT,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    partial = dst / "dirs" / day(-2) / ".big.bin.csu-partial"
+    wait_for(lambda: partial.exists() and partial.stat().st_size > 500_000)
+    proxy.faults.stall = True  # no data, no reset: a half-open link
+    stalled_at = time.monotonic()
+    wait_for(lambda: proxy.connections > 1, timeout=30)  # the agent reconnected by itself
+    noticed_after = time.monotonic() - stalled_at
+    proxy.faults.stall = False
+    proxy.faults.bytes_per_second = 0
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr[-3000:]
+    assert noticed_after < 3 + 5, noticed_after  # the I/O timeout plus the first retry wait
+    LEDGER.faults["link stalled"] += 1
+    LEDGER.runs_completed += 1
+    check_final(original, src, dst, {f"dirs/{day(-2)}/big.bin"})
