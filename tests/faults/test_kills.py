@@ -27,14 +27,14 @@ def test_kill_9_at_random_moments_never_loses_or_corrupts_anything(
     src, dst = tmp_path / "src", shell_server.new_remote_dir("fault-kills")
     files: dict[str, int] = {}
     for offset in range(-5, -1):
-        files[f"{day(offset)}/large.bin"] = 5 << 20
+        files[f"{day(offset)}/large.bin"] = 4 << 20
         for index in range(15):
             files[f"{day(offset)}/sub/small-{index:02d}.dat"] = 20_000
     original = make_files(src, files)
-    # 3 MiB/s: the whole upload takes about 8 s, so the kills spread over every phase:
+    # 1 MiB/s: the whole upload takes about 18 s, so the kills spread over every phase:
     # start-up, screening, uploading, verifying, removing, and idle runs at the end.
     env = agent_env(
-        shell_server, src, dst, CSU_REMOVE_AFTER_UPLOAD="true", CSU_BANDWIDTH_LIMIT_KIB="3072"
+        shell_server, src, dst, CSU_REMOVE_AFTER_UPLOAD="true", CSU_BANDWIDTH_LIMIT_KIB="1024"
     )
     rng = random.Random(917)
     while_busy = 0
@@ -47,7 +47,7 @@ def test_kill_9_at_random_moments_never_loses_or_corrupts_anything(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(0.3, 1.5))
+        time.sleep(rng.uniform(0.3, 1.2))
         process.send_signal(signal.SIGKILL)
         process.wait()
         LEDGER.faults["SIGKILL"] += 1
