@@ -45,6 +45,7 @@ WRITE_CHUNK_BYTES = 32675
 READ_CHUNK_BYTES = 32768
 READ_BATCH_CHUNKS = 32
 ABORT_POLL_SECONDS = 0.5
+DISK_FULL_BYTES = 1024 * 1024
 TRANSIENT_AUTH_MESSAGES = ("transport shut down or saw eof", "authentication timeout")
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 
@@ -545,10 +546,32 @@ class RemoteConnection:
                     f"the connection to {self.where} failed during {action} {path!r} "
                     f"({_describe(error)})"
                 ) from None
+            free = self.free_space(posixpath.dirname(path) or ".")
+            if free is not None and free < DISK_FULL_BYTES:
+                raise RemotePathError(
+                    f"the server's disk is full: {self.where} refused to {action} {path!r} "
+                    f"with {free} bytes free there; free some space on the server (local "
+                    "data is kept, and the next pass resumes)"
+                ) from None
             raise RemotePathError(
                 f"{self.where} refused to {action} {path!r} ({_describe(error)}): the disk "
                 "may be full, or a file may stand where a folder belongs; check the server"
             ) from None
+
+    def free_space(self, path: str) -> int | None:
+        """Return the bytes available to this user at ``path`` (statvfs@openssh.com), or None."""
+        if self._sftp is None or not self._link_is_up():
+            return None
+        try:
+            kind, reply = self._sftp._request(  # type: ignore[attr-defined]
+                paramiko.sftp.CMD_EXTENDED, "statvfs@openssh.com", path
+            )
+            if kind != paramiko.sftp.CMD_EXTENDED_REPLY:
+                return None
+            _bsize, frsize, _blocks, _bfree, bavail = (reply.get_int64() for _ in range(5))
+        except Exception:  # noqa: BLE001 - an optional diagnosis, never a new failure
+            return None
+        return int(frsize * bavail)
 
     def _link_is_up(self) -> bool:
         transport = self._client.get_transport() if self._client is not None else None

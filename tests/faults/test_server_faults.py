@@ -39,7 +39,7 @@ def test_a_full_server_disk_keeps_local_data_and_the_next_pass_completes(
 
     result = agent("once", env)
     assert result.returncode == 1, result.stderr
-    assert "disk may be full" in result.stderr
+    assert "the server's disk is full" in result.stderr
     assert "Traceback" not in result.stderr
     LEDGER.faults["server disk full"] += 1
     check_invariants(original, src, small_disk)
