@@ -8,6 +8,7 @@ these machines, so faults are made here, in user space.
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
 import time
@@ -67,6 +68,8 @@ class FaultProxy:
             except OSError:
                 client.close()
                 continue
+            for sock in (client, upstream):  # a faithful link: no Nagle delays of our own
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 index = self.connections
                 self.connections += 1
@@ -87,6 +90,10 @@ class FaultProxy:
         budget: dict[str, int | None],
         pair: tuple[socket.socket, socket.socket],
     ) -> None:
+        """Read from ``src`` and hand chunks to a delay line that writes them to ``dst``."""
+        line: queue.Queue[tuple[float, bytes] | None] = queue.Queue()
+        writer = threading.Thread(target=self._deliver, args=(line, dst, pair), daemon=True)
+        writer.start()
         try:
             while True:
                 data = src.recv(CHUNK)
@@ -94,8 +101,6 @@ class FaultProxy:
                     break
                 while self.faults.stall and not self._closing.is_set():
                     time.sleep(0.05)
-                if self.faults.latency_seconds:
-                    time.sleep(self.faults.latency_seconds)
                 if self.faults.bytes_per_second:
                     time.sleep(len(data) / self.faults.bytes_per_second)
                 if upstream:
@@ -107,11 +112,34 @@ class FaultProxy:
                     if left is not None and left - len(data) <= 0:
                         self.cuts += 1
                         break
-                dst.sendall(data)
+                line.put((time.monotonic() + self.faults.latency_seconds, data))
         except OSError:
             pass
-        for sock in pair:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-            with contextlib.suppress(OSError):
-                sock.close()
+        line.put(None)
+        writer.join()
+        _close_pair(pair)
+
+    def _deliver(
+        self,
+        line: queue.Queue[tuple[float, bytes] | None],
+        dst: socket.socket,
+        pair: tuple[socket.socket, socket.socket],
+    ) -> None:
+        """Write each chunk once its delay is over (a latency that keeps the bandwidth)."""
+        try:
+            while (item := line.get()) is not None:
+                due, data = item
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                dst.sendall(data)
+        except OSError:
+            _close_pair(pair)
+
+
+def _close_pair(pair: tuple[socket.socket, socket.socket]) -> None:
+    for sock in pair:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            sock.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import hashlib
 import os
 import posixpath
 import time
@@ -19,16 +20,21 @@ from pathlib import Path
 from typing import Literal
 
 from .callbacks import UploadClientCallbacks
-from .connection import RemoteConnection
+from .connection import RemoteConnection, SmallFile
 from .errors import CircadianError, ConfigError, PermanentError, UploadAborted
 from .local import MARKER_NAME, DayUnit, LocalFile, Variant, find_days, sha256_file
 from .log import DayLog
 from .markers import SourceLock, marker_text, remove_local_marker, set_local_marker
 from .readiness import DEFAULT_GRACE_PERIOD, Clock, is_ready, resolve_timezone, system_clock
-from .transfer import final_of_partial, is_partial_name, upload_file
+from .transfer import final_of_partial, is_partial_name, partial_path, upload_file
 from .verify import RemoteHasher
 
 DEFAULT_PROGRESS_SECONDS = 30.0
+# Files up to this size go in pipelined batches (whole, a few round trips per batch);
+# larger ones one by one, streamed and resumable from their last byte.
+SMALL_FILE_BYTES = 256 * 1024
+BATCH_FILES = 256
+BATCH_BYTES = 8 * 1024 * 1024
 VARIANTS = ("directories", "files")
 DayStatus = Literal["uploaded", "failed", "aborted"]
 
@@ -252,25 +258,76 @@ class DailyTransferClient:
         progress = Progress(
             log, len(unsynced), sum(f.size for f in unsynced), self.progress_interval
         )
-        should_abort = self.callbacks.should_abort_upload
-        for index, local in enumerate(unsynced, start=1):
-            if should_abort():
-                raise UploadAborted("upload aborted on request")
-            progress.start_file(index)
+        small = [f for f in unsynced if f.size <= SMALL_FILE_BYTES]
+        large = [f for f in unsynced if f.size > SMALL_FILE_BYTES]
+        done = 0
+        for batch in _batches(small):
+            done = self._upload_batch(batch, done, remote_root, local_sums, progress, result)
+        for local in large:
+            done = self._upload_large(local, done, remote_root, local_sums, progress, log, result)
+        progress.finish()
+
+    def _upload_batch(
+        self,
+        batch: list[LocalFile],
+        done: int,
+        remote_root: str,
+        local_sums: dict[str, str],
+        progress: Progress,
+        result: DayResult,
+    ) -> int:
+        """Upload a batch of small files in a few round trips; return the files done so far."""
+        if self.callbacks.should_abort_upload():
+            raise UploadAborted("upload aborted on request")
+        progress.start_file(done + 1)
+        items = []
+        for local in batch:
             final = posixpath.join(remote_root, local.relpath)
             self.connection.makedirs(posixpath.dirname(final))
-            before = progress.done_bytes
+            items.append(SmallFile(local.path, partial_path(final), final))
 
-            def resuming(offset: int, name: str = local.relpath) -> None:
-                log.info(f"resuming {name!r} from byte {offset}")
+        def read(index: int, content: bytes) -> None:
+            local_sums[batch[index].relpath] = hashlib.sha256(content).hexdigest()
+            result.bytes_sent += len(content)
+            progress.add(len(content))
 
-            outcome = upload_file(
-                self.connection, local, final, progress.add, should_abort, on_resume=resuming
-            )
-            local_sums[local.relpath] = outcome.sha256
-            result.uploaded += 1
-            result.bytes_sent += progress.done_bytes - before - outcome.resumed_from
-        progress.finish()
+        self.connection.upload_batch(items, read)
+        result.uploaded += len(batch)
+        return done + len(batch)
+
+    def _upload_large(
+        self,
+        local: LocalFile,
+        done: int,
+        remote_root: str,
+        local_sums: dict[str, str],
+        progress: Progress,
+        log: DayLog,
+        result: DayResult,
+    ) -> int:
+        """Upload one large file, resumable; return the files done so far."""
+        if self.callbacks.should_abort_upload():
+            raise UploadAborted("upload aborted on request")
+        progress.start_file(done + 1)
+        final = posixpath.join(remote_root, local.relpath)
+        self.connection.makedirs(posixpath.dirname(final))
+        before = progress.done_bytes
+
+        def resuming(offset: int) -> None:
+            log.info(f"resuming {local.relpath!r} from byte {offset}")
+
+        outcome = upload_file(
+            self.connection,
+            local,
+            final,
+            progress.add,
+            self.callbacks.should_abort_upload,
+            on_resume=resuming,
+        )
+        local_sums[local.relpath] = outcome.sha256
+        result.uploaded += 1
+        result.bytes_sent += progress.done_bytes - before - outcome.resumed_from
+        return done + 1
 
     def _remote_sums(self, remote_root: str, files: list[LocalFile], log: DayLog) -> dict[str, str]:
         return self.hasher.checksums(
@@ -334,6 +391,19 @@ class DailyTransferClient:
             f"skipping {name!r}: it matches the pattern {self.callbacks.dated_regex!r} with "
             f"several dates ({listed}); rename it or make the pattern stricter"
         )
+
+
+def _batches(files: list[LocalFile]) -> list[list[LocalFile]]:
+    """Group small files into batches bounded in count and bytes (memory stays bounded)."""
+    batches: list[list[LocalFile]] = []
+    size = 0
+    for local in files:
+        if not batches or len(batches[-1]) >= BATCH_FILES or size + local.size > BATCH_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(local)
+        size += local.size
+    return batches
 
 
 def _normalize_remote(dst_path: str) -> str:

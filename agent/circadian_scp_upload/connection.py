@@ -22,9 +22,22 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import paramiko
 from loguru import logger
+from paramiko.sftp import (
+    CMD_CLOSE,
+    CMD_EXTENDED,
+    CMD_HANDLE,
+    CMD_OPEN,
+    CMD_WRITE,
+    SFTP_FLAG_CREATE,
+    SFTP_FLAG_TRUNC,
+    SFTP_FLAG_WRITE,
+)
+from paramiko.sftp import int64 as sftp_int64
+from paramiko.sftp_attr import SFTPAttributes
 
 from . import hostkeys
 from .errors import (
@@ -46,6 +59,10 @@ READ_CHUNK_BYTES = 32768
 READ_BATCH_CHUNKS = 32
 ABORT_POLL_SECONDS = 0.5
 DISK_FULL_BYTES = 1024 * 1024
+# paramiko prefers AES-CTR with a separate MAC; AES-GCM is cheaper per byte (measured
+# here), so it goes first. The others stay allowed for servers without GCM.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+OPEN_FOR_WRITE = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC
 TRANSIENT_AUTH_MESSAGES = ("transport shut down or saw eof", "authentication timeout")
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 
@@ -57,6 +74,15 @@ class RemoteEntry:
     size: int
     is_dir: bool
     is_file: bool
+
+
+@dataclass(frozen=True)
+class SmallFile:
+    """A file for a batched upload: local path, temporary and final remote paths."""
+
+    local: Path
+    partial: str
+    final: str
 
 
 @dataclass(frozen=True)
@@ -192,6 +218,7 @@ class RemoteConnection:
         sock = self._open_socket()
         try:
             client.connect(
+                transport_factory=_fast_transport,
                 hostname=self.host,
                 port=self.port,
                 username=self.username,
@@ -379,6 +406,86 @@ class RemoteConnection:
                 self._fsync(handle, remote)
             finally:
                 handle.close()
+
+    def upload_batch(
+        self, files: list[SmallFile], on_content: Callable[[int, bytes], None]
+    ) -> None:
+        """Upload small files in a few pipelined round trips instead of several per file.
+
+        Every file is read whole (the caller keeps batches small), written under its
+        temporary name, made durable and closed; only files whose every step succeeded
+        are then renamed into place. ``on_content(index, bytes)`` sees each file's bytes
+        as read. The first failure is raised after the good files were renamed.
+        """
+        if not files:
+            return
+        sftp = self._require_sftp()
+        with self._translate("upload to", files[0].partial):
+            contents = []
+            for index, item in enumerate(files):
+                contents.append(item.local.read_bytes())
+                on_content(index, contents[-1])
+            opened = self._pipeline(
+                sftp, [(CMD_OPEN, (f.partial, OPEN_FOR_WRITE, SFTPAttributes())) for f in files]
+            )
+            failures = [r for r in opened if isinstance(r, BaseException)]
+            owners: list[int] = []  # which file each following request belongs to
+            requests: list[tuple[int, tuple[object, ...]]] = []
+            for index, (handle, content) in enumerate(zip(opened, contents, strict=True)):
+                if isinstance(handle, BaseException):
+                    continue
+                for offset in range(0, len(content), WRITE_CHUNK_BYTES):
+                    chunk = content[offset : offset + WRITE_CHUNK_BYTES]
+                    requests.append((CMD_WRITE, (handle, sftp_int64(offset), chunk)))
+                if self._fsync_supported:
+                    requests.append((CMD_EXTENDED, ("fsync@openssh.com", handle)))
+                requests.append((CMD_CLOSE, (handle,)))
+                owners.extend([index] * (len(requests) - len(owners)))
+            good = [not isinstance(h, BaseException) for h in opened]
+            for (command, _args), owner, result in zip(
+                requests, owners, self._pipeline(sftp, requests), strict=True
+            ):
+                if not isinstance(result, BaseException):
+                    continue
+                if command == CMD_EXTENDED and "unsupported" in str(result).lower():
+                    self._fsync_supported = False  # durability is best effort there
+                    continue
+                good[owner] = False
+                failures.append(result)
+            chosen = [f for f, ok in zip(files, good, strict=True) if ok]
+            renamed = self._pipeline(
+                sftp,
+                [(CMD_EXTENDED, ("posix-rename@openssh.com", f.partial, f.final)) for f in chosen],
+            )
+            for item, result in zip(chosen, renamed, strict=True):
+                if isinstance(result, BaseException):
+                    if "unsupported" not in str(result).lower():
+                        failures.append(result)
+                        continue
+                    self.rename_over(item.partial, item.final)
+            if failures:
+                raise failures[0]
+
+    def _pipeline(
+        self, sftp: paramiko.SFTPClient, requests: list[tuple[int, tuple[object, ...]]]
+    ) -> list[bytes | BaseException]:
+        """Send every request, then read every reply in order (one round trip in all).
+
+        Returns, per request, the handle it opened (or b"") or the error it met; reading
+        every reply keeps the channel in step whatever failed.
+        """
+        numbers = [
+            sftp._async_request(type(None), command, *args)  # type: ignore[attr-defined]
+            for command, args in requests
+        ]
+        results: list[bytes | BaseException] = []
+        for number in numbers:
+            try:
+                kind, reply = sftp._read_response(number)  # type: ignore[attr-defined]
+                results.append(reply.get_binary() if kind == CMD_HANDLE else b"")
+            except OSError as error:
+                results.append(error)
+        return results
 
     def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> CommandResult:
         """Run a command through the server's shell, feeding ``stdin``; return its result.
@@ -593,6 +700,20 @@ class _Pacer:
         ahead = self.sent / self.limit - (time.monotonic() - self.start)
         if ahead > 0:
             time.sleep(ahead)
+
+
+def _fast_transport(sock: Any, /, **options: Any) -> paramiko.Transport:
+    """Return paramiko's Transport with AES-GCM first in the cipher preferences.
+
+    The options are whatever this paramiko version's SSHClient passes on.
+    """
+    transport = paramiko.Transport(sock, **options)
+    security = transport.get_security_options()
+    offered = tuple(security.ciphers)
+    security.ciphers = tuple(c for c in PREFERRED_CIPHERS if c in offered) + tuple(
+        c for c in offered if c not in PREFERRED_CIPHERS
+    )
+    return transport
 
 
 def _describe(error: BaseException) -> str:

@@ -158,11 +158,9 @@ def test_abort_between_days_leaves_later_days_for_the_next_run(
     remote_dir = shell_server.new_remote_dir("abort-between")
     src = tmp_path / "src"
     make_day_dirs(src, ["20240917", "20240918"])
-    calls: list[int] = []
 
-    def abort() -> bool:
-        calls.append(1)
-        return len(calls) > 5  # after the first day's files
+    def abort() -> bool:  # polled before each day: stop once the first day is complete
+        return len(tree(remote_dir / "20240917")) == 4
 
     with shell_server.connection() as connection:
         report = client(connection, src, remote_dir, False, Recorder(), abort=abort).run()
@@ -178,18 +176,20 @@ def test_a_file_changed_while_its_day_uploads_is_not_removed(
     src = tmp_path / "src"
     write_file(src / "20240917" / "a.txt", b"first version")
     write_file(src / "20240917" / "b.txt", b"b")
-    calls: list[int] = []
 
-    def abort() -> bool:  # polled between files: change a.txt once it is uploaded
-        calls.append(1)
-        if len(calls) == 2:
-            with (src / "20240917" / "a.txt").open("ab") as handle:
-                handle.write(b" plus more")
-        return False
+    class ChangeAfterUpload(list[str]):
+        """Log sink that appends to a.txt once the upload is done, before verification."""
+
+        def append(self, message: str) -> None:
+            super().append(message)
+            if message.endswith("100.0 % (2/2) uploaded"):
+                with (src / "20240917" / "a.txt").open("ab") as handle:
+                    handle.write(b" plus more")
 
     recorder = Recorder()
+    recorder.info = ChangeAfterUpload()
     with shell_server.connection() as connection:
-        report = client(connection, src, remote_dir, True, recorder, abort=abort).run()
+        report = client(connection, src, remote_dir, True, recorder).run()
     assert report.days[0].status == "failed"
     assert (src / "20240917" / "a.txt").read_bytes() == b"first version plus more"
     assert not (src / "20240917" / "b.txt").exists()

@@ -1,0 +1,1 @@
+"""The throughput benchmark (``python -m tests.benchmark``)."""

@@ -1,0 +1,32 @@
+"""Run one command, print [wall seconds, peak RSS MB, error] as JSON (a fresh process, so
+the peak RSS of the children it waits for is this command's alone)."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def main() -> None:
+    timeout = float(sys.argv[1])
+    command = sys.argv[2:]
+    started = time.monotonic()
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=timeout)
+        error = (
+            ""
+            if result.returncode == 0
+            else (result.stderr.decode(errors="replace")[-400:] or f"exit {result.returncode}")
+        )
+    except subprocess.TimeoutExpired:
+        error = f"over {timeout:.0f} s"
+    elapsed = time.monotonic() - started
+    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(json.dumps([elapsed, peak_kb / 1024, error]))
+
+
+if __name__ == "__main__":
+    main()
