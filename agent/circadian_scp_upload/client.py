@@ -33,8 +33,8 @@ DEFAULT_PROGRESS_SECONDS = 30.0
 # Files up to this size go in pipelined batches (whole, a few round trips per batch);
 # larger ones one by one, streamed and resumable from their last byte.
 SMALL_FILE_BYTES = 256 * 1024
-BATCH_FILES = 256
-BATCH_BYTES = 8 * 1024 * 1024
+BATCH_FILES = 1024
+BATCH_BYTES = 64 * 1024 * 1024
 VARIANTS = ("directories", "files")
 DayStatus = Literal["uploaded", "failed", "aborted"]
 
@@ -123,6 +123,7 @@ class DailyTransferClient:
         self.clock = clock
         self.progress_interval = progress_interval
         self.hasher = RemoteHasher(remote_connection)
+        self._streamed_sums: dict[str, str] = {}
         self._log = DayLog(self.callbacks, None)
 
     def ready_days(self) -> list[DayUnit]:
@@ -227,8 +228,13 @@ class DailyTransferClient:
         unsynced = [f for f in files if f.relpath not in synced]
         log.info(f"found {len(synced)} synced files and {len(unsynced)} unsynced files")
         if unsynced:
+            self._streamed_sums = {}
             self._upload_files(unit, unsynced, remote_root, local_sums, log, result)
-            after = self._remote_sums(remote_root, unsynced, log)
+            # Files streamed whole were checksummed by the server as it wrote them; the
+            # rest are hashed on the server now, in one command for the day.
+            streamed = self._streamed_sums
+            rest = [f for f in unsynced if f.relpath not in streamed]
+            after = {**streamed, **self._remote_sums(remote_root, rest, log)}
             synced |= {f.relpath for f in unsynced if after.get(f.relpath) == local_sums[f.relpath]}
         self._remove_partials(unit, files, remote_root, remote_sizes)
         verified = [f for f in files if f.relpath in synced and f.unchanged()]
@@ -316,6 +322,7 @@ class DailyTransferClient:
         def resuming(offset: int) -> None:
             log.info(f"resuming {local.relpath!r} from byte {offset}")
 
+        stream = self.hasher.detect(log.info) == "shell"
         outcome = upload_file(
             self.connection,
             local,
@@ -323,8 +330,12 @@ class DailyTransferClient:
             progress.add,
             self.callbacks.should_abort_upload,
             on_resume=resuming,
+            stream_hasher=self.hasher.stream_hasher(log.info) if stream else None,
+            stream=stream,
         )
         local_sums[local.relpath] = outcome.sha256
+        if outcome.remote_sha256 is not None:
+            self._streamed_sums[local.relpath] = outcome.remote_sha256
         result.uploaded += 1
         result.bytes_sent += progress.done_bytes - before - outcome.resumed_from
         return done + 1

@@ -13,11 +13,12 @@ import errno
 import io
 import posixpath
 import select
+import shlex
 import socket
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,6 +57,7 @@ from .log import route_paramiko_logging
 # SSH-NOTES: paramiko's default 32768 splits every write into two packets).
 WRITE_CHUNK_BYTES = 32675
 READ_CHUNK_BYTES = 32768
+STREAM_CHUNK_BYTES = 256 * 1024
 READ_BATCH_CHUNKS = 32
 ABORT_POLL_SECONDS = 0.5
 DISK_FULL_BYTES = 1024 * 1024
@@ -407,44 +409,121 @@ class RemoteConnection:
             finally:
                 handle.close()
 
+    def stream_upload(
+        self,
+        local: Path,
+        remote: str,
+        offset: int,
+        on_chunk: Callable[[bytes], None],
+        should_abort: Callable[[], bool],
+        hasher: str | None,
+    ) -> str | None:
+        """Stream ``local`` from ``offset`` into ``remote`` over an exec channel (a shell).
+
+        A raw stream moves data at OpenSSH's speed, where SFTP's request/ack protocol
+        through paramiko does not. From offset 0 the server writes the file with ``tee``
+        and, with a ``hasher`` command, checksums the very bytes it wrote, returning that
+        hex digest; from another offset it appends (``cat >>``) and returns None. Any
+        complaint on stderr or a non-zero exit is a failure. The file is then made
+        durable over SFTP (fsync@openssh.com).
+        """
+        target = shlex.quote(remote)
+        if offset:
+            command = f"cat >> {target}"
+        else:
+            command = f"tee -- {target}" + (f" | {hasher}" if hasher else " > /dev/null")
+        transport = self._require_transport()
+        with self._translate("upload to", remote):
+            channel = transport.open_session(timeout=self.connect_timeout)
+            try:
+                channel.settimeout(self.io_timeout)
+                channel.exec_command(command)
+                pace = _Pacer(self.bandwidth_limit)
+                next_poll = time.monotonic() + ABORT_POLL_SECONDS
+                with local.open("rb") as source:
+                    source.seek(offset)
+                    while chunk := source.read(STREAM_CHUNK_BYTES):
+                        channel.sendall(chunk)
+                        on_chunk(chunk)
+                        pace(len(chunk))
+                        if time.monotonic() >= next_poll:
+                            if should_abort():
+                                raise UploadAborted("upload aborted on request")
+                            next_poll = time.monotonic() + ABORT_POLL_SECONDS
+                channel.shutdown_write()
+                stdout, stderr = _drain(channel, self.io_timeout)
+                status = channel.recv_exit_status()
+            finally:
+                channel.close()
+        if status != 0 or stderr.strip():
+            self._stream_failed(remote, status, stderr)
+        sftp = self._require_sftp()
+        with self._translate("make durable", remote), sftp.open(remote, "r+b") as handle:
+            self._fsync(handle, remote)
+        if offset or not hasher:
+            return None
+        words = stdout.split()
+        digest = words[0].decode("ascii", "replace") if words else ""
+        return digest if len(digest) == 64 else None
+
+    def _stream_failed(self, remote: str, status: int, stderr: bytes) -> None:
+        text = stderr.decode("utf-8", "replace").strip()[:300]
+        free = self.free_space(posixpath.dirname(remote) or ".")
+        if free is not None and free < DISK_FULL_BYTES:
+            raise RemotePathError(
+                f"the server's disk is full: {self.where} could not write {remote!r} "
+                f"({text or f'exit {status}'}); free some space on the server (local data "
+                "is kept, and the next pass resumes)"
+            )
+        if "permission denied" in text.lower():
+            raise RemotePathError(
+                f"permission denied to upload to {remote!r} on {self.where}: give "
+                f"{self.username!r} write access there or choose another destination"
+            )
+        raise RemotePathError(
+            f"{self.where} failed writing {remote!r} (exit {status}: {text}); check the server"
+        )
+
     def upload_batch(
         self, files: list[SmallFile], on_content: Callable[[int, bytes], None]
     ) -> None:
-        """Upload small files in a few pipelined round trips instead of several per file.
+        """Upload small files in three pipelined round trips instead of several per file.
 
-        Every file is read whole (the caller keeps batches small), written under its
-        temporary name, made durable and closed; only files whose every step succeeded
-        are then renamed into place. ``on_content(index, bytes)`` sees each file's bytes
-        as read. The first failure is raised after the good files were renamed.
+        All files are opened under their temporary names at once; then each is read,
+        written, made durable and closed, all requests sent before any reply is read;
+        only files whose every step succeeded are renamed into place. Each file's bytes
+        are held only while they are sent. ``on_content(index, bytes)`` sees them as
+        read. The first failure is raised after the good files were renamed.
         """
         if not files:
             return
         sftp = self._require_sftp()
         with self._translate("upload to", files[0].partial):
-            contents = []
-            for index, item in enumerate(files):
-                contents.append(item.local.read_bytes())
-                on_content(index, contents[-1])
             opened = self._pipeline(
-                sftp, [(CMD_OPEN, (f.partial, OPEN_FOR_WRITE, SFTPAttributes())) for f in files]
+                sftp,
+                (
+                    (i, CMD_OPEN, (f.partial, OPEN_FOR_WRITE, SFTPAttributes()))
+                    for i, f in enumerate(files)
+                ),
             )
-            failures = [r for r in opened if isinstance(r, BaseException)]
-            owners: list[int] = []  # which file each following request belongs to
-            requests: list[tuple[int, tuple[object, ...]]] = []
-            for index, (handle, content) in enumerate(zip(opened, contents, strict=True)):
-                if isinstance(handle, BaseException):
-                    continue
-                for offset in range(0, len(content), WRITE_CHUNK_BYTES):
-                    chunk = content[offset : offset + WRITE_CHUNK_BYTES]
-                    requests.append((CMD_WRITE, (handle, sftp_int64(offset), chunk)))
-                if self._fsync_supported:
-                    requests.append((CMD_EXTENDED, ("fsync@openssh.com", handle)))
-                requests.append((CMD_CLOSE, (handle,)))
-                owners.extend([index] * (len(requests) - len(owners)))
-            good = [not isinstance(h, BaseException) for h in opened]
-            for (command, _args), owner, result in zip(
-                requests, owners, self._pipeline(sftp, requests), strict=True
-            ):
+            handles = [r for _i, _c, r in opened]
+            failures = [r for r in handles if isinstance(r, BaseException)]
+            good = [not isinstance(h, BaseException) for h in handles]
+
+            def steps() -> Iterator[tuple[int, int, tuple[object, ...]]]:
+                for index, handle in enumerate(handles):
+                    if isinstance(handle, BaseException):
+                        continue
+                    content = files[index].local.read_bytes()
+                    on_content(index, content)
+                    for offset in range(0, len(content), WRITE_CHUNK_BYTES):
+                        chunk = content[offset : offset + WRITE_CHUNK_BYTES]
+                        yield index, CMD_WRITE, (handle, sftp_int64(offset), chunk)
+                    if self._fsync_supported:
+                        yield index, CMD_EXTENDED, ("fsync@openssh.com", handle)
+                    yield index, CMD_CLOSE, (handle,)
+
+            for owner, command, result in self._pipeline(sftp, steps()):
                 if not isinstance(result, BaseException):
                     continue
                 if command == CMD_EXTENDED and "unsupported" in str(result).lower():
@@ -452,39 +531,47 @@ class RemoteConnection:
                     continue
                 good[owner] = False
                 failures.append(result)
-            chosen = [f for f, ok in zip(files, good, strict=True) if ok]
+            chosen = [i for i, ok in enumerate(good) if ok]
             renamed = self._pipeline(
                 sftp,
-                [(CMD_EXTENDED, ("posix-rename@openssh.com", f.partial, f.final)) for f in chosen],
+                (
+                    (
+                        i,
+                        CMD_EXTENDED,
+                        ("posix-rename@openssh.com", files[i].partial, files[i].final),
+                    )
+                    for i in chosen
+                ),
             )
-            for item, result in zip(chosen, renamed, strict=True):
+            for index, _command, result in renamed:
                 if isinstance(result, BaseException):
                     if "unsupported" not in str(result).lower():
                         failures.append(result)
                         continue
-                    self.rename_over(item.partial, item.final)
+                    self.rename_over(files[index].partial, files[index].final)
             if failures:
                 raise failures[0]
 
     def _pipeline(
-        self, sftp: paramiko.SFTPClient, requests: list[tuple[int, tuple[object, ...]]]
-    ) -> list[bytes | BaseException]:
+        self, sftp: paramiko.SFTPClient, requests: Iterable[tuple[int, int, tuple[object, ...]]]
+    ) -> list[tuple[int, int, bytes | BaseException]]:
         """Send every request, then read every reply in order (one round trip in all).
 
-        Returns, per request, the handle it opened (or b"") or the error it met; reading
-        every reply keeps the channel in step whatever failed.
+        ``requests`` yields (owner, command, arguments); the result lists, per request,
+        its owner, its command, and the handle it opened (or b"") or the error it met.
+        Every reply is read, whatever failed, so the channel stays in step.
         """
-        numbers = [
-            sftp._async_request(type(None), command, *args)  # type: ignore[attr-defined]
-            for command, args in requests
+        sent = [
+            (owner, command, sftp._async_request(type(None), command, *args))  # type: ignore[attr-defined]
+            for owner, command, args in requests
         ]
-        results: list[bytes | BaseException] = []
-        for number in numbers:
+        results: list[tuple[int, int, bytes | BaseException]] = []
+        for owner, command, number in sent:
             try:
                 kind, reply = sftp._read_response(number)  # type: ignore[attr-defined]
-                results.append(reply.get_binary() if kind == CMD_HANDLE else b"")
+                results.append((owner, command, reply.get_binary() if kind == CMD_HANDLE else b""))
             except OSError as error:
-                results.append(error)
+                results.append((owner, command, error))
         return results
 
     def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> CommandResult:

@@ -57,10 +57,16 @@ def resume_offset(connection: RemoteConnection, local: LocalFile, partial: str) 
 
 @dataclass(frozen=True)
 class Uploaded:
-    """The outcome of one file's upload: the checksum of the bytes sent, where it resumed."""
+    """The outcome of one file's upload.
+
+    ``sha256``: checksum of the local bytes sent; ``resumed_from``: where it resumed;
+    ``remote_sha256``: the server's checksum of the bytes it wrote, when the upload was
+    streamed whole through a shell (else None: verify it afterwards).
+    """
 
     sha256: str
     resumed_from: int
+    remote_sha256: str | None = None
 
 
 def upload_file(
@@ -70,11 +76,15 @@ def upload_file(
     on_bytes: Callable[[int], None],
     should_abort: Callable[[], bool],
     on_resume: Callable[[int], None] | None = None,
+    stream_hasher: str | None = None,
+    stream: bool = False,
 ) -> Uploaded:
-    """Upload one file to ``final_path`` atomically; return its checksum and resume offset.
+    """Upload one file to ``final_path`` atomically; return its checksums and resume offset.
 
     The checksum covers exactly the local bytes the remote copy was built from (the
-    resumed prefix is re-read and hashed, the rest is hashed as it is sent).
+    resumed prefix is re-read and hashed, the rest is hashed as it is sent). With
+    ``stream`` (the server has a shell) the bytes go as a raw stream over an exec
+    channel, else as pipelined SFTP writes.
     """
     partial = partial_path(final_path)
     offset = resume_offset(connection, local, partial)
@@ -97,7 +107,13 @@ def upload_file(
         total += len(chunk)
         on_bytes(len(chunk))
 
-    connection.upload(local.path, partial, offset, sent, should_abort)
+    remote_sha256 = None
+    if stream:
+        remote_sha256 = connection.stream_upload(
+            local.path, partial, offset, sent, should_abort, stream_hasher
+        )
+    else:
+        connection.upload(local.path, partial, offset, sent, should_abort)
     stored = connection.stat(partial)
     if stored is None or stored.size != total:
         # Never rename a short or overlong file into place, whatever the server said.
@@ -107,4 +123,4 @@ def upload_file(
             "temporary name and is resumed on the next run"
         )
     connection.rename_over(partial, final_path)
-    return Uploaded(digest.hexdigest(), offset)
+    return Uploaded(digest.hexdigest(), offset, remote_sha256)
