@@ -33,8 +33,8 @@ DEFAULT_PROGRESS_SECONDS = 30.0
 # Files up to this size go in pipelined batches (whole, a few round trips per batch);
 # larger ones one by one, streamed and resumable from their last byte.
 SMALL_FILE_BYTES = 256 * 1024
-BATCH_FILES = 1024
-BATCH_BYTES = 64 * 1024 * 1024
+BATCH_FILES = 4096
+BATCH_BYTES = 128 * 1024 * 1024
 VARIANTS = ("directories", "files")
 DayStatus = Literal["uploaded", "failed", "aborted"]
 
@@ -259,8 +259,9 @@ class DailyTransferClient:
         log: DayLog,
         result: DayResult,
     ) -> None:
-        for folder in unit.folders:
-            self.connection.makedirs(posixpath.join(remote_root, folder))
+        self.connection.makedirs_many(
+            [posixpath.join(remote_root, folder) for folder in sorted(unit.folders)]
+        )
         progress = Progress(
             log, len(unsynced), sum(f.size for f in unsynced), self.progress_interval
         )
@@ -297,7 +298,12 @@ class DailyTransferClient:
             result.bytes_sent += len(content)
             progress.add(len(content))
 
-        self.connection.upload_batch(items, read)
+        self.connection.upload_batch(
+            items,
+            read,
+            durable=self.remove_files_after_upload,
+            should_abort=self.callbacks.should_abort_upload,
+        )
         result.uploaded += len(batch)
         return done + len(batch)
 
@@ -322,7 +328,11 @@ class DailyTransferClient:
         def resuming(offset: int) -> None:
             log.info(f"resuming {local.relpath!r} from byte {offset}")
 
-        stream = self.hasher.detect(log.info) == "shell"
+        shell = self.hasher.detect(log.info) == "shell"
+
+        def remote_checksum(path: str, size: int) -> str | None:
+            return self.hasher.file_checksum(path, size, log.info)
+
         outcome = upload_file(
             self.connection,
             local,
@@ -330,8 +340,8 @@ class DailyTransferClient:
             progress.add,
             self.callbacks.should_abort_upload,
             on_resume=resuming,
-            stream_hasher=self.hasher.stream_hasher(log.info) if stream else None,
-            stream=stream,
+            remote_checksum=remote_checksum if shell else None,
+            durable=self.remove_files_after_upload,
         )
         local_sums[local.relpath] = outcome.sha256
         if outcome.remote_sha256 is not None:

@@ -31,6 +31,7 @@ from paramiko.sftp import (
     CMD_CLOSE,
     CMD_EXTENDED,
     CMD_HANDLE,
+    CMD_MKDIR,
     CMD_OPEN,
     CMD_WRITE,
     SFTP_FLAG_CREATE,
@@ -329,6 +330,27 @@ class RemoteConnection:
             )
         self._known_dirs.add(path)
 
+    def makedirs_many(self, paths: list[str]) -> None:
+        """Create many folders below existing ones in two pipelined round trips.
+
+        Parents must come before their children in ``paths`` (the server handles
+        requests in order). Whatever failed is then checked one by one by ``makedirs``,
+        which names a file in the way.
+        """
+        wanted = [p for p in paths if p not in self._known_dirs and p not in ("", "/", ".")]
+        if not wanted:
+            return
+        sftp = self._require_sftp()
+        with self._translate("create the folder", wanted[0]):
+            made = self._pipeline(
+                sftp, ((i, CMD_MKDIR, (p, SFTPAttributes())) for i, p in enumerate(wanted))
+            )
+        for index, _command, result in made:
+            if isinstance(result, BaseException):
+                self.makedirs(wanted[index])  # it exists already, or say why not
+            else:
+                self._known_dirs.add(wanted[index])
+
     def write_text(self, path: str, text: str) -> None:
         """Write a small text file (replacing it)."""
         with self._translate("write", path), self._require_sftp().open(path, "w") as handle:
@@ -379,6 +401,7 @@ class RemoteConnection:
         offset: int,
         on_chunk: Callable[[bytes], None],
         should_abort: Callable[[], bool],
+        durable: bool = True,
     ) -> None:
         """Write ``local`` from ``offset`` on into ``remote`` and make it durable.
 
@@ -405,7 +428,8 @@ class RemoteConnection:
                                 raise UploadAborted("upload aborted on request")
                             next_poll = time.monotonic() + ABORT_POLL_SECONDS
                 _drain_writes(handle)
-                self._fsync(handle, remote)
+                if durable:
+                    self._fsync(handle, remote)
             finally:
                 handle.close()
 
@@ -416,22 +440,16 @@ class RemoteConnection:
         offset: int,
         on_chunk: Callable[[bytes], None],
         should_abort: Callable[[], bool],
-        hasher: str | None,
-    ) -> str | None:
+        durable: bool = True,
+    ) -> None:
         """Stream ``local`` from ``offset`` into ``remote`` over an exec channel (a shell).
 
         A raw stream moves data at OpenSSH's speed, where SFTP's request/ack protocol
-        through paramiko does not. From offset 0 the server writes the file with ``tee``
-        and, with a ``hasher`` command, checksums the very bytes it wrote, returning that
-        hex digest; from another offset it appends (``cat >>``) and returns None. Any
-        complaint on stderr or a non-zero exit is a failure. The file is then made
-        durable over SFTP (fsync@openssh.com).
+        through paramiko does not: ``cat > file`` from offset 0, ``cat >> file`` to
+        resume. Any complaint on stderr or a non-zero exit is a failure. With
+        ``durable`` the file is then fsynced over SFTP (fsync@openssh.com).
         """
-        target = shlex.quote(remote)
-        if offset:
-            command = f"cat >> {target}"
-        else:
-            command = f"tee -- {target}" + (f" | {hasher}" if hasher else " > /dev/null")
+        command = f"cat {'>>' if offset else '>'} {shlex.quote(remote)}"
         transport = self._require_transport()
         with self._translate("upload to", remote):
             channel = transport.open_session(timeout=self.connect_timeout)
@@ -451,20 +469,16 @@ class RemoteConnection:
                                 raise UploadAborted("upload aborted on request")
                             next_poll = time.monotonic() + ABORT_POLL_SECONDS
                 channel.shutdown_write()
-                stdout, stderr = _drain(channel, self.io_timeout)
+                _stdout, stderr = _drain(channel, self.io_timeout)
                 status = channel.recv_exit_status()
             finally:
                 channel.close()
         if status != 0 or stderr.strip():
             self._stream_failed(remote, status, stderr)
-        sftp = self._require_sftp()
-        with self._translate("make durable", remote), sftp.open(remote, "r+b") as handle:
-            self._fsync(handle, remote)
-        if offset or not hasher:
-            return None
-        words = stdout.split()
-        digest = words[0].decode("ascii", "replace") if words else ""
-        return digest if len(digest) == 64 else None
+        if durable:
+            sftp = self._require_sftp()
+            with self._translate("make durable", remote), sftp.open(remote, "r+b") as handle:
+                self._fsync(handle, remote)
 
     def _stream_failed(self, remote: str, status: int, stderr: bytes) -> None:
         text = stderr.decode("utf-8", "replace").strip()[:300]
@@ -485,7 +499,11 @@ class RemoteConnection:
         )
 
     def upload_batch(
-        self, files: list[SmallFile], on_content: Callable[[int, bytes], None]
+        self,
+        files: list[SmallFile],
+        on_content: Callable[[int, bytes], None],
+        durable: bool = True,
+        should_abort: Callable[[], bool] = lambda: False,
     ) -> None:
         """Upload small files in three pipelined round trips instead of several per file.
 
@@ -510,16 +528,23 @@ class RemoteConnection:
             failures = [r for r in handles if isinstance(r, BaseException)]
             good = [not isinstance(h, BaseException) for h in handles]
 
+            next_poll = time.monotonic() + ABORT_POLL_SECONDS
+
             def steps() -> Iterator[tuple[int, int, tuple[object, ...]]]:
+                nonlocal next_poll
                 for index, handle in enumerate(handles):
                     if isinstance(handle, BaseException):
                         continue
+                    if time.monotonic() >= next_poll:
+                        if should_abort():  # replies still under way are read (and
+                            raise UploadAborted("upload aborted on request")  # dropped) later
+                        next_poll = time.monotonic() + ABORT_POLL_SECONDS
                     content = files[index].local.read_bytes()
                     on_content(index, content)
                     for offset in range(0, len(content), WRITE_CHUNK_BYTES):
                         chunk = content[offset : offset + WRITE_CHUNK_BYTES]
                         yield index, CMD_WRITE, (handle, sftp_int64(offset), chunk)
-                    if self._fsync_supported:
+                    if durable and self._fsync_supported:
                         yield index, CMD_EXTENDED, ("fsync@openssh.com", handle)
                     yield index, CMD_CLOSE, (handle,)
 

@@ -60,8 +60,8 @@ class Uploaded:
     """The outcome of one file's upload.
 
     ``sha256``: checksum of the local bytes sent; ``resumed_from``: where it resumed;
-    ``remote_sha256``: the server's checksum of the bytes it wrote, when the upload was
-    streamed whole through a shell (else None: verify it afterwards).
+    ``remote_sha256``: the server's checksum of the whole file, taken before it was
+    renamed into place, where the server has a shell (else None: verify afterwards).
     """
 
     sha256: str
@@ -76,15 +76,18 @@ def upload_file(
     on_bytes: Callable[[int], None],
     should_abort: Callable[[], bool],
     on_resume: Callable[[int], None] | None = None,
-    stream_hasher: str | None = None,
-    stream: bool = False,
+    remote_checksum: Callable[[str, int], str | None] | None = None,
+    durable: bool = True,
 ) -> Uploaded:
     """Upload one file to ``final_path`` atomically; return its checksums and resume offset.
 
     The checksum covers exactly the local bytes the remote copy was built from (the
     resumed prefix is re-read and hashed, the rest is hashed as it is sent). With
-    ``stream`` (the server has a shell) the bytes go as a raw stream over an exec
-    channel, else as pipelined SFTP writes.
+    ``remote_checksum`` (the server has a shell) the bytes go as a raw stream over an
+    exec channel and the server's checksum of the whole temporary file is compared
+    before the rename; else they go as pipelined SFTP writes, verified afterwards.
+    ``durable`` makes the server fsync the file
+    before it is renamed into place (needed before local data is removed).
     """
     partial = partial_path(final_path)
     offset = resume_offset(connection, local, partial)
@@ -107,13 +110,10 @@ def upload_file(
         total += len(chunk)
         on_bytes(len(chunk))
 
-    remote_sha256 = None
-    if stream:
-        remote_sha256 = connection.stream_upload(
-            local.path, partial, offset, sent, should_abort, stream_hasher
-        )
+    if remote_checksum is not None:
+        connection.stream_upload(local.path, partial, offset, sent, should_abort, durable)
     else:
-        connection.upload(local.path, partial, offset, sent, should_abort)
+        connection.upload(local.path, partial, offset, sent, should_abort, durable)
     stored = connection.stat(partial)
     if stored is None or stored.size != total:
         # Never rename a short or overlong file into place, whatever the server said.
@@ -121,6 +121,14 @@ def upload_file(
             f"{connection.where} stored {stored.size if stored else 0} of {total} bytes of "
             f"{final_path!r}: the server's disk may be full; the file stays under its "
             "temporary name and is resumed on the next run"
+        )
+    remote_sha256 = remote_checksum(partial, total) if remote_checksum is not None else None
+    if remote_sha256 is not None and remote_sha256 != digest.hexdigest():
+        # Corrupt: start this file over next time rather than keep a bad prefix.
+        connection.remove(partial)
+        raise RemotePathError(
+            f"the server's copy of {final_path!r} does not match the local file after "
+            "upload (checksums differ); it was discarded and is uploaded again next run"
         )
     connection.rename_over(partial, final_path)
     return Uploaded(digest.hexdigest(), offset, remote_sha256)

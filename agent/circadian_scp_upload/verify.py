@@ -71,6 +71,21 @@ class RemoteHasher:
                 )
         return self.method
 
+    def file_checksum(self, path: str, size: int, on_info: Callable[[str], None]) -> str | None:
+        """Return the SHA-256 of one remote file, hashed on the server, or None if unknown.
+
+        Uses the fastest stream hasher the server has (the file arrives on its standard
+        input, so its name is only ever a quoted redirection target).
+        """
+        hasher = self.stream_hasher(on_info)
+        if hasher is None:
+            return None
+        timeout = self.connection.io_timeout + size / ASSUMED_REMOTE_HASH_BYTES_PER_SECOND
+        result = self.connection.run(f"{hasher} < {shlex.quote(path)}", timeout=timeout)
+        words = result.stdout.split()
+        digest = words[0].decode("ascii", "replace") if words else ""
+        return digest if result.exit_status == 0 and len(digest) == 64 else None
+
     def checksums(
         self, root: str, relpaths: Iterable[str], total_bytes: int, on_info: Callable[[str], None]
     ) -> dict[str, str]:
