@@ -298,12 +298,10 @@ class DailyTransferClient:
             result.bytes_sent += len(content)
             progress.add(len(content))
 
-        self.connection.upload_batch(
-            items,
-            read,
-            durable=self.remove_files_after_upload,
-            should_abort=self.callbacks.should_abort_upload,
-        )
+        durable, abort = self.remove_files_after_upload, self.callbacks.should_abort_upload
+        shell = self.hasher.detect(lambda _m: None) == "shell"
+        if not (shell and self.connection.upload_tar(remote_root, items, read, durable, abort)):
+            self.connection.upload_batch(items, read, durable, abort)
         result.uploaded += len(batch)
         return done + len(batch)
 

@@ -22,12 +22,6 @@ from loguru import logger
 
 from .connection import RemoteConnection
 
-EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-PROBE_COMMAND = "sha256sum -z -- /dev/null"
-# Checksums a stream on stdin; the first that works on the server is used while
-# uploading (OpenSSL's is several times faster than coreutils' where the CPU has SHA
-# instructions).
-STREAM_HASHERS = ("openssl dgst -sha256 -r", "sha256sum")
 HASH_COMMAND = "cd -- {root} && xargs -0 sha256sum -z --"
 RECORD = re.compile(rb"^([0-9a-f]{64}) [ *](.*)$", re.DOTALL)
 ASSUMED_REMOTE_HASH_BYTES_PER_SECOND = 20 * 1024 * 1024
@@ -46,28 +40,19 @@ class RemoteHasher:
         """Return the command that checksums stdin on the server, or None (no shell)."""
         if self.detect(on_info) != "shell":
             return None
-        if self._stream_hasher is None:
-            for command in STREAM_HASHERS:
-                result = self.connection.run(f"{command} < /dev/null")
-                if result.exit_status == 0 and result.stdout.startswith(EMPTY_SHA256.encode()):
-                    self._stream_hasher = command
-                    break
-            else:
-                self._stream_hasher = ""
-        return self._stream_hasher or None
+        return self.connection.capabilities().stream_hasher
 
     def detect(self, on_info: Callable[[str], None]) -> Method:
         """Probe the server once; return the method used from now on."""
         if self.method is None:
-            result = self.connection.run(PROBE_COMMAND)
-            if result.exit_status == 0 and result.stdout.startswith(EMPTY_SHA256.encode()):
+            found = self.connection.capabilities()
+            if found.sha256sum:
                 self.method = "shell"
             else:
                 self.method = "readback"
                 on_info(
                     f"{self.connection.where} runs no `sha256sum -z` "
-                    f"({result.stderr.decode(errors='replace').strip() or 'no shell'}): "
-                    "verifying by reading files back over SFTP"
+                    f"({found.detail or 'no shell'}): verifying by reading files back over SFTP"
                 )
         return self.method
 
