@@ -21,7 +21,13 @@ from typing import Literal
 
 from .callbacks import UploadClientCallbacks
 from .connection import RemoteConnection, SmallFile
-from .errors import CircadianError, ConfigError, PermanentError, UploadAborted
+from .errors import (
+    CircadianError,
+    ConfigError,
+    PermanentError,
+    TransientError,
+    UploadAborted,
+)
 from .local import MARKER_NAME, DayUnit, LocalFile, Variant, find_days, sha256_file
 from .log import DayLog
 from .markers import SourceLock, marker_text, remove_local_marker, set_local_marker
@@ -380,6 +386,8 @@ class DailyTransferClient:
     def _release_markers(self, local_root: Path, remote_root: str, log: DayLog) -> None:
         try:
             self.connection.remove(posixpath.join(remote_root, MARKER_NAME))
+        except TransientError:
+            log.info("the remote marker stays until the link is back (the retry removes it)")
         except CircadianError as error:
             log.error(f"could not remove the remote marker (the next run replaces it): {error}")
         remove_local_marker(local_root)
@@ -390,8 +398,12 @@ class DailyTransferClient:
         log.info("found 0 synced files and 0 unsynced files")
         if unit.variant == "directories":
             self.connection.makedirs(remote_root)
-            for folder in unit.folders:
-                self.connection.makedirs(posixpath.join(remote_root, folder))
+            self.connection.makedirs_many(
+                [posixpath.join(remote_root, folder) for folder in sorted(unit.folders)]
+            )
+            # A run killed after removing the files can leave its markers behind: the
+            # day is done, so they go (downstream processing must not wait forever).
+            self._release_markers(unit.local_root(), remote_root, log)
             if self.remove_files_after_upload and not unit.skipped:
                 _remove_empty_tree(unit.local_root())
         result.status = "uploaded"

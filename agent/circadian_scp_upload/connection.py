@@ -63,6 +63,7 @@ STREAM_CHUNK_BYTES = 256 * 1024
 READ_BATCH_CHUNKS = 32
 ABORT_POLL_SECONDS = 0.5
 DISK_FULL_BYTES = 1024 * 1024
+NO_EXIT_STATUS = -1  # what paramiko reports when a channel closed without one
 # paramiko prefers AES-CTR with a separate MAC; AES-GCM is cheaper per byte (measured
 # here), so it goes first. The others stay allowed for servers without GCM.
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
@@ -504,6 +505,8 @@ class RemoteConnection:
                 status = channel.recv_exit_status()
             finally:
                 channel.close()
+        if status == NO_EXIT_STATUS:
+            self._lost(f"uploading {remote!r}")
         if status != 0 or stderr.strip():
             self._stream_failed(remote, status, stderr)
         if durable:
@@ -560,6 +563,8 @@ class RemoteConnection:
                 status = channel.recv_exit_status()
             finally:
                 channel.close()
+        if status == NO_EXIT_STATUS:
+            self._lost(f"uploading small files to {root!r}")
         if status != 0:
             self._stream_failed(root, status, stderr)
         sftp = self._require_sftp()
@@ -769,9 +774,17 @@ class RemoteConnection:
                 feeder.start()
                 stdout, stderr = _drain(channel, wait)
                 feeder.join(wait)
-                return CommandResult(channel.recv_exit_status(), stdout, stderr)
+                status = channel.recv_exit_status()
             finally:
                 channel.close()
+        if status == NO_EXIT_STATUS:
+            self._lost(f"running a command on {self.where}")
+        return CommandResult(status, stdout, stderr)
+
+    def _lost(self, during: str) -> None:
+        """The link dropped under an exec channel (no exit status came): a transient fault."""
+        self.close()
+        raise TransientError(f"the connection was lost while {during}; it is retried")
 
     # -- internals -----------------------------------------------------------------
 

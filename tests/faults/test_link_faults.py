@@ -97,7 +97,10 @@ def test_a_hundred_cuts_at_random_offsets_lose_nothing_and_resend_little(
     LEDGER.runs_completed += 1
     removed = {r for r in original if r.startswith("dirs/")}
     check_final(original, src, dst, removed)
-    assert result.stderr.count("retrying in") >= proxy.cuts - 1
+    # every cut was noticed: retried, or (when the link died between two days) the
+    # connection was found dead by its probe and replaced quietly
+    noticed = result.stderr.count("retrying in") + result.stderr.count("reconnecting")
+    assert noticed >= proxy.cuts - 1, (noticed, proxy.cuts)
     # Resumed, never restarted from zero. What a cut loses is what was in flight (the
     # socket buffers a reset discards) plus each new connection's handshake.
     ratio = proxy.bytes_up / total
