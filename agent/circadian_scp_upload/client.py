@@ -304,10 +304,9 @@ class DailyTransferClient:
             result.bytes_sent += len(content)
             progress.add(len(content))
 
-        durable, abort = self.remove_files_after_upload, self.callbacks.should_abort_upload
-        shell = self.hasher.detect(lambda _m: None) == "shell"
-        if not (shell and self.connection.upload_tar(remote_root, items, read, durable, abort)):
-            self.connection.upload_batch(items, read, durable, abort)
+        self.connection.upload_batch(
+            items, read, self.remove_files_after_upload, self.callbacks.should_abort_upload
+        )
         result.uploaded += len(batch)
         return done + len(batch)
 

@@ -16,7 +16,6 @@ import select
 import shlex
 import socket
 import stat
-import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -95,15 +94,14 @@ class Capabilities:
     """What the server's shell offers, found by one probe command per connection."""
 
     sha256sum: bool = False  # `sha256sum -z` (GNU coreutils) for batch hashing
-    tar: bool = False  # `tar` to unpack small files sent as one stream
     stream_hasher: str | None = None  # fastest command that hashes stdin
     detail: str = ""  # what the server said when there was no shell
 
 
 # One round trip answers every question; markers separate the answers.
 PROBE = (
-    "echo @1; sha256sum -z -- /dev/null; echo @2; command -v tar; echo @3; "
-    "openssl dgst -sha256 -r < /dev/null; echo @4; sha256sum < /dev/null; echo @5"
+    "echo @1; sha256sum -z -- /dev/null; echo @2; "
+    "openssl dgst -sha256 -r < /dev/null; echo @3; sha256sum < /dev/null; echo @4"
 )
 EMPTY_SHA256 = b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -532,63 +530,6 @@ class RemoteConnection:
             f"{self.where} failed writing {remote!r} (exit {status}: {text}); check the server"
         )
 
-    def upload_tar(
-        self,
-        root: str,
-        files: list[SmallFile],
-        on_content: Callable[[int, bytes], None],
-        durable: bool = True,
-        should_abort: Callable[[], bool] = lambda: False,
-    ) -> bool:
-        """Upload small files as one tar stream into ``root`` (a shell with ``tar``).
-
-        The archive names each file by its temporary path, so the server's ``tar -x``
-        writes them under temporary names; after tar reported success they are made
-        durable (with ``durable``) and renamed into place, each step pipelined. Returns
-        False, having changed nothing final, when the server has no usable ``tar`` (the
-        caller then uses ``upload_batch``); any other failure raises.
-        """
-        if not files or not self.capabilities().tar:
-            return False
-        command = f"cd -- {shlex.quote(root)} && tar -x -f - --no-same-owner"
-        transport = self._require_transport()
-        with self._translate("upload to", root):
-            channel = transport.open_session(timeout=self.connect_timeout)
-            try:
-                channel.settimeout(self.io_timeout)
-                channel.exec_command(command)
-                self._send_tar(channel, root, files, on_content, should_abort)
-                channel.shutdown_write()
-                _stdout, stderr = _drain(channel, self.io_timeout)
-                status = channel.recv_exit_status()
-            finally:
-                channel.close()
-        if status == NO_EXIT_STATUS:
-            self._lost(f"uploading small files to {root!r}")
-        if status != 0:
-            self._stream_failed(root, status, stderr)
-        sftp = self._require_sftp()
-        with self._translate("upload to", root):
-            if durable and self._fsync_supported:
-                self._fsync_many(sftp, [f.partial for f in files])
-            renamed = self._pipeline(
-                sftp,
-                (
-                    (i, CMD_EXTENDED, ("posix-rename@openssh.com", f.partial, f.final))
-                    for i, f in enumerate(files)
-                ),
-            )
-        failures = [r for _i, _c, r in renamed if isinstance(r, BaseException)]
-        if failures and "unsupported" in str(failures[0]).lower():
-            for item in files:
-                self.rename_over(item.partial, item.final)
-        elif failures:
-            raise RemotePathError(
-                f"{self.where} refused to rename {len(failures)} uploaded files into place "
-                f"({failures[0]}); they stay under temporary names and are uploaded again"
-            )
-        return True
-
     def capabilities(self) -> Capabilities:
         """Return what the server's shell offers (probed once per connection)."""
         if self._capabilities is None:
@@ -596,10 +537,9 @@ class RemoteConnection:
             answers = parse_probe(result.stdout)
             # OpenSSL's SHA-256 uses the CPU's SHA instructions, coreutils' does not
             # (here: 0.4 s against 1.5 s for 512 MiB), so it goes first.
-            hashers = [("openssl dgst -sha256 -r", "3"), ("sha256sum", "4")]
+            hashers = [("openssl dgst -sha256 -r", "2"), ("sha256sum", "3")]
             self._capabilities = Capabilities(
                 sha256sum=answers.get("1", b"").startswith(EMPTY_SHA256),
-                tar=bool(answers.get("2")),
                 stream_hasher=next(
                     (cmd for cmd, key in hashers if answers.get(key, b"").startswith(EMPTY_SHA256)),
                     None,
@@ -608,53 +548,6 @@ class RemoteConnection:
             )
             logger.debug("server capabilities: {}", self._capabilities)
         return self._capabilities
-
-    def _send_tar(
-        self,
-        channel: paramiko.Channel,
-        root: str,
-        files: list[SmallFile],
-        on_content: Callable[[int, bytes], None],
-        should_abort: Callable[[], bool],
-    ) -> None:
-        next_poll = time.monotonic() + ABORT_POLL_SECONDS
-        pace = _Pacer(self.bandwidth_limit)
-        writer = _ChannelWriter(channel, pace)
-        with tarfile.open(fileobj=writer, mode="w|") as archive:  # type: ignore[call-overload]
-            for index, item in enumerate(files):
-                if time.monotonic() >= next_poll:
-                    if should_abort():
-                        raise UploadAborted("upload aborted on request")
-                    next_poll = time.monotonic() + ABORT_POLL_SECONDS
-                content = item.local.read_bytes()
-                on_content(index, content)
-                info = tarfile.TarInfo(posixpath.relpath(item.partial, root))
-                info.size = len(content)
-                info.mode = 0o644
-                info.mtime = int(item.local.stat().st_mtime)
-                archive.addfile(info, io.BytesIO(content))
-
-    def _fsync_many(self, sftp: paramiko.SFTPClient, paths: list[str]) -> None:
-        """Make many remote files durable: open, fsync and close each, pipelined."""
-        opened = self._pipeline(
-            sftp,
-            ((i, CMD_OPEN, (p, SFTP_FLAG_WRITE, SFTPAttributes())) for i, p in enumerate(paths)),
-        )
-        handles = [h for _i, _c, h in opened if isinstance(h, bytes)]
-        if len(handles) != len(paths):
-            raise next(h for _i, _c, h in opened if isinstance(h, BaseException))
-
-        def steps() -> Iterator[tuple[int, int, tuple[object, ...]]]:
-            for index, handle in enumerate(handles):
-                yield index, CMD_EXTENDED, ("fsync@openssh.com", handle)
-                yield index, CMD_CLOSE, (handle,)
-
-        for _index, command, result in self._pipeline(sftp, steps()):
-            if isinstance(result, BaseException):
-                if command == CMD_EXTENDED and "unsupported" in str(result).lower():
-                    self._fsync_supported = False
-                    continue
-                raise result
 
     def upload_batch(
         self,
@@ -961,19 +854,6 @@ class RemoteConnection:
     def _link_is_up(self) -> bool:
         transport = self._client.get_transport() if self._client is not None else None
         return transport is not None and transport.is_active()
-
-
-class _ChannelWriter:
-    """A write-only file object over a channel, for ``tarfile``'s stream mode."""
-
-    def __init__(self, channel: paramiko.Channel, pace: _Pacer) -> None:
-        self.channel = channel
-        self.pace = pace
-
-    def write(self, data: bytes) -> int:
-        self.channel.sendall(data)
-        self.pace(len(data))
-        return len(data)
 
 
 class _Pacer:

@@ -127,20 +127,25 @@ def command_for(
     return [sys.executable, "-m", "tests.benchmark.project_upload", json.dumps(settings)]
 
 
-def measure(
-    tool: str,
+def measure_round(
+    tools: list[str],
     workload: Workload,
     server: SSHServer,
     port: int,
     known_hosts: Path,
     src: Path,
-    repeat: int,
+    expected: dict[str, str],
     timeout: float,
-) -> Measurement:
-    result = Measurement([], [])
-    expected = tree_digest(src / DAY)
-    for index in range(repeat):
-        dst = server.new_remote_dir(f"bench-{workload.key}-{tool}-{index}-{os.urandom(3).hex()}")
+    results: dict[str, Measurement],
+) -> None:
+    """Run each tool once (round-robin across repetitions, so no tool always runs first
+    after the data was written); record time, peak memory, or the failure."""
+    for tool in tools:
+        result = results[tool]
+        if result.failed:
+            continue
+        os.sync()  # no tool pays for another's write-back
+        dst = server.new_remote_dir(f"bench-{workload.key}-{tool}-{os.urandom(3).hex()}")
         command = command_for(tool, server, port, known_hosts, src, dst)
         wrapper = [sys.executable, "-m", "tests.benchmark.measure", str(timeout), *command]
         output = subprocess.run(
@@ -156,10 +161,9 @@ def measure(
         shutil.rmtree(dst, ignore_errors=True)
         if error:
             result.failed = error
-            return result
-        result.seconds.append(seconds)
-        result.rss_mb.append(rss)
-    return result
+        else:
+            result.seconds.append(seconds)
+            result.rss_mb.append(rss)
 
 
 def machine() -> str:
@@ -205,6 +209,7 @@ def main() -> int:
         for workload in chosen:
             src = work / f"src-{workload.key}"
             generate(src, workload)
+            os.sync()
             proxy = FaultProxy(server.port) if workload.latency else None
             port = proxy.port if proxy else server.port
             known = work / f"known_hosts-{port}"
@@ -213,11 +218,13 @@ def main() -> int:
             )
             if proxy:
                 proxy.faults.latency_seconds = workload.latency
-            results = {}
-            for tool in tools:
-                results[tool] = measure(
-                    tool, workload, server, port, known, src, repeat, args.timeout
+            results = {tool: Measurement([], []) for tool in tools}
+            expected = tree_digest(src / DAY)
+            for _ in range(repeat):
+                measure_round(
+                    tools, workload, server, port, known, src, expected, args.timeout, results
                 )
+            for tool in tools:
                 failures += bool(results[tool].failed and "over" not in results[tool].failed)
                 print(
                     f"  {workload.key} {tool}: {summary(results[tool])}",
