@@ -18,8 +18,9 @@ compose up -d agent
 echo "== agent log (first pass)" >&2
 status=1
 for _ in $(seq 1 120); do
-  if compose logs --no-color agent | grep -q "pass finished: ok"; then status=0; break; fi
-  if compose logs --no-color agent | grep -q "pass finished: "; then break; fi
+  log="$(compose logs --no-color agent)"   # read whole: grep -q would cut the pipe
+  if grep -q "pass finished: ok" <<<"$log"; then status=0; break; fi
+  if grep -q "pass finished: " <<<"$log"; then break; fi
   sleep 1
 done
 compose logs --no-color agent | sed 's/^[^|]*| //'

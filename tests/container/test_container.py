@@ -162,3 +162,19 @@ def test_docker_reports_the_running_daemon_healthy(images: None) -> None:
         assert state["ExitCode"] == 0
     finally:
         docker("rm", "-f", name)
+
+
+def test_the_readme_demo_uploads_the_past_days(images: None) -> None:
+    """The README's first command, end to end."""
+    result = subprocess.run(
+        ["bash", "deploy/demo/run-demo.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    assert "pass finished: ok" in output
+    assert "./spectrometer/" in result.stdout
+    assert "./weather/" in result.stdout
