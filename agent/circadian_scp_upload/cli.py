@@ -19,7 +19,7 @@ from loguru import logger
 
 from . import __version__
 from .agent import Agent, Outcome, check_health
-from .errors import AuthenticationError, ConfigError, HostKeyError, PermanentError, TransientError
+from .errors import ConfigError, PermanentError, TransientError
 from .settings import AgentSettings, env_reference, load_settings
 
 EXIT_OK = 0
@@ -129,7 +129,7 @@ def _check(agent: Agent) -> int:
                     files = day.list_files()
                     size = sum(f.size for f in files)
                     print(f"  {day.date.isoformat()}  {len(files):>7} files  {_human(size):>10}")
-    except (AuthenticationError, HostKeyError, PermanentError) as error:
+    except PermanentError as error:  # login, host key, a path the server refuses
         logger.error("{}", error)
         return EXIT_REFUSED
     except ConfigError as error:

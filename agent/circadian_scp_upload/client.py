@@ -15,6 +15,7 @@ import hashlib
 import os
 import posixpath
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -99,6 +100,25 @@ class Progress:
         self.log.info(f"100.0 % ({self.files}/{self.files}) uploaded")
 
 
+@dataclass
+class _DayUpload:
+    """What the uploads of one day share: where, logs, checksums, progress."""
+
+    remote_root: str
+    log: DayLog
+    result: DayResult
+    local_sums: dict[str, str]
+    progress: Progress
+    server_sums: dict[str, str] = field(default_factory=dict)
+    done: int = 0
+
+    def next_file(self, should_abort: Callable[[], bool]) -> None:
+        """Stop if asked to; else note that work starts on the next file."""
+        if should_abort():
+            raise UploadAborted("upload aborted on request")
+        self.progress.start_file(self.done + 1)
+
+
 class DailyTransferClient:
     """Uploads the finished days of ``src_path`` to ``dst_path`` over ``remote_connection``."""
 
@@ -129,7 +149,6 @@ class DailyTransferClient:
         self.clock = clock
         self.progress_interval = progress_interval
         self.hasher = RemoteHasher(remote_connection)
-        self._streamed_sums: dict[str, str] = {}
         self._log = DayLog(self.callbacks, None)
 
     def ready_days(self) -> list[DayUnit]:
@@ -234,13 +253,11 @@ class DailyTransferClient:
         unsynced = [f for f in files if f.relpath not in synced]
         log.info(f"found {len(synced)} synced files and {len(unsynced)} unsynced files")
         if unsynced:
-            self._streamed_sums = {}
-            self._upload_files(unit, unsynced, remote_root, local_sums, log, result)
-            # Files streamed whole were checksummed by the server as it wrote them; the
-            # rest are hashed on the server now, in one command for the day.
-            streamed = self._streamed_sums
-            rest = [f for f in unsynced if f.relpath not in streamed]
-            after = {**streamed, **self._remote_sums(remote_root, rest, log)}
+            server_sums = self._upload_files(unit, unsynced, remote_root, local_sums, log, result)
+            # Large files were hashed on the server before their rename; the rest are
+            # hashed now, in one command for the day.
+            rest = [f for f in unsynced if f.relpath not in server_sums]
+            after = {**server_sums, **self._remote_sums(remote_root, rest, log)}
             synced |= {f.relpath for f in unsynced if after.get(f.relpath) == local_sums[f.relpath]}
         self._remove_partials(unit, files, remote_root, remote_sizes)
         verified = [f for f in files if f.relpath in synced and f.unchanged()]
@@ -264,94 +281,76 @@ class DailyTransferClient:
         local_sums: dict[str, str],
         log: DayLog,
         result: DayResult,
-    ) -> None:
+    ) -> dict[str, str]:
+        """Upload the unsynced files; fill ``local_sums`` with the checksums of the bytes
+        sent and return the server's checksums taken before a rename (large files)."""
         self.connection.makedirs_many(
             [posixpath.join(remote_root, folder) for folder in sorted(unit.folders)]
         )
-        progress = Progress(
-            log, len(unsynced), sum(f.size for f in unsynced), self.progress_interval
+        day = _DayUpload(
+            remote_root,
+            log,
+            result,
+            local_sums,
+            Progress(log, len(unsynced), sum(f.size for f in unsynced), self.progress_interval),
         )
-        small = [f for f in unsynced if f.size <= SMALL_FILE_BYTES]
-        large = [f for f in unsynced if f.size > SMALL_FILE_BYTES]
-        done = 0
-        for batch in _batches(small):
-            done = self._upload_batch(batch, done, remote_root, local_sums, progress, result)
-        for local in large:
-            done = self._upload_large(local, done, remote_root, local_sums, progress, log, result)
-        progress.finish()
+        for batch in _batches([f for f in unsynced if f.size <= SMALL_FILE_BYTES]):
+            self._upload_batch(batch, day)
+        for local in (f for f in unsynced if f.size > SMALL_FILE_BYTES):
+            self._upload_large(local, day)
+        day.progress.finish()
+        return day.server_sums
 
-    def _upload_batch(
-        self,
-        batch: list[LocalFile],
-        done: int,
-        remote_root: str,
-        local_sums: dict[str, str],
-        progress: Progress,
-        result: DayResult,
-    ) -> int:
-        """Upload a batch of small files in a few round trips; return the files done so far."""
-        if self.callbacks.should_abort_upload():
-            raise UploadAborted("upload aborted on request")
-        progress.start_file(done + 1)
+    def _upload_batch(self, batch: list[LocalFile], day: _DayUpload) -> None:
+        """Upload a batch of small files in a few round trips."""
+        day.next_file(self.callbacks.should_abort_upload)
         items = []
         for local in batch:
-            final = posixpath.join(remote_root, local.relpath)
+            final = posixpath.join(day.remote_root, local.relpath)
             self.connection.makedirs(posixpath.dirname(final))
             items.append(SmallFile(local.path, partial_path(final), final))
 
         def read(index: int, content: bytes) -> None:
-            local_sums[batch[index].relpath] = hashlib.sha256(content).hexdigest()
-            result.bytes_sent += len(content)
-            progress.add(len(content))
+            day.local_sums[batch[index].relpath] = hashlib.sha256(content).hexdigest()
+            day.result.bytes_sent += len(content)
+            day.progress.add(len(content))
 
         self.connection.upload_batch(
             items, read, self.remove_files_after_upload, self.callbacks.should_abort_upload
         )
-        result.uploaded += len(batch)
-        return done + len(batch)
+        day.result.uploaded += len(batch)
+        day.done += len(batch)
 
-    def _upload_large(
-        self,
-        local: LocalFile,
-        done: int,
-        remote_root: str,
-        local_sums: dict[str, str],
-        progress: Progress,
-        log: DayLog,
-        result: DayResult,
-    ) -> int:
-        """Upload one large file, resumable; return the files done so far."""
-        if self.callbacks.should_abort_upload():
-            raise UploadAborted("upload aborted on request")
-        progress.start_file(done + 1)
-        final = posixpath.join(remote_root, local.relpath)
+    def _upload_large(self, local: LocalFile, day: _DayUpload) -> None:
+        """Upload one large file, resumable, checked on the server where it has a shell."""
+        day.next_file(self.callbacks.should_abort_upload)
+        final = posixpath.join(day.remote_root, local.relpath)
         self.connection.makedirs(posixpath.dirname(final))
-        before = progress.done_bytes
+        before = day.progress.done_bytes
 
         def resuming(offset: int) -> None:
-            log.info(f"resuming {local.relpath!r} from byte {offset}")
-
-        shell = self.hasher.detect(log.info) == "shell"
+            day.log.info(f"resuming {local.relpath!r} from byte {offset}")
 
         def remote_checksum(path: str, size: int) -> str | None:
-            return self.hasher.file_checksum(path, size, log.info)
+            return self.hasher.file_checksum(path, size, day.log.info)
 
+        shell = self.hasher.detect(day.log.info) == "shell"
         outcome = upload_file(
             self.connection,
             local,
             final,
-            progress.add,
+            day.progress.add,
             self.callbacks.should_abort_upload,
             on_resume=resuming,
             remote_checksum=remote_checksum if shell else None,
             durable=self.remove_files_after_upload,
         )
-        local_sums[local.relpath] = outcome.sha256
+        day.local_sums[local.relpath] = outcome.sha256
         if outcome.remote_sha256 is not None:
-            self._streamed_sums[local.relpath] = outcome.remote_sha256
-        result.uploaded += 1
-        result.bytes_sent += progress.done_bytes - before - outcome.resumed_from
-        return done + 1
+            day.server_sums[local.relpath] = outcome.remote_sha256
+        day.result.uploaded += 1
+        day.result.bytes_sent += day.progress.done_bytes - before - outcome.resumed_from
+        day.done += 1
 
     def _remote_sums(self, remote_root: str, files: list[LocalFile], log: DayLog) -> dict[str, str]:
         return self.hasher.checksums(

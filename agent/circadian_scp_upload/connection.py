@@ -1,4 +1,4 @@
-"""``RemoteConnection``: the one module that talks to paramiko.
+"""``RemoteConnection``: the module that talks to paramiko (with ``hostkeys.py``).
 
 It opens one SSH connection (with host key verification, keepalives and timeouts) and
 offers the few remote operations the upload needs, in plain Python types. Every
@@ -437,7 +437,8 @@ class RemoteConnection:
 
         Writes are pipelined in packet-sized chunks; ``should_abort`` is polled about
         twice a second (raising ``UploadAborted``, the remote file keeps what arrived).
-        The remote file is fsynced (``fsync@openssh.com``) where the server offers it.
+        With ``durable`` the remote file is fsynced (``fsync@openssh.com``) where the server
+        offers it.
         """
         sftp = self._require_sftp()
         with self._translate("upload to", remote):
@@ -445,23 +446,35 @@ class RemoteConnection:
             try:
                 handle.set_pipelined(True)
                 handle.seek(offset)
-                next_poll = time.monotonic() + ABORT_POLL_SECONDS
-                pace = _Pacer(self.bandwidth_limit)
-                with local.open("rb") as source:
-                    source.seek(offset)
-                    while chunk := source.read(WRITE_CHUNK_BYTES):
-                        handle.write(chunk)
-                        on_chunk(chunk)
-                        pace(len(chunk))
-                        if time.monotonic() >= next_poll:
-                            if should_abort():
-                                raise UploadAborted("upload aborted on request")
-                            next_poll = time.monotonic() + ABORT_POLL_SECONDS
+                self._send_file(
+                    local, offset, WRITE_CHUNK_BYTES, handle.write, on_chunk, should_abort
+                )
                 _drain_writes(handle)
                 if durable:
                     self._fsync(handle, remote)
             finally:
                 handle.close()
+
+    def _send_file(
+        self,
+        local: Path,
+        offset: int,
+        chunk_size: int,
+        write: Callable[[bytes], object],
+        on_chunk: Callable[[bytes], None],
+        should_abort: Callable[[], bool],
+    ) -> None:
+        """Send ``local`` from ``offset`` through ``write``, paced to the bandwidth limit,
+        polling ``should_abort`` about twice a second."""
+        poll = _AbortPoller(should_abort)
+        pace = _Pacer(self.bandwidth_limit)
+        with local.open("rb") as source:
+            source.seek(offset)
+            while chunk := source.read(chunk_size):
+                write(chunk)
+                on_chunk(chunk)
+                pace(len(chunk))
+                poll()
 
     def stream_upload(
         self,
@@ -486,18 +499,9 @@ class RemoteConnection:
             try:
                 channel.settimeout(self.io_timeout)
                 channel.exec_command(command)
-                pace = _Pacer(self.bandwidth_limit)
-                next_poll = time.monotonic() + ABORT_POLL_SECONDS
-                with local.open("rb") as source:
-                    source.seek(offset)
-                    while chunk := source.read(STREAM_CHUNK_BYTES):
-                        channel.sendall(chunk)
-                        on_chunk(chunk)
-                        pace(len(chunk))
-                        if time.monotonic() >= next_poll:
-                            if should_abort():
-                                raise UploadAborted("upload aborted on request")
-                            next_poll = time.monotonic() + ABORT_POLL_SECONDS
+                self._send_file(
+                    local, offset, STREAM_CHUNK_BYTES, channel.sendall, on_chunk, should_abort
+                )
                 channel.shutdown_write()
                 _stdout, stderr = _drain(channel, self.io_timeout)
                 status = channel.recv_exit_status()
@@ -579,17 +583,13 @@ class RemoteConnection:
             failures = [r for r in handles if isinstance(r, BaseException)]
             good = [not isinstance(h, BaseException) for h in handles]
 
-            next_poll = time.monotonic() + ABORT_POLL_SECONDS
+            poll = _AbortPoller(should_abort)
 
             def steps() -> Iterator[tuple[int, int, tuple[object, ...]]]:
-                nonlocal next_poll
                 for index, handle in enumerate(handles):
                     if isinstance(handle, BaseException):
                         continue
-                    if time.monotonic() >= next_poll:
-                        if should_abort():  # replies still under way are read (and
-                            raise UploadAborted("upload aborted on request")  # dropped) later
-                        next_poll = time.monotonic() + ABORT_POLL_SECONDS
+                    poll()  # on abort, replies still under way are read (and dropped) later
                     content = files[index].local.read_bytes()
                     on_content(index, content)
                     for offset in range(0, len(content), WRITE_CHUNK_BYTES):
@@ -854,6 +854,20 @@ class RemoteConnection:
     def _link_is_up(self) -> bool:
         transport = self._client.get_transport() if self._client is not None else None
         return transport is not None and transport.is_active()
+
+
+class _AbortPoller:
+    """Calls ``should_abort`` at most about twice a second; raises UploadAborted on yes."""
+
+    def __init__(self, should_abort: Callable[[], bool]) -> None:
+        self.should_abort = should_abort
+        self.next_poll = time.monotonic() + ABORT_POLL_SECONDS
+
+    def __call__(self) -> None:
+        if time.monotonic() >= self.next_poll:
+            if self.should_abort():
+                raise UploadAborted("upload aborted on request")
+            self.next_poll = time.monotonic() + ABORT_POLL_SECONDS
 
 
 class _Pacer:

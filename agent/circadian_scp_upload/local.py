@@ -141,12 +141,10 @@ def find_days(
     return [days[d] for d in sorted(days)]
 
 
-def sha256_file(path: Path, on_bytes: Callable[[int], None] | None = None) -> str:
+def sha256_file(path: Path) -> str:
     """Given a path, return the hex SHA-256 of its content, read in bounded chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
-            if on_bytes is not None:
-                on_bytes(len(chunk))
     return digest.hexdigest()

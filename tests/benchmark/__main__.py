@@ -123,8 +123,11 @@ def command_for(
         "known_hosts": str(known_hosts),
         "src": str(src),
         "dst": str(dst),
+        "remove": False,
+        "now": "2024-09-20T12:00:00",
+        "quiet": True,
     }
-    return [sys.executable, "-m", "tests.benchmark.project_upload", json.dumps(settings)]
+    return [sys.executable, "-m", "tests.integration.run_upload", json.dumps(settings)]
 
 
 def measure_round(

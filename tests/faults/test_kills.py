@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import random
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +12,7 @@ import pytest
 
 from tests.faults.harness import check_final, check_invariants, make_files
 from tests.faults.ledger import LEDGER, SOAK
-from tests.integration.helpers import ROOT, agent, agent_env, day
+from tests.integration.helpers import agent, agent_env, day, start_agent
 from tests.sshd_server import SSHServer
 
 pytestmark = pytest.mark.faults
@@ -40,13 +38,7 @@ def test_kill_9_at_random_moments_never_loses_or_corrupts_anything(
     while_busy = 0
     for _ in range(KILLS):
         while_busy += any((src / relpath).exists() for relpath in original)
-        process = subprocess.Popen(
-            [sys.executable, "-m", "circadian_scp_upload", "once"],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        process = start_agent("once", env, quiet=True)
         time.sleep(rng.uniform(0.3, 1.2))
         process.send_signal(signal.SIGKILL)
         process.wait()

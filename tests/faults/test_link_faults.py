@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +14,14 @@ import pytest
 from tests.faultproxy import FaultProxy
 from tests.faults.harness import check_final, make_files
 from tests.faults.ledger import LEDGER, SOAK
-from tests.integration.helpers import ROOT, agent, agent_env, day, known_hosts_for, wait_for
+from tests.integration.helpers import (
+    agent,
+    agent_env,
+    day,
+    known_hosts_for,
+    start_agent,
+    wait_for,
+)
 from tests.sshd_server import SSHServer
 
 pytestmark = pytest.mark.faults
@@ -118,13 +124,7 @@ def test_a_stalled_link_is_noticed_within_the_io_timeout(
     subprocess.run(["chown", "-R", shell_server.user, str(dst)], check=True)
     proxy.faults.bytes_per_second = 2_000_000
     env = jobs_env(shell_server, src, dst, proxy, tmp_path, CSU_IO_TIMEOUT="3")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "circadian_scp_upload", "once"],
-        env=env,
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_agent("once", env)
     partial = dst / "dirs" / day(-2) / ".big.bin.csu-partial"
     wait_for(lambda: partial.exists() and partial.stat().st_size > 500_000)
     proxy.faults.stall = True  # no data, no reset: a half-open link

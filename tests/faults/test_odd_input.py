@@ -4,8 +4,6 @@ a dated name of the wrong kind, and agents that share a source or a server."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -16,12 +14,12 @@ from tests.faults.harness import check_final, digest, leftovers, make_files
 from tests.faults.ledger import LEDGER
 from tests.integration.helpers import (
     HOSTILE_NAMES,
-    ROOT,
     Recorder,
     agent,
     agent_env,
     client,
     day,
+    start_agent,
     wait_for,
 )
 from tests.sshd_server import SSHServer
@@ -125,13 +123,7 @@ def test_two_agents_on_one_source_one_refuses_and_two_sources_share_a_server(
     original_a = make_files(src_a, {f"{day(-2)}/big.bin": 6 << 20, f"{day(-3)}/x": 10})
     original_b = make_files(src_b, {f"{day(-2)}/other.bin": 3 << 20})
     env_a = agent_env(shell_server, src_a, dst_a, CSU_BANDWIDTH_LIMIT_KIB="4096")
-    first = subprocess.Popen(
-        [sys.executable, "-m", "circadian_scp_upload", "once"],
-        env=env_a,
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = start_agent("once", env_a)
     wait_for(lambda: any(dst_a.rglob(".*.csu-partial")))
     second = agent("once", env_a)  # same source: refused
     other = agent("once", agent_env(shell_server, src_b, dst_b))  # another source, same server

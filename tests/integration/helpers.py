@@ -140,6 +140,18 @@ def agent(
     )
 
 
+def start_agent(command: str, env: dict[str, str], quiet: bool = False) -> subprocess.Popen[str]:
+    """Start the agent's CLI in the background (its stderr piped unless ``quiet``)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "circadian_scp_upload", command],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL if quiet else None,
+        stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
+        text=True,
+    )
+
+
 def known_hosts_for(server: SSHServer, port: int, tmp_path: Path) -> Path:
     """known_hosts naming the proxy's port with the server's key."""
     line = server.known_hosts.read_text().split(" ", 1)[1]

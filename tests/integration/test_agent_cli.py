@@ -6,8 +6,6 @@ import datetime
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,16 +15,16 @@ import pytest
 from tests.conftest import tree, write_file
 from tests.faultproxy import FaultProxy
 from tests.integration.helpers import (
-    ROOT,
+    UTC_TODAY as TODAY,
+)
+from tests.integration.helpers import (
     agent,
     agent_env,
     day,
     known_hosts_for,
     leftovers,
+    start_agent,
     wait_for,
-)
-from tests.integration.helpers import (
-    UTC_TODAY as TODAY,
 )
 from tests.sshd_server import SSHServer
 
@@ -156,13 +154,7 @@ def test_a_stalled_link_is_detected_and_the_upload_completes(
         CSU_IO_TIMEOUT="3",
         CSU_KNOWN_HOSTS_FILE=str(known_hosts_for(shell_server, proxy.port, tmp_path)),
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "circadian_scp_upload", "once"],
-        env=env,
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_agent("once", env)
     partial = dst / day(-2) / ".big.bin.csu-partial"
     wait_for(lambda: partial.exists() and partial.stat().st_size > 500_000)
     proxy.faults.stall = True
@@ -192,13 +184,7 @@ def test_sigterm_stops_within_docker_grace_and_leaves_a_clean_state(
         CSU_REMOVE_AFTER_UPLOAD="true",
         CSU_KNOWN_HOSTS_FILE=str(known_hosts_for(shell_server, proxy.port, tmp_path)),
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "circadian_scp_upload", "run"],
-        env=env,
-        cwd=ROOT,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_agent("run", env)
     partial = dst / day(-2) / ".big.bin.csu-partial"
     wait_for(lambda: partial.exists() and partial.stat().st_size > 1_000_000)
     started = time.monotonic()
