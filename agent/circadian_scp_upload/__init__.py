@@ -18,7 +18,6 @@ from loguru import logger
 
 from .callbacks import UploadClientCallbacks
 from .client import DailyTransferClient, DayResult, RunReport
-from .connection import RemoteConnection
 from .errors import (
     AuthenticationError,
     CircadianError,
@@ -32,6 +31,7 @@ from .errors import (
     UploadAborted,
 )
 from .patterns import DatedPattern
+from .remote import RemoteConnection
 
 __version__ = "1.0.0"
 

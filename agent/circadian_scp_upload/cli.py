@@ -1,6 +1,6 @@
 """The ``circadian-scp-upload`` command: ``run``, ``once``, ``check``, ``healthcheck``.
 
-Exit codes live in one table, ``EXIT_CODES``; every error is one clear line on stderr,
+Exit codes come from the one table in ``outcomes.py``; every error is one clear line on stderr,
 never a traceback.
 """
 
@@ -18,21 +18,12 @@ from typing import Any
 from loguru import logger
 
 from . import __version__
-from .agent import Agent, Outcome, check_health
-from .errors import ConfigError, PermanentError, TransientError
+from .agent import Agent
+from .errors import ConfigError
+from .health import check_health
+from .outcomes import EXIT_CODE_MEANINGS, Outcome, exit_code, rule_for
 from .settings import AgentSettings, env_reference, load_settings
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_CONFIG = 2
-EXIT_REFUSED = 3
-EXIT_CODES = {
-    EXIT_OK: "success: every ready day is uploaded and verified (or a stop was requested)",
-    EXIT_FAILED: "a day failed, or link faults outlasted the retries; the next pass retries",
-    EXIT_CONFIG: "invalid configuration: the message lists every bad or missing variable",
-    EXIT_REFUSED: "the server refused (login, host key) or another agent holds the source",
-}
-OUTCOME_EXIT = {Outcome.OK: EXIT_OK, Outcome.FAILED: EXIT_FAILED, Outcome.PERMANENT: EXIT_REFUSED}
 TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} {level} - {extra[job_prefix]}{message}"
 
 
@@ -84,21 +75,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "env-reference":
         sys.stdout.write(env_reference())
-        return EXIT_OK
+        return 0
     if args.command == "exit-codes":
-        for code, meaning in EXIT_CODES.items():
+        for code, meaning in EXIT_CODE_MEANINGS.items():
             print(f"{code}  {meaning}")
-        return EXIT_OK
+        return 0
     setup_logging()
     try:
         settings = load_settings()
     except ConfigError as error:
         logger.error("{}", error)
-        return EXIT_CONFIG
+        return exit_code(Outcome.CONFIG)
     if args.command == "healthcheck":
         healthy, why = check_health(settings.state_dir)
         print(("healthy: " if healthy else "unhealthy: ") + why)
-        return EXIT_OK if healthy else EXIT_FAILED
+        return 0 if healthy else 1
     setup_logging(settings.log_level, settings.log_format)
     return _run_command(args.command, settings)
 
@@ -109,10 +100,10 @@ def _run_command(command: str, settings: AgentSettings) -> int:
     agent = Agent(settings, stop_event)
     if command == "run":
         agent.run_forever()
-        return EXIT_OK
+        return 0
     if command == "once":
         outcome = agent.run_pass()
-        return EXIT_OK if stop_event.is_set() else OUTCOME_EXIT[outcome]
+        return exit_code(Outcome.STOPPED if stop_event.is_set() else outcome)
     return _check(agent)
 
 
@@ -129,16 +120,10 @@ def _check(agent: Agent) -> int:
                     files = day.list_files()
                     size = sum(f.size for f in files)
                     print(f"  {day.date.isoformat()}  {len(files):>7} files  {_human(size):>10}")
-    except PermanentError as error:  # login, host key, a path the server refuses
+    except Exception as error:  # noqa: BLE001 - the outcome table decides the exit code
         logger.error("{}", error)
-        return EXIT_REFUSED
-    except ConfigError as error:
-        logger.error("{}", error)
-        return EXIT_CONFIG
-    except TransientError as error:
-        logger.error("{}", error)
-        return EXIT_FAILED
-    return EXIT_OK
+        return exit_code(rule_for(error).outcome)
+    return 0
 
 
 def _human(size: float) -> str:

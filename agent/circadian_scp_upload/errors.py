@@ -11,13 +11,23 @@ Every message names what failed, where, and what to do about it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class CircadianError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
 class ConfigError(CircadianError, ValueError):
-    """The given configuration or argument is invalid."""
+    """The given configuration or argument is invalid.
+
+    ``problems`` lists (option, message) pairs when several options are wrong at once;
+    the option is the parameter's name (``key_filename``), or "" when none applies.
+    """
+
+    def __init__(self, message: str, problems: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(message)
+        self.problems = list(problems) or [("", message)]
 
 
 class PatternError(ConfigError):

@@ -1,10 +1,11 @@
 """The retry policy, in tenacity's terms: which faults, how long to wait, when to give up.
 
-Only ``TransientError`` is retried (link faults, timeouts, a server that is restarting);
-refusals (``PermanentError``) and bad configuration never are. Waits grow exponentially
-with jitter up to a cap, and a pass gives up after a total time, leaving the rest to
-the next pass. Each retry is logged with its reason and wait. Sleeping goes through a
-seam so tests run in milliseconds and a stop signal interrupts a wait at once.
+Only errors whose rule in ``outcomes.RULES`` says ``retry`` (link faults, timeouts, a
+server that is restarting) are retried; refusals and bad configuration never are.
+Waits grow exponentially with jitter up to a cap, and a pass gives up after a total
+time, leaving the rest to the next pass. Each retry is logged with its reason and wait.
+Sleeping goes through a seam so tests run in milliseconds, and a stop request
+interrupts a wait at once (tenacity's ``sleep_using_event``).
 """
 
 from __future__ import annotations
@@ -16,25 +17,21 @@ from loguru import logger
 from tenacity import (
     RetryCallState,
     Retrying,
-    retry_if_exception_type,
+    retry_if_exception,
+    sleep_using_event,
     stop_after_delay,
+    stop_when_event_set,
     wait_exponential_jitter,
 )
-from tenacity.stop import stop_base
 
-from .errors import TransientError
+from .outcomes import rule_for
 
 DEFAULT_INITIAL_WAIT_SECONDS = 1.0
 
 
-class stop_when_event_set(stop_base):  # named like tenacity's own
-    """Stop retrying once a stop was requested (SIGTERM)."""
-
-    def __init__(self, event: threading.Event) -> None:
-        self.event = event
-
-    def __call__(self, retry_state: RetryCallState) -> bool:
-        return self.event.is_set()
+def is_retried(error: BaseException) -> bool:
+    """Return whether the outcome table says ``error`` is worth another attempt."""
+    return rule_for(error).retry
 
 
 def log_retry(retry_state: RetryCallState) -> None:
@@ -54,23 +51,16 @@ def retrying(
     sleep: Callable[[float], None] | None = None,
     initial_wait: float = DEFAULT_INITIAL_WAIT_SECONDS,
 ) -> Retrying:
-    """Return the policy: retry transient faults with capped exponential backoff and jitter.
+    """Return the policy: retry link faults with capped exponential backoff and jitter.
 
     Waits start at ``initial_wait``, double each time up to ``max_wait``, and get up to
     ``initial_wait`` of random jitter so that many stations do not retry in lockstep.
     """
     return Retrying(
-        retry=retry_if_exception_type(TransientError),
+        retry=retry_if_exception(is_retried),
         wait=wait_exponential_jitter(initial=initial_wait, max=max_wait, jitter=initial_wait),
         stop=stop_after_delay(give_up_after) | stop_when_event_set(stop_event),
-        sleep=sleep if sleep is not None else _event_sleep(stop_event),
+        sleep=sleep if sleep is not None else sleep_using_event(stop_event),
         before_sleep=log_retry,
         reraise=True,
     )
-
-
-def _event_sleep(event: threading.Event) -> Callable[[float], None]:
-    def sleep(seconds: float) -> None:
-        event.wait(seconds)
-
-    return sleep

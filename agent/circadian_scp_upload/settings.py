@@ -2,15 +2,19 @@
 
 Every variable is declared here with its default and a description; the README's
 reference table is generated from these declarations (``python -m
-circadian_scp_upload env-reference``) and a test keeps the two equal.
+circadian_scp_upload env-reference``) and a test keeps the two equal. The job fields
+(``src``, ``dst``, ``variant``, ``dated_regex``, ``remove_after_upload``) are declared
+once, in ``JobFields``, for the single job of ``CSU_SRC``/``CSU_DST`` and for every
+object of ``CSU_JOBS`` alike.
 
 Secrets (``CSU_PASSWORD``, ``CSU_PRIVATE_KEY``, ``CSU_KEY_PASSPHRASE``, ``CSU_KNOWN_HOSTS``)
 can also come from a file named by ``<NAME>_FILE`` (the convention of official images) or
 from Docker/compose secrets in ``/run/secrets`` (file named like the variable, e.g.
 ``/run/secrets/csu_password``). They are ``SecretStr``: never printed, never logged.
 
-``load_settings`` validates everything at once and raises one ``ConfigError`` that lists
-every bad or missing variable with what it expects.
+``load_settings`` validates everything at once, the connection options included (key
+files are read and parsed, fingerprints and known_hosts lines checked), and raises one
+``ConfigError`` that lists every bad or missing variable with what it expects.
 """
 
 from __future__ import annotations
@@ -22,7 +26,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -32,9 +44,11 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from .callbacks import DEFAULT_DATED_REGEX
 from .errors import ConfigError, PatternError
 from .patterns import DatedPattern
 from .readiness import resolve_timezone
+from .remote import RemoteConnection
 
 ENV_PREFIX = "CSU_"
 SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE", "KNOWN_HOSTS")
@@ -42,7 +56,15 @@ SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE", "KNOWN_HOSTS")
 # convention would mean for CSU_KNOWN_HOSTS anyway: it is used as a path, not read in.
 FILE_SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE")
 SECRETS_DIR = Path("/run/secrets")
-JOB_KEYS = ("src", "dst", "variant", "dated_regex", "remove_after_upload")
+# RemoteConnection's options, by the variable that sets each (for messages).
+CONNECTION_OPTION_VARIABLES = {
+    "host": "CSU_HOST",
+    "username": "CSU_USER",
+    "key_filename": "CSU_KEY_FILE",
+    "private_key": "CSU_PRIVATE_KEY",
+    "host_key_fingerprint": "CSU_HOST_KEY_FINGERPRINT",
+    "known_hosts": "CSU_KNOWN_HOSTS",
+}
 
 
 def _check_pattern(value: str) -> str:
@@ -53,19 +75,31 @@ def _check_pattern(value: str) -> str:
     return value
 
 
-class Job(BaseModel):
-    """One source folder uploaded to one remote folder."""
+class JobFields(BaseModel):
+    """What one source folder needs: where from, where to, which layout and pattern."""
+
+    src: Path = Field(Path("/data"), description="local folder with the dated data")
+    dst: str | None = Field(None, description="remote folder on the server")
+    variant: Literal["directories", "files"] = Field(
+        "directories", description="layout: `directories` (a folder per day) or `files`"
+    )
+    dated_regex: str = Field(
+        DEFAULT_DATED_REGEX, description="dated-name pattern (%Y %y %m %d in a regex)"
+    )
+    remove_after_upload: bool = Field(
+        False, description="remove local files once their server copy is verified"
+    )
+
+    _pattern = field_validator("dated_regex")(_check_pattern)
+
+
+class Job(JobFields):
+    """One source folder uploaded to one remote folder (an object of ``CSU_JOBS``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", description="label in log lines (default: the source folder)")
-    src: Path = Field(Path("/data"), description="local folder with the dated data")
     dst: str = Field(..., min_length=1, description="remote folder on the server")
-    variant: Literal["directories", "files"] = "directories"
-    dated_regex: str = r"^%Y%m%d$"
-    remove_after_upload: bool = False
-
-    _pattern = field_validator("dated_regex")(_check_pattern)
 
     @property
     def label(self) -> str:
@@ -73,12 +107,13 @@ class Job(BaseModel):
         return self.name or str(self.src)
 
 
-class AgentSettings(BaseSettings):
+class AgentSettings(BaseSettings, JobFields):
     """Every ``CSU_`` environment variable the agent reads."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, case_sensitive=False, extra="ignore", validate_default=True
     )
+    _connection: RemoteConnection | None = PrivateAttr(None)
 
     @classmethod
     def settings_customise_sources(
@@ -92,6 +127,11 @@ class AgentSettings(BaseSettings):
         """Values come only from ``load_settings`` (which reads the environment given to it)."""
         return (init_settings,)
 
+    jobs: list[Job] | None = Field(
+        None,
+        description="several jobs instead: a JSON list of objects with the keys src, dst, "
+        "variant, dated_regex, remove_after_upload (as above) and an optional name",
+    )
     host: str = Field(..., min_length=1, description="SSH server name or address")
     port: int = Field(22, ge=1, le=65535, description="SSH server port")
     user: str = Field(..., min_length=1, description="login name on the server")
@@ -113,20 +153,6 @@ class AgentSettings(BaseSettings):
     )
     accept_new_host_key: bool = Field(
         False, description="trust an unknown server key on first use and record it (opt-in)"
-    )
-    src: Path = Field(Path("/data"), description="the one job's local folder")
-    dst: str | None = Field(None, description="the one job's remote folder")
-    variant: Literal["directories", "files"] = Field(
-        "directories", description="the one job's layout: `directories` or `files`"
-    )
-    dated_regex: str = Field(r"^%Y%m%d$", description="the one job's dated-name pattern")
-    remove_after_upload: bool = Field(
-        False, description="the one job removes local files once verified on the server"
-    )
-    jobs: list[Job] | None = Field(
-        None,
-        description="several jobs: JSON list of objects with keys src, dst, variant, "
-        "dated_regex, remove_after_upload (and an optional name)",
     )
     interval_seconds: int = Field(600, ge=1, description="seconds between passes (`run`)")
     grace_minutes: int = Field(
@@ -155,17 +181,12 @@ class AgentSettings(BaseSettings):
     )
     progress_seconds: float = Field(30.0, gt=0, description="seconds between progress lines")
     bandwidth_limit_kib: int = Field(
-        0, ge=0, description="upload speed limit in KiB/s per file transfer (0: unlimited)"
+        0, ge=0, description="upload speed limit in KiB/s over every byte sent (0: unlimited)"
     )
     state_dir: Path = Field(
         Path("/tmp/circadian-scp-upload"),  # a tmpfs in the image
         description="writable folder for the health file",
     )
-
-    @field_validator("dated_regex")
-    @classmethod
-    def _pattern(cls, value: str) -> str:
-        return _check_pattern(value)
 
     @field_validator("jobs", mode="before")
     @classmethod
@@ -196,21 +217,45 @@ class AgentSettings(BaseSettings):
         """Return the grace period as a timedelta."""
         return datetime.timedelta(minutes=self.grace_minutes)
 
+    @property
+    def connection(self) -> RemoteConnection:
+        """Return the (not yet connected) connection, built and checked at load."""
+        if self._connection is None:
+            self._connection = build_connection(self)
+        return self._connection
+
     def job_list(self) -> list[Job]:
         """Return the jobs: ``CSU_JOBS`` if given, else the one job of ``CSU_SRC``/``CSU_DST``."""
         if self.jobs:
             return self.jobs
-        assert self.dst is not None  # load_settings checked it
-        return [
-            Job(
-                name="",
-                src=self.src,
-                dst=self.dst,
-                variant=self.variant,
-                dated_regex=self.dated_regex,
-                remove_after_upload=self.remove_after_upload,
-            )
-        ]
+        fields = {name: getattr(self, name) for name in JobFields.model_fields}
+        return [Job(**fields)]
+
+
+def build_connection(settings: AgentSettings) -> RemoteConnection:
+    """Return the connection the settings describe; raise ConfigError for bad options."""
+    return RemoteConnection(
+        settings.host,
+        settings.user,
+        secret(settings.password),
+        port=settings.port,
+        key_filename=settings.key_file,
+        private_key=secret(settings.private_key),
+        passphrase=secret(settings.key_passphrase),
+        allow_agent=True,
+        known_hosts_file=settings.known_hosts_file,
+        known_hosts=secret(settings.known_hosts),
+        host_key_fingerprint=settings.host_key_fingerprint,
+        accept_new_host_key=settings.accept_new_host_key,
+        connect_timeout=settings.connect_timeout,
+        io_timeout=settings.io_timeout,
+        keepalive_seconds=settings.keepalive_seconds,
+    )
+
+
+def secret(value: SecretStr | None) -> str | None:
+    """Return a secret's text, or None."""
+    return value.get_secret_value() if value is not None else None
 
 
 def resolve_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -243,6 +288,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AgentSettings:
     except ConfigError as error:
         problems.append(str(error))
     problems.extend(_cross_checks(env, settings))
+    if settings is not None and not problems:
+        try:
+            settings._connection = build_connection(settings)
+        except ConfigError as error:
+            problems.extend(
+                f"{CONNECTION_OPTION_VARIABLES.get(option, 'CSU_HOST')}: {message}"
+                for option, message in error.problems
+            )
     if problems:
         raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
     assert settings is not None
@@ -290,12 +343,6 @@ def _cross_checks(env: Mapping[str, str], settings: AgentSettings | None) -> lis
         problems.append("CSU_DST: give either CSU_DST (one job) or CSU_JOBS (several), not both")
     if settings is not None and settings.key_file is not None and settings.private_key is not None:
         problems.append("CSU_KEY_FILE: give either CSU_KEY_FILE or CSU_PRIVATE_KEY, not both")
-    if (
-        settings is not None
-        and settings.host_key_fingerprint is not None
-        and not settings.host_key_fingerprint.startswith("SHA256:")
-    ):
-        problems.append("CSU_HOST_KEY_FINGERPRINT: expected 'SHA256:...' (ssh-keygen -lf)")
     return problems
 
 
@@ -311,10 +358,10 @@ def _describe(error: ValidationError) -> list[str]:
         if len(location) > 1:
             name += "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in location[1:])
         message = item["msg"].removeprefix("Value error, ")
-        secret = location[0].upper() in SECRET_NAMES
+        secret_value = location[0].upper() in SECRET_NAMES
         if item["type"] == "missing":
             lines.append(f"{name}: missing; {_field_help(location)}")
-        elif secret:
+        elif secret_value:
             lines.append(f"{name}: {message}")
         else:
             shown = json.dumps(item.get("input"), default=str)

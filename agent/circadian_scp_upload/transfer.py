@@ -1,10 +1,19 @@
-"""Uploading one file: under a temporary name, resumed where it stopped, renamed into place.
+"""Putting files on the server safely, small and large alike.
 
-A file is written as ``.<name>.csu-partial`` in its final folder, made durable, and then
-renamed over its final name in one atomic step, so a final name never holds a partial
-file. A partial file left by an interrupted run is resumed: its tail is compared with
-the local file and, if it matches, the upload continues from its end; if not, it
-starts over. Whole-file checksums afterwards catch anything the tail check cannot.
+Every file is written under a temporary name in its final folder
+(``.<name>.csu-partial``), and renamed over its final name only once the server holds
+all of it, so a final name never holds a partial file. This module owns the loop that
+moves the bytes: read, hash, pace (the bandwidth limit covers every byte), poll for an
+abort, write.
+
+- Small files (up to ``SMALL_FILE_BYTES``) go in pipelined batches: all opened at
+  once, each written whole and closed, then the good ones renamed: a few round trips
+  per batch instead of several per file. Resuming them would cost more than resending.
+- Large files go one by one, resumable: a partial file left by an interrupted run is
+  continued from its end if its tail matches the local file. Where the server has a
+  shell the bytes go as a raw stream over an exec channel (OpenSSH's speed), else as
+  pipelined SFTP writes; where it can hash, the whole temporary file is checksummed
+  on the server before the rename.
 """
 
 from __future__ import annotations
@@ -14,12 +23,20 @@ import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .connection import RemoteConnection
-from .errors import RemotePathError
+from .errors import CircadianError, RemotePathError
 from .local import HASH_CHUNK_BYTES, LocalFile
+from .pacing import AbortPoller, Pacer
+from .remote.api import Remote, Sink
+from .remote.exec import STREAM_CHUNK_BYTES
+from .remote.sftp import WRITE_CHUNK_BYTES
 
 PARTIAL_SUFFIX = ".csu-partial"
 RESUME_CHECK_BYTES = 256 * 1024
+SMALL_FILE_BYTES = 256 * 1024
+BATCH_FILES = 4096
+BATCH_BYTES = 128 * 1024 * 1024
+
+ServerChecksum = Callable[[str, int], "str | None"]
 
 
 def partial_path(final_path: str) -> str:
@@ -40,28 +57,26 @@ def final_of_partial(relpath: str) -> str:
     return posixpath.join(folder, name[1 : -len(PARTIAL_SUFFIX)])
 
 
-def resume_offset(connection: RemoteConnection, local: LocalFile, partial: str) -> int:
-    """Return the byte to continue ``partial`` from: its end if its tail matches, else 0."""
-    entry = connection.stat(partial)
-    if entry is None or not entry.is_file or entry.size == 0 or entry.size > local.size:
-        return 0
-    length = min(entry.size, RESUME_CHECK_BYTES)
-    start = entry.size - length
-    with local.path.open("rb") as handle:
-        handle.seek(start)
-        expected = handle.read(length)
-    if connection.read_range(partial, start, length) != expected:
-        return 0
-    return entry.size
+def batches(files: list[LocalFile]) -> list[list[LocalFile]]:
+    """Group small files into batches bounded in count and bytes (memory stays bounded)."""
+    grouped: list[list[LocalFile]] = []
+    size = 0
+    for local in files:
+        if not grouped or len(grouped[-1]) >= BATCH_FILES or size + local.size > BATCH_BYTES:
+            grouped.append([])
+            size = 0
+        grouped[-1].append(local)
+        size += local.size
+    return grouped
 
 
 @dataclass(frozen=True)
 class Uploaded:
-    """The outcome of one file's upload.
+    """The outcome of one large file's upload.
 
     ``sha256``: checksum of the local bytes sent; ``resumed_from``: where it resumed;
     ``remote_sha256``: the server's checksum of the whole file, taken before it was
-    renamed into place, where the server has a shell (else None: verify afterwards).
+    renamed into place (None where the server cannot hash: verify afterwards).
     """
 
     sha256: str
@@ -69,66 +84,138 @@ class Uploaded:
     remote_sha256: str | None = None
 
 
-def upload_file(
-    connection: RemoteConnection,
-    local: LocalFile,
-    final_path: str,
-    on_bytes: Callable[[int], None],
-    should_abort: Callable[[], bool],
-    on_resume: Callable[[int], None] | None = None,
-    remote_checksum: Callable[[str, int], str | None] | None = None,
-    durable: bool = True,
-) -> Uploaded:
-    """Upload one file to ``final_path`` atomically; return its checksums and resume offset.
+class Uploader:
+    """Puts files on one server: temporary names, resume, pacing, abort, rename.
 
-    The checksum covers exactly the local bytes the remote copy was built from (the
-    resumed prefix is re-read and hashed, the rest is hashed as it is sent). With
-    ``remote_checksum`` (the server has a shell) the bytes go as a raw stream over an
-    exec channel and the server's checksum of the whole temporary file is compared
-    before the rename; else they go as pipelined SFTP writes, verified afterwards.
-    ``durable`` makes the server fsync the file
-    before it is renamed into place (needed before local data is removed).
+    ``stream``: send large files as a raw stream over exec (the server has a shell).
+    ``server_checksum``: hash a large file on the server before its rename, or None.
+    ``durable``: have the server fsync each file before its rename (local removal).
+    ``on_bytes``: told of every byte sent or skipped by a resume (progress).
     """
-    partial = partial_path(final_path)
-    offset = resume_offset(connection, local, partial)
-    digest = hashlib.sha256()
-    if offset:
-        if on_resume is not None:
+
+    def __init__(
+        self,
+        remote: Remote,
+        pacer: Pacer,
+        poll: AbortPoller,
+        *,
+        stream: bool,
+        server_checksum: ServerChecksum | None,
+        durable: bool,
+        on_bytes: Callable[[int], None],
+    ) -> None:
+        self.remote, self.pacer, self.poll = remote, pacer, poll
+        self.stream, self.server_checksum = stream, server_checksum
+        self.durable, self.on_bytes = durable, on_bytes
+
+    # -- small files ---------------------------------------------------------------
+
+    def put_small(self, files: list[tuple[LocalFile, str]]) -> dict[str, str]:
+        """Upload (local file, final path) pairs in one batch; return relpath -> SHA-256
+        of what was sent, for the files renamed into place.
+
+        The first failure is raised after the good files were renamed.
+        """
+        batch = self.remote.open_batch()
+        failures: list[CircadianError | None] = batch.open([partial_path(f) for _l, f in files])
+        sums: dict[str, str] = {}
+        try:
+            for index, (local, _final) in enumerate(files):
+                if failures[index] is not None:
+                    continue
+                self.poll()
+                content = local.path.read_bytes()
+                self.pacer(len(content), self.poll)
+                sums[local.relpath] = hashlib.sha256(content).hexdigest()
+                batch.put(index, content, self.durable)
+                self.on_bytes(len(content))
+        except BaseException:
+            batch.collect()  # keep the channel in step; partial files wait for the next run
+            raise
+        stored = batch.collect()
+        failures = [opened or written for opened, written in zip(failures, stored, strict=True)]
+        good = [index for index, failure in enumerate(failures) if failure is None]
+        renamed = batch.rename([(partial_path(files[i][1]), files[i][1]) for i in good])
+        for index, failure in zip(good, renamed, strict=True):
+            failures[index] = failure
+        for index, (local, _final) in enumerate(files):
+            if failures[index] is not None:
+                sums.pop(local.relpath, None)
+        first = next((f for f in failures if f is not None), None)
+        if first is not None:
+            raise first
+        return sums
+
+    # -- large files ---------------------------------------------------------------
+
+    def put_large(self, local: LocalFile, final: str, on_resume: Callable[[int], None]) -> Uploaded:
+        """Upload one file to ``final`` atomically, resuming a partial file of it."""
+        partial = partial_path(final)
+        offset = self.resume_offset(local, partial)
+        digest = hashlib.sha256()
+        if offset:
             on_resume(offset)
+            _hash_prefix(local, offset, digest)
+            self.on_bytes(offset)
+        chunk = STREAM_CHUNK_BYTES if self.stream else WRITE_CHUNK_BYTES
+        with self.remote.open_file(partial, offset, self.stream) as sink:
+            total = offset + self._send(local, offset, chunk, sink, digest)
+            sink.commit(self.durable)
+        stored = self.remote.stat(partial)
+        if stored is None or stored.size != total:
+            # Never rename a short or overlong file into place, whatever the server said.
+            raise RemotePathError(
+                f"{self.remote.where} stored {stored.size if stored else 0} of {total} bytes "
+                f"of {final!r}: the server's disk may be full; the file stays under its "
+                "temporary name and is resumed on the next run"
+            )
+        remote_sha256 = self.server_checksum(partial, total) if self.server_checksum else None
+        if remote_sha256 is not None and remote_sha256 != digest.hexdigest():
+            # Corrupt: start this file over next time rather than keep a bad prefix.
+            self.remote.remove(partial)
+            raise RemotePathError(
+                f"the server's copy of {final!r} does not match the local file after "
+                "upload (checksums differ); it was discarded and is uploaded again next run"
+            )
+        self.remote.rename_over(partial, final)
+        return Uploaded(digest.hexdigest(), offset, remote_sha256)
+
+    def resume_offset(self, local: LocalFile, partial: str) -> int:
+        """Return the byte to continue ``partial`` from: its end if its tail matches, else 0."""
+        entry = self.remote.stat(partial)
+        if entry is None or not entry.is_file or entry.size == 0 or entry.size > local.size:
+            return 0
+        length = min(entry.size, RESUME_CHECK_BYTES)
+        start = entry.size - length
         with local.path.open("rb") as handle:
-            remaining = offset
-            while remaining and (chunk := handle.read(min(HASH_CHUNK_BYTES, remaining))):
+            handle.seek(start)
+            expected = handle.read(length)
+        if self.remote.read_range(partial, start, length) != expected:
+            return 0
+        return entry.size
+
+    def _send(
+        self, local: LocalFile, offset: int, chunk_size: int, sink: Sink, digest: hashlib._Hash
+    ) -> int:
+        """Send ``local`` from ``offset`` into ``sink``, paced, hashed, abortable;
+        return the number of bytes sent."""
+        sent = 0
+        with local.path.open("rb") as source:
+            source.seek(offset)
+            while chunk := source.read(chunk_size):
+                self.pacer(len(chunk), self.poll)
+                sink.write(chunk)
                 digest.update(chunk)
-                remaining -= len(chunk)
-        on_bytes(offset)
+                sent += len(chunk)
+                self.on_bytes(len(chunk))
+                self.poll()
+        return sent
 
-    total = offset
 
-    def sent(chunk: bytes) -> None:
-        nonlocal total
-        digest.update(chunk)
-        total += len(chunk)
-        on_bytes(len(chunk))
-
-    if remote_checksum is not None:
-        connection.stream_upload(local.path, partial, offset, sent, should_abort, durable)
-    else:
-        connection.upload(local.path, partial, offset, sent, should_abort, durable)
-    stored = connection.stat(partial)
-    if stored is None or stored.size != total:
-        # Never rename a short or overlong file into place, whatever the server said.
-        raise RemotePathError(
-            f"{connection.where} stored {stored.size if stored else 0} of {total} bytes of "
-            f"{final_path!r}: the server's disk may be full; the file stays under its "
-            "temporary name and is resumed on the next run"
-        )
-    remote_sha256 = remote_checksum(partial, total) if remote_checksum is not None else None
-    if remote_sha256 is not None and remote_sha256 != digest.hexdigest():
-        # Corrupt: start this file over next time rather than keep a bad prefix.
-        connection.remove(partial)
-        raise RemotePathError(
-            f"the server's copy of {final_path!r} does not match the local file after "
-            "upload (checksums differ); it was discarded and is uploaded again next run"
-        )
-    connection.rename_over(partial, final_path)
-    return Uploaded(digest.hexdigest(), offset, remote_sha256)
+def _hash_prefix(local: LocalFile, length: int, digest: hashlib._Hash) -> None:
+    """Feed the first ``length`` bytes of ``local`` into ``digest`` (a resumed prefix)."""
+    with local.path.open("rb") as handle:
+        remaining = length
+        while remaining and (chunk := handle.read(min(HASH_CHUNK_BYTES, remaining))):
+            digest.update(chunk)
+            remaining -= len(chunk)

@@ -15,65 +15,50 @@ import hashlib
 import posixpath
 import re
 import shlex
-from collections.abc import Callable, Iterable
-from typing import Literal
+from collections.abc import Iterable
 
 from loguru import logger
 
-from .connection import RemoteConnection
+from .remote.api import Remote
 
 HASH_COMMAND = "cd -- {root} && xargs -0 sha256sum -z --"
 RECORD = re.compile(rb"^([0-9a-f]{64}) [ *](.*)$", re.DOTALL)
 ASSUMED_REMOTE_HASH_BYTES_PER_SECOND = 20 * 1024 * 1024
-Method = Literal["shell", "readback"]
+
+
+def parse_sums(output: bytes) -> dict[str, str]:
+    """Given ``sha256sum -z`` output, return relative path -> hex SHA-256."""
+    found: dict[str, str] = {}
+    for record in output.split(b"\0"):
+        match = RECORD.match(record)
+        if match:
+            found[match.group(2).decode("utf-8", "surrogateescape")] = match.group(1).decode()
+    return found
 
 
 class RemoteHasher:
-    """Computes SHA-256 checksums of remote files, choosing the method once per server."""
+    """Computes SHA-256 checksums of remote files the cheapest way the server allows."""
 
-    def __init__(self, connection: RemoteConnection, method: Method | None = None) -> None:
-        self.connection = connection
-        self.method = method
-        self._stream_hasher: str | None = None
+    def __init__(self, remote: Remote) -> None:
+        self.remote = remote
 
-    def stream_hasher(self, on_info: Callable[[str], None]) -> str | None:
-        """Return the command that checksums stdin on the server, or None (no shell)."""
-        if self.detect(on_info) != "shell":
-            return None
-        return self.connection.capabilities().stream_hasher
+    def file_checksum(self, path: str, size: int) -> str | None:
+        """Return the SHA-256 of one remote file, hashed on the server, or None if it
+        cannot be (no shell or no hash tool there).
 
-    def detect(self, on_info: Callable[[str], None]) -> Method:
-        """Probe the server once; return the method used from now on."""
-        if self.method is None:
-            found = self.connection.capabilities()
-            if found.sha256sum:
-                self.method = "shell"
-            else:
-                self.method = "readback"
-                on_info(
-                    f"{self.connection.where} runs no `sha256sum -z` "
-                    f"({found.detail or 'no shell'}): verifying by reading files back over SFTP"
-                )
-        return self.method
-
-    def file_checksum(self, path: str, size: int, on_info: Callable[[str], None]) -> str | None:
-        """Return the SHA-256 of one remote file, hashed on the server, or None if unknown.
-
-        Uses the fastest stream hasher the server has (the file arrives on its standard
-        input, so its name is only ever a quoted redirection target).
+        The file arrives on the hasher's standard input, so its name is only ever a
+        quoted redirection target.
         """
-        hasher = self.stream_hasher(on_info)
+        hasher = self.remote.traits().stream_hasher
         if hasher is None:
             return None
-        timeout = self.connection.io_timeout + size / ASSUMED_REMOTE_HASH_BYTES_PER_SECOND
-        result = self.connection.run(f"{hasher} < {shlex.quote(path)}", timeout=timeout)
+        timeout = self.remote.io_timeout + size / ASSUMED_REMOTE_HASH_BYTES_PER_SECOND
+        result = self.remote.run(f"{hasher} < {shlex.quote(path)}", timeout=timeout)
         words = result.stdout.split()
         digest = words[0].decode("ascii", "replace") if words else ""
         return digest if result.exit_status == 0 and len(digest) == 64 else None
 
-    def checksums(
-        self, root: str, relpaths: Iterable[str], total_bytes: int, on_info: Callable[[str], None]
-    ) -> dict[str, str]:
+    def checksums(self, root: str, relpaths: Iterable[str], total_bytes: int) -> dict[str, str]:
         """Given a remote folder and relative paths in it, return path -> hex SHA-256.
 
         Files that are missing on the server are left out of the result.
@@ -81,7 +66,7 @@ class RemoteHasher:
         wanted = sorted(set(relpaths))
         if not wanted:
             return {}
-        if self.detect(on_info) == "shell":
+        if self.remote.traits().batch_hasher:
             return self._shell(root, wanted, total_bytes)
         return self._readback(root, wanted)
 
@@ -89,14 +74,9 @@ class RemoteHasher:
         command = HASH_COMMAND.format(root=shlex.quote(root))
         stdin = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in relpaths)
         # Output comes per file: allow the server time to hash the largest one.
-        timeout = self.connection.io_timeout + total_bytes / ASSUMED_REMOTE_HASH_BYTES_PER_SECOND
-        result = self.connection.run(command, stdin, timeout=timeout)
-        found: dict[str, str] = {}
-        for record in result.stdout.split(b"\0"):
-            match = RECORD.match(record)
-            if match:
-                name = match.group(2).decode("utf-8", "surrogateescape")
-                found[name] = match.group(1).decode("ascii")
+        timeout = self.remote.io_timeout + total_bytes / ASSUMED_REMOTE_HASH_BYTES_PER_SECOND
+        result = self.remote.run(command, stdin, timeout=timeout)
+        found = parse_sums(result.stdout)
         if result.exit_status != 0:
             logger.debug(
                 "remote hashing in {} exited {}: {}",
@@ -110,11 +90,11 @@ class RemoteHasher:
         found: dict[str, str] = {}
         for relpath in relpaths:
             path = posixpath.join(root, relpath)
-            entry = self.connection.stat(path)
+            entry = self.remote.stat(path)
             if entry is None or not entry.is_file:
                 continue
             digest = hashlib.sha256()
-            for chunk in self.connection.iter_file(path):
+            for chunk in self.remote.read_file(path):
                 digest.update(chunk)
             found[relpath] = digest.hexdigest()
         return found

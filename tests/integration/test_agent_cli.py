@@ -247,3 +247,30 @@ def test_key_text_known_hosts_content_and_pinned_fingerprint(
     result = agent("once", pinned)
     assert result.returncode == 0, result.stderr
     assert "found 2 synced files and 0 unsynced files" in result.stderr
+
+
+def test_configuration_problems_exit_2_from_once_and_check_alike(
+    shell_server: SSHServer, data: Path, tmp_path: Path
+) -> None:
+    dst = shell_server.new_remote_dir("cli-config")
+    missing_source = agent_env(shell_server, tmp_path / "not-mounted", dst)
+    for command in ("once", "check"):
+        result = agent(command, missing_source)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "not-mounted' does not exist" in result.stderr
+        assert "Traceback" not in result.stderr
+    bad_options = agent_env(
+        shell_server,
+        data,
+        dst,
+        CSU_KEY_FILE="/missing/key",
+        CSU_HOST_KEY_FINGERPRINT="SHA256:short",
+    )
+    for command in ("once", "check", "run"):
+        result = agent(command, bad_options)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "CSU_KEY_FILE: cannot read the private key file '/missing/key'" in result.stderr
+        assert "CSU_HOST_KEY_FINGERPRINT:" in result.stderr
+        assert "a bug" not in result.stderr
+        assert "Traceback" not in result.stderr
+    assert tree(dst) == {}

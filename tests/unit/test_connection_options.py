@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload import ConfigError, RemoteConnection
-from circadian_scp_upload.connection import split_host_port
-from circadian_scp_upload.hostkeys import normalize_fingerprint
+from circadian_scp_upload.remote import split_host_port
+from circadian_scp_upload.remote.hostkeys import normalize_fingerprint
 
 
 @pytest.mark.parametrize(

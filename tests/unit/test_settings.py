@@ -14,8 +14,8 @@ BASE = {"CSU_HOST": "server.example", "CSU_USER": "station", "CSU_DST": "/srv/da
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
-def test_minimal_single_job() -> None:
-    settings = load_settings({**BASE, "CSU_KEY_FILE": "/keys/id"})
+def test_minimal_single_job(key_file: Path) -> None:
+    settings = load_settings({**BASE, "CSU_KEY_FILE": str(key_file)})
     [job] = settings.job_list()
     assert (job.src, job.dst, job.variant, job.remove_after_upload) == (
         Path("/data"),
@@ -124,3 +124,29 @@ def test_readme_env_table_matches_the_declarations() -> None:
     documented = set(re.findall(r"`(CSU_[A-Z_]+)`", readme))
     declared = set(re.findall(r"`(CSU_[A-Z_]+)`", table))
     assert documented <= declared | {"CSU_X_FILE"}
+
+
+def test_connection_options_are_checked_at_load_and_listed_together(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage_key"
+    garbage.write_text("not a key")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(
+            {
+                **BASE,
+                "CSU_KEY_FILE": str(tmp_path / "missing_key"),
+                "CSU_HOST_KEY_FINGERPRINT": "SHA256:short",
+                "CSU_KNOWN_HOSTS": "server ssh-ed25519 !!!",
+            }
+        )
+    message = str(raised.value)
+    assert "CSU_KEY_FILE: cannot read the private key file" in message
+    assert "CSU_HOST_KEY_FINGERPRINT: host key fingerprint 'SHA256:short'" in message
+    assert "CSU_KNOWN_HOSTS: the known_hosts text, line 1" in message
+    with pytest.raises(ConfigError, match="CSU_KEY_FILE: the private key in"):
+        load_settings({**BASE, "CSU_KEY_FILE": str(garbage)})
+
+
+def test_the_connection_is_built_once_at_load(key_file: Path) -> None:
+    settings = load_settings({**BASE, "CSU_KEY_FILE": str(key_file), "CSU_PORT": "2222"})
+    assert settings.connection is settings.connection
+    assert settings.connection.where == "server.example:2222"

@@ -9,20 +9,17 @@ in every mode.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from pathlib import Path
 
 import paramiko
 from loguru import logger
 
-from .errors import ConfigError, HostKeyError
+from ..errors import ConfigError, HostKeyError
 
 
 def fingerprint(key: paramiko.PKey) -> str:
     """Given a public key, return its OpenSSH SHA256 fingerprint (``SHA256:...``)."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode("ascii").rstrip("=")
+    return str(key.fingerprint)
 
 
 def normalize_fingerprint(value: str) -> str:
@@ -34,6 +31,38 @@ def normalize_fingerprint(value: str) -> str:
             "server's with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the server"
         )
     return text.rstrip("=")
+
+
+def parse_known_hosts(text: str, origin: str) -> list[paramiko.hostkeys.HostKeyEntry]:
+    """Given known_hosts content (OpenSSH's format), return its entries.
+
+    Raises ``ConfigError`` naming the first line that cannot be read.
+    """
+    entries = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
+        except (paramiko.SSHException, paramiko.hostkeys.InvalidHostKey, ValueError) as error:
+            raise ConfigError(
+                f"{origin}, line {number}, is not a known_hosts line ({error}): give lines "
+                "as `ssh-keyscan` prints them"
+            ) from None
+        if entry is not None:
+            entries.append(entry)
+    return entries
+
+
+def trust_entries(
+    client: paramiko.SSHClient, entries: list[paramiko.hostkeys.HostKeyEntry]
+) -> None:
+    """Add known_hosts entries to a client's trusted keys."""
+    host_keys = client.get_host_keys()
+    for entry in entries:
+        for name in entry.hostnames:
+            host_keys.add(name, entry.key.get_name(), entry.key)
 
 
 def host_entry_name(host: str, port: int) -> str:

@@ -1,0 +1,188 @@
+"""What the upload code may ask of a server: the transport Protocol and its plain types.
+
+Nothing here imports paramiko. ``RemoteConnection`` implements ``Remote`` over SSH; the
+unit tests implement it in memory. Paths are ``str``; a name that is not valid UTF-8
+travels as the surrogate-escaped ``str`` that ``os.scandir`` gives, and the transport
+sends it to the server byte for byte.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Protocol
+
+from ..errors import CircadianError
+
+
+@dataclass(frozen=True)
+class RemoteEntry:
+    """What the server says about a path: size, kind, and modification time (seconds)."""
+
+    size: int
+    is_dir: bool
+    is_file: bool
+    mtime: int | None = None
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A remote folder tree: its regular files and its folders, by relative path.
+
+    ``exists`` says whether the root folder itself is there.
+    """
+
+    files: dict[str, RemoteEntry]
+    folders: set[str]
+    exists: bool
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """Exit status and output of a remote command."""
+
+    exit_status: int
+    stdout: bytes
+    stderr: bytes
+
+
+@dataclass(frozen=True)
+class ServerTraits:
+    """How a server is handled, decided once per connection.
+
+    ``shell``: exec requests run commands through a POSIX shell. ``batch_hasher``: the
+    shell has ``sha256sum -z`` (GNU coreutils) for one command per day. ``stream_hasher``:
+    the fastest command that hashes its standard input, or None. The SFTP extensions the
+    server announced: ``fsync@openssh.com``, ``posix-rename@openssh.com``,
+    ``statvfs@openssh.com``. ``detail``: why there is no shell, when there is none.
+    """
+
+    shell: bool = False
+    batch_hasher: bool = False
+    stream_hasher: str | None = None
+    fsync: bool = False
+    posix_rename: bool = False
+    statvfs: bool = False
+    detail: str = ""
+
+    def describe(self) -> str:
+        """Return the decision as one line for the log."""
+        shell = (
+            "a POSIX shell"
+            if self.shell
+            else "no shell" + (f" ({self.detail})" if self.detail else "")
+        )
+        hashers = [
+            h for h in (self.stream_hasher, "sha256sum -z" if self.batch_hasher else None) if h
+        ]
+        if hashers:
+            verify = "SHA-256 on the server (" + ", ".join(hashers) + ")"
+            if not self.batch_hasher:
+                verify += " for large files, read-back over SFTP for the rest"
+        else:
+            verify = "SHA-256 of the files read back over SFTP"
+        flags = ", ".join(
+            f"{name}: {'yes' if on else 'no'}"
+            for name, on in (
+                ("fsync", self.fsync),
+                ("posix-rename", self.posix_rename),
+                ("statvfs", self.statvfs),
+            )
+        )
+        return f"{shell}; verification: {verify}; {flags}"
+
+
+class Sink(Protocol):
+    """One remote file being written from an offset; a context manager that closes it."""
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` (the caller paces and hashes)."""
+
+    def commit(self, durable: bool) -> None:
+        """Wait until every byte is stored (fsynced when ``durable``); raise on any failure."""
+
+    def __enter__(self) -> Sink: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class Batch(Protocol):
+    """Many small files written in a few round trips: open all, put each, collect."""
+
+    def open(self, paths: Sequence[str]) -> list[CircadianError | None]:
+        """Create (truncate) every path; return per path None or why it failed."""
+
+    def put(self, index: int, data: bytes, durable: bool) -> None:
+        """Queue the whole content of the file opened at ``index``, then its close."""
+
+    def collect(self) -> list[CircadianError | None]:
+        """Read every reply; return per opened path None (stored) or why it failed."""
+
+    def rename(self, pairs: Sequence[tuple[str, str]]) -> list[CircadianError | None]:
+        """Rename each (temporary, final) pair over its final name, pipelined where the
+        server renames atomically; return per pair None or why it failed."""
+
+
+class Remote(Protocol):
+    """The operations the upload needs from a server, in plain Python types.
+
+    Failures are raised as the package's error tree: ``TransientError`` for the link,
+    ``RemotePathError`` (a ``PermanentError``) for what the server refuses.
+    """
+
+    @property
+    def where(self) -> str:
+        """``host:port`` for messages."""
+
+    @property
+    def io_timeout(self) -> float:
+        """Seconds one wait for the server may take."""
+
+    def ensure_connected(self) -> None:
+        """Reconnect quietly if the connection was lost."""
+
+    def traits(self) -> ServerTraits:
+        """Return how this server is handled (probed once per connection)."""
+
+    def stat(self, path: str) -> RemoteEntry | None:
+        """Return what is at ``path``, or None if nothing is."""
+
+    def list_files(self, root: str, recursive: bool) -> Listing:
+        """Return the regular files and folders below ``root`` (empty if it is absent)."""
+
+    def make_folders(self, paths: Sequence[str]) -> None:
+        """Create the folders (parents before children) and any missing parents."""
+
+    def write_text(self, path: str, text: str) -> None:
+        """Write a small text file, replacing it."""
+
+    def remove(self, path: str) -> None:
+        """Remove a file; a missing file is fine."""
+
+    def rename_over(self, src: str, dst: str) -> None:
+        """Rename ``src`` to ``dst`` atomically, replacing ``dst``."""
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """Return up to ``length`` bytes of a file from ``offset``."""
+
+    def read_file(self, path: str) -> Iterator[bytes]:
+        """Yield a file's content in bounded pieces."""
+
+    def open_file(self, path: str, offset: int, stream: bool) -> Sink:
+        """Open ``path`` for writing from ``offset`` (0 truncates); ``stream`` sends the
+        bytes as a raw stream over an exec channel (a shell is needed), else over SFTP."""
+
+    def open_batch(self) -> Batch:
+        """Return a batch writer for many small files."""
+
+    def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> CommandResult:
+        """Run a command through the server's shell (every argument already quoted)."""
+
+    def free_space(self, path: str) -> int | None:
+        """Return the bytes available at ``path``, or None if the server cannot say."""

@@ -1,0 +1,146 @@
+"""The one translator of paramiko and socket failures into the package's error tree.
+
+Check subclasses before ``SSHException``: paramiko's exceptions all inherit from it.
+A link fault (timeout, reset, EOF, a transport that died) is a ``TransientError`` and
+the connection is closed, so the next attempt starts clean. What the server answers
+about one path (no such file, permission denied, a full disk) is a ``RemotePathError``.
+"""
+
+from __future__ import annotations
+
+import errno
+import posixpath
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+
+from ..errors import (
+    AuthenticationError,
+    CircadianError,
+    HostKeyError,
+    PermanentError,
+    RemotePathError,
+    TransientError,
+)
+from . import hostkeys
+
+TRANSIENT_AUTH_MESSAGES = ("transport shut down or saw eof", "authentication timeout")
+DISK_FULL_BYTES = 1024 * 1024
+LINK_ERRORS = (EOFError, TimeoutError, ConnectionError, paramiko.SSHException)
+
+
+@dataclass
+class Translator:
+    """Turns failures into errors that name what failed, where, and what to do.
+
+    ``link_is_up`` tells a dead transport from a refusal; ``close`` drops the
+    connection after a link fault; ``free_space`` diagnoses a full disk.
+    """
+
+    host: str
+    port: int
+    username: str
+    login_method: str
+    known_hosts: Path | None
+    link_is_up: Callable[[], bool]
+    close: Callable[[], None]
+    free_space: Callable[[str], int | None]
+
+    @property
+    def where(self) -> str:
+        """Return ``host:port`` for messages."""
+        return f"{self.host}:{self.port}"
+
+    @contextmanager
+    def __call__(self, action: str, path: str) -> Iterator[None]:
+        """Translate the failures of one operation (``action`` on ``path``)."""
+        try:
+            yield
+        except CircadianError:
+            raise
+        except Exception as error:  # noqa: BLE001 - every failure is translated here
+            raise self.operation_error(error, action, path) from None
+
+    def operation_error(self, error: BaseException, action: str, path: str) -> CircadianError:
+        """Return the error for ``error`` met while doing ``action`` on ``path``."""
+        if isinstance(error, CircadianError):
+            return error
+        if isinstance(error, FileNotFoundError) or _errno(error) == errno.ENOENT:
+            return RemotePathError(f"cannot {action} {path!r} on {self.where}: it does not exist")
+        if isinstance(error, PermissionError) or _errno(error) == errno.EACCES:
+            return RemotePathError(
+                f"permission denied to {action} {path!r} on {self.where}: give "
+                f"{self.username!r} write access there or choose another destination"
+            )
+        if isinstance(error, LINK_ERRORS) or not self.link_is_up():
+            return self.link_lost(f"{action} {path!r}", error)
+        if isinstance(error, OSError) and error.errno is None:
+            return self.refusal(action, path, _describe(error))
+        return self.link_lost(f"{action} {path!r}", error)
+
+    def link_lost(self, during: str, error: BaseException | None = None) -> TransientError:
+        """Close the connection and return the transient error for a link fault."""
+        self.close()
+        cause = f" ({_describe(error)})" if error is not None else ""
+        return TransientError(f"the connection to {self.where} failed during {during}{cause}")
+
+    def refusal(self, action: str, path: str, said: str) -> RemotePathError:
+        """Return the error for a server that refused to ``action`` ``path`` saying ``said``."""
+        free = self.free_space(posixpath.dirname(path) or ".")
+        if free is not None and free < DISK_FULL_BYTES:
+            return RemotePathError(
+                f"the server's disk is full: {self.where} refused to {action} {path!r} "
+                f"with {free} bytes free there; free some space on the server (local "
+                "data is kept, and the next pass resumes)"
+            )
+        if "permission denied" in said.lower():
+            return RemotePathError(
+                f"permission denied to {action} {path!r} on {self.where}: give "
+                f"{self.username!r} write access there or choose another destination"
+            )
+        return RemotePathError(
+            f"{self.where} refused to {action} {path!r} ({said}): the disk may be full, "
+            "or a file may stand where a folder belongs; check the server"
+        )
+
+    def connect_error(self, error: BaseException) -> BaseException:
+        """Return the error for a failed connection or login."""
+        if isinstance(error, CircadianError | KeyboardInterrupt | SystemExit):
+            return error
+        if isinstance(error, paramiko.BadHostKeyException):
+            return HostKeyError(
+                hostkeys.changed_key_message(self.host, self.port, error, self.known_hosts)
+            )
+        if isinstance(error, paramiko.BadAuthenticationType):
+            return AuthenticationError(
+                f"{self.where} does not accept this login method for {self.username!r}; it "
+                f"allows only {', '.join(error.allowed_types)}: configure one of those"
+            )
+        if isinstance(error, paramiko.AuthenticationException):
+            if any(m in str(error).lower() for m in TRANSIENT_AUTH_MESSAGES):
+                return TransientError(
+                    f"the connection to {self.where} dropped during login ({error})"
+                )
+            return AuthenticationError(
+                f"{self.where} refused the login of {self.username!r} by {self.login_method}: "
+                "check the user name and the password or key (is the public key in the "
+                "user's ~/.ssh/authorized_keys on the server?)"
+            )
+        if isinstance(error, paramiko.ssh_exception.IncompatiblePeer):
+            return PermanentError(
+                f"{self.where} offers no algorithm this client accepts ({error}): update the "
+                "server's OpenSSH or give it an ed25519 host key"
+            )
+        return TransientError(f"the connection to {self.where} failed ({_describe(error)})")
+
+
+def _errno(error: BaseException) -> int | None:
+    return error.errno if isinstance(error, OSError) else None
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__

@@ -1,0 +1,151 @@
+"""Exec channels: a command through the server's shell, and a raw stream into a file.
+
+The caller quotes every argument (``shlex.quote``); names travel on standard input
+wherever they can. A channel that closes without an exit status means the link went
+down under it: a transient fault, not a failed command.
+"""
+
+from __future__ import annotations
+
+import select
+import shlex
+import threading
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from types import TracebackType
+
+import paramiko
+
+from .api import CommandResult
+from .session import Session
+
+STREAM_CHUNK_BYTES = 256 * 1024
+NO_EXIT_STATUS = -1  # what paramiko reports when a channel closed without one
+
+
+class ExecOps:
+    """Commands and streams over exec channels of one session."""
+
+    def __init__(self, session: Session, io_timeout: float, connect_timeout: float) -> None:
+        self.session = session
+        self.translate = session.translate
+        self.io_timeout, self.connect_timeout = io_timeout, connect_timeout
+
+    def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> CommandResult:
+        """Run ``command`` feeding ``stdin``; return its result.
+
+        ``timeout`` bounds each wait for output, not the whole command.
+        """
+        wait = timeout or self.io_timeout
+        with self.translate("run a command on", self.session.where):
+            channel = self._open(command, wait)
+            try:
+                feeder = threading.Thread(target=_feed, args=(channel, stdin), daemon=True)
+                feeder.start()
+                stdout, stderr = drain(channel, wait)
+                feeder.join(wait)
+                status = channel.recv_exit_status()
+            finally:
+                channel.close()
+        if status == NO_EXIT_STATUS:
+            raise self.translate.link_lost(f"running a command on {self.session.where}")
+        return CommandResult(status, stdout, stderr)
+
+    def open_stream(
+        self, path: str, offset: int, fsync: Callable[[str], None] | None
+    ) -> StreamSink:
+        """Start ``cat > path`` (``cat >> path`` to resume from ``offset``) over exec.
+
+        ``fsync`` makes the finished file durable (over SFTP), where the server can.
+        """
+        command = f"cat {'>>' if offset else '>'} {shlex.quote(path)}"
+        with self.translate("upload to", path):
+            channel = self._open(command, self.io_timeout)
+        return StreamSink(self, channel, path, fsync)
+
+    def _open(self, command: str, timeout: float) -> paramiko.Channel:
+        channel = self.session.require_transport().open_session(timeout=self.connect_timeout)
+        channel.settimeout(timeout)
+        channel.exec_command(command.encode("utf-8", "surrogateescape"))
+        return channel
+
+
+class StreamSink:
+    """A raw byte stream into ``cat`` on the server: OpenSSH's speed through paramiko."""
+
+    def __init__(
+        self,
+        ops: ExecOps,
+        channel: paramiko.Channel,
+        path: str,
+        fsync: Callable[[str], None] | None,
+    ) -> None:
+        self.ops, self.channel, self.path, self.fsync = ops, channel, path, fsync
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` into the stream."""
+        with self.ops.translate("upload to", self.path):
+            self.channel.sendall(data)
+
+    def commit(self, durable: bool) -> None:
+        """End the stream, wait for ``cat``'s exit status (raise on any failure), then
+        make the file durable when asked and the server can."""
+        with self.ops.translate("upload to", self.path):
+            self.channel.shutdown_write()
+            _stdout, stderr = drain(self.channel, self.ops.io_timeout)
+            status = self.channel.recv_exit_status()
+        if status == NO_EXIT_STATUS:
+            raise self.ops.translate.link_lost(f"uploading {self.path!r}")
+        if status != 0 or stderr.strip():
+            said = stderr.decode("utf-8", "replace").strip()[:300] or f"exit {status}"
+            raise self.ops.translate.refusal("write", self.path, said)
+        if durable and self.fsync is not None:
+            self.fsync(self.path)
+
+    def __enter__(self) -> StreamSink:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with suppress(Exception):
+            self.channel.close()
+
+
+def _feed(channel: paramiko.Channel, data: bytes) -> None:
+    try:
+        if data:
+            channel.sendall(data)
+        channel.shutdown_write()
+    except (OSError, EOFError, paramiko.SSHException):
+        pass  # the reader sees the failure
+
+
+def drain(channel: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
+    """Read a channel's stdout and stderr until both close; raise TimeoutError if silent."""
+    stdout, stderr = bytearray(), bytearray()
+    deadline = time.monotonic() + timeout
+    while True:
+        got = False
+        while channel.recv_ready():
+            stdout += channel.recv(65536)
+            got = True
+        while channel.recv_stderr_ready():
+            stderr += channel.recv_stderr(65536)
+            got = True
+        drained = not channel.recv_ready() and not channel.recv_stderr_ready()
+        if drained and channel.exit_status_ready() and (channel.eof_received or channel.closed):
+            break
+        if drained and channel.closed:
+            raise EOFError("the channel closed before the command finished")
+        if got:
+            deadline = time.monotonic() + timeout
+        elif time.monotonic() > deadline:
+            raise TimeoutError(f"no output for {timeout:.0f} s")
+        else:
+            select.select([channel], [], [], 0.2)
+    return bytes(stdout), bytes(stderr)

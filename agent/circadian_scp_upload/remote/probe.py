@@ -1,0 +1,62 @@
+"""What a server offers, found once per connection: its shell, hash tools, SFTP extensions.
+
+One exec request answers every shell question; markers separate the answers. The
+SFTP extensions come from the server's VERSION packet, at no cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from .api import CommandResult, ServerTraits
+
+PROBE = (
+    "echo @1; sha256sum -z -- /dev/null; echo @2; "
+    "openssl dgst -sha256 -r < /dev/null; echo @3; sha256sum < /dev/null; echo @4"
+)
+EMPTY_SHA256 = b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+# OpenSSL's SHA-256 uses the CPU's SHA instructions, coreutils' does not (here: 0.4 s
+# against 1.5 s for 512 MiB), so it goes first.
+STREAM_HASHERS = (("openssl dgst -sha256 -r", "2"), ("sha256sum", "3"))
+
+
+def parse_probe(stdout: bytes) -> dict[str, bytes]:
+    """Split the probe's output into its answers, keyed by the marker before each."""
+    answers: dict[str, bytes] = {}
+    for piece in stdout.split(b"@")[1:]:
+        key, _, value = piece.partition(b"\n")
+        answers[key.decode("ascii", "replace")] = value.strip(b"\n\0 ")
+    return answers
+
+
+def traits_from(result: CommandResult | None, extensions: Collection[str]) -> ServerTraits:
+    """Given the probe's result (None: exec refused) and the SFTP extensions, decide."""
+    fsync = "fsync@openssh.com" in extensions
+    posix_rename = "posix-rename@openssh.com" in extensions
+    statvfs = "statvfs@openssh.com" in extensions
+    if result is None:
+        return ServerTraits(
+            detail="the server refuses to run commands",
+            fsync=fsync,
+            posix_rename=posix_rename,
+            statvfs=statvfs,
+        )
+    answers = parse_probe(result.stdout)
+    shell = "4" in answers
+    return ServerTraits(
+        shell=shell,
+        batch_hasher=answers.get("1", b"").startswith(EMPTY_SHA256),
+        stream_hasher=next(
+            (cmd for cmd, key in STREAM_HASHERS if answers.get(key, b"").startswith(EMPTY_SHA256)),
+            None,
+        ),
+        detail="" if shell else result.stderr.decode("utf-8", "replace").strip()[:200],
+        fsync=fsync,
+        posix_rename=posix_rename,
+        statvfs=statvfs,
+    )
+
+
+def probe(run: Callable[[str], CommandResult | None], extensions: Collection[str]) -> ServerTraits:
+    """Run the probe command through ``run`` and return the server's traits."""
+    return traits_from(run(PROBE), extensions)

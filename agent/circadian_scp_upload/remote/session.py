@@ -1,0 +1,236 @@
+"""One SSH session: the socket, host-key trust, login, and the SFTP channel.
+
+The socket is tuned so a dead peer is noticed within a bounded time (TCP keepalive,
+``TCP_USER_TIMEOUT``), Nagle is off, and AES-GCM is preferred (the cheapest cipher per
+byte here). Every wait, the SFTP version exchange included, has a timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import paramiko
+from loguru import logger
+
+from ..errors import ConfigError, TransientError
+from . import hostkeys
+from .errors import Translator
+from .wire import Wire, open_wire
+
+# paramiko prefers AES-CTR with a separate MAC; AES-GCM is cheaper per byte (measured
+# here), so it goes first. The others stay allowed for servers without GCM.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
+
+
+@dataclass(frozen=True)
+class Login:
+    """Who logs in, and how: a password, a key, or (neither) a running ssh-agent."""
+
+    username: str
+    password: str | None = None
+    key: paramiko.PKey | None = None
+    allow_agent: bool = True
+
+    @property
+    def method(self) -> str:
+        """Return the login method's name for messages."""
+        return "key" if self.key is not None else "password" if self.password else "ssh-agent"
+
+
+@dataclass(frozen=True)
+class Trust:
+    """How the server's host key is verified: a known_hosts file and/or known_hosts
+    entries given as text, a pinned key, or accept-new."""
+
+    known_hosts_file: Path
+    pinned: str | None = None
+    accept_new: bool = False
+    entries: tuple[paramiko.hostkeys.HostKeyEntry, ...] = ()
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds to connect and log in, to wait for one answer, and between keepalives."""
+
+    connect: float = 20.0
+    io: float = 60.0
+    keepalive: float = 15.0
+
+
+class Session:
+    """An SSH connection with its SFTP channel; ``open`` and ``close`` it as often as needed."""
+
+    def __init__(self, host: str, port: int, login: Login, trust: Trust, timeouts: Timeouts):
+        self.host, self.port = host, port
+        self.login, self.trust, self.timeouts = login, trust, timeouts
+        self.client: paramiko.SSHClient | None = None
+        self.wire: Wire | None = None
+        self.translate = Translator(
+            host,
+            port,
+            login.username,
+            login.method,
+            trust.known_hosts_file,
+            self.link_is_up,
+            self.close,
+            self.free_space,
+        )
+
+    @property
+    def where(self) -> str:
+        """Return ``host:port`` for messages."""
+        return f"{self.host}:{self.port}"
+
+    def open(self) -> None:
+        """Connect, verify the host key, log in and open SFTP; raise Transient/PermanentError."""
+        self.close()
+        client = paramiko.SSHClient()
+        self._trust(client)
+        sock = self._open_socket()
+        try:
+            client.connect(
+                transport_factory=_fast_transport,
+                hostname=self.host,
+                port=self.port,
+                username=self.login.username,
+                password=self.login.password,
+                pkey=self.login.key,
+                allow_agent=self.login.allow_agent
+                and self.login.password is None
+                and self.login.key is None,
+                look_for_keys=False,
+                sock=sock,
+                timeout=self.timeouts.connect,
+                banner_timeout=self.timeouts.connect,
+                auth_timeout=self.timeouts.connect,
+                compress=False,
+            )
+            transport = client.get_transport()
+            assert transport is not None
+            transport.set_keepalive(max(1, int(self.timeouts.keepalive)))
+            wire = open_wire(transport, self.timeouts.io)
+        except BaseException as error:  # noqa: BLE001 - translated (or re-raised) below
+            client.close()
+            sock.close()
+            raise self.translate.connect_error(error) from None
+        self.client, self.wire = client, wire
+        logger.debug("connected to {}@{}", self.login.username, self.where)
+
+    def close(self) -> None:
+        """Close the connection (idempotent, never raises)."""
+        if self.client is not None:
+            with contextlib.suppress(Exception):  # closing a broken link may fail any way
+                self.client.close()
+        self.client = self.wire = None
+
+    def link_is_up(self) -> bool:
+        """Return whether the SSH transport is still active (no round trip)."""
+        transport = self.client.get_transport() if self.client is not None else None
+        return transport is not None and transport.is_active()
+
+    def is_alive(self) -> bool:
+        """Probe the connection with one cheap round trip; return whether it answered."""
+        if self.wire is None or not self.link_is_up():
+            return False
+        try:
+            self.wire.normalize(".")
+        except Exception:  # noqa: BLE001 - any failure means the link is not usable
+            return False
+        return True
+
+    def require_wire(self) -> Wire:
+        """Return the SFTP session, or raise TransientError when not connected."""
+        if self.wire is None:
+            raise TransientError(
+                f"not connected to {self.where} (use the connection in a with block)"
+            )
+        return self.wire
+
+    def require_transport(self) -> paramiko.Transport:
+        """Return the SSH transport, or raise TransientError when not connected."""
+        transport = self.client.get_transport() if self.client is not None else None
+        if transport is None:
+            raise TransientError(f"not connected to {self.where}")
+        return transport
+
+    def free_space(self, path: str) -> int | None:
+        """Return the bytes available at ``path`` (statvfs@openssh.com), or None."""
+        if self.wire is None or not self.link_is_up():
+            return None
+        try:
+            return self.wire.available_bytes(path.encode("utf-8", "surrogateescape"))
+        except Exception:  # noqa: BLE001 - an optional diagnosis, never a new failure
+            return None
+
+    def _trust(self, client: paramiko.SSHClient) -> None:
+        trust = self.trust
+        if trust.pinned is not None:
+            client.set_missing_host_key_policy(hostkeys.PinnedFingerprint(trust.pinned))
+            return
+        if trust.known_hosts_file.is_file():
+            try:
+                client.load_host_keys(str(trust.known_hosts_file))
+            except (OSError, paramiko.SSHException) as error:
+                raise ConfigError(
+                    f"cannot read the known_hosts file {str(trust.known_hosts_file)!r} "
+                    f"({error}): fix or replace it"
+                ) from None
+        hostkeys.trust_entries(client, list(trust.entries))
+        if trust.accept_new:
+            client.set_missing_host_key_policy(hostkeys.AcceptNew(trust.known_hosts_file))
+        else:
+            client.set_missing_host_key_policy(
+                hostkeys.RejectUnknown(self.port, trust.known_hosts_file)
+            )
+
+    def _open_socket(self) -> socket.socket:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.timeouts.connect)
+        except socket.gaierror as error:
+            raise TransientError(
+                f"cannot resolve {self.host!r} ({error.strerror}): check the host name "
+                "and the station's network/DNS"
+            ) from None
+        except OSError as error:
+            raise TransientError(
+                f"cannot reach {self.where} ({error.strerror or error}): check that the "
+                "server is up and reachable from this station"
+            ) from None
+        tune_socket(sock, self.timeouts.io, self.timeouts.keepalive)
+        return sock
+
+
+def tune_socket(sock: socket.socket, io_timeout: float, keepalive_seconds: float) -> None:
+    """Disable Nagle, and let the kernel detect a dead peer within a bounded time."""
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    idle = max(1, int(keepalive_seconds))
+    for name, value in (
+        ("TCP_KEEPIDLE", idle),
+        ("TCP_KEEPINTVL", idle),
+        ("TCP_KEEPCNT", 3),
+        ("TCP_USER_TIMEOUT", int(io_timeout * 1000)),
+    ):
+        option = getattr(socket, name, None)
+        if option is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+
+
+def _fast_transport(sock: Any, /, **options: Any) -> paramiko.Transport:
+    """Return paramiko's Transport with AES-GCM first in the cipher preferences.
+
+    The options are whatever this paramiko version's SSHClient passes on.
+    """
+    transport = paramiko.Transport(sock, **options)
+    security = transport.get_security_options()
+    offered = tuple(security.ciphers)
+    security.ciphers = tuple(c for c in PREFERRED_CIPHERS if c in offered) + tuple(
+        c for c in offered if c not in PREFERRED_CIPHERS
+    )
+    return transport

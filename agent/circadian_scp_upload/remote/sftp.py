@@ -1,0 +1,308 @@
+"""SFTP operations on one session: single requests, a file sink, and pipelined batches.
+
+Every method takes package paths (``str``, surrogate-escaped where a name is not
+UTF-8) and hands paramiko their bytes, so any name the station has reaches the server
+unchanged. Failures are translated by the session's ``Translator``.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import stat
+from collections.abc import Iterator, Sequence
+from contextlib import suppress
+from types import TracebackType
+
+import paramiko
+from paramiko.sftp import (
+    CMD_CLOSE,
+    CMD_EXTENDED,
+    CMD_MKDIR,
+    CMD_OPEN,
+    CMD_WRITE,
+    SFTP_FLAG_CREATE,
+    SFTP_FLAG_TRUNC,
+    SFTP_FLAG_WRITE,
+)
+from paramiko.sftp import int64 as sftp_int64
+from paramiko.sftp_attr import SFTPAttributes
+
+from ..errors import CircadianError, RemotePathError
+from .api import Listing, RemoteEntry
+from .session import Session
+from .wire import Request, Wire, drain_writes, to_wire
+
+# A WRITE of at most this many data bytes fits one 32 KiB SSH channel packet (see
+# SSH-NOTES: paramiko's default 32768 splits every write into two packets).
+WRITE_CHUNK_BYTES = 32675
+READ_CHUNK_BYTES = 32768
+READ_BATCH_CHUNKS = 32
+OPEN_FOR_WRITE = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC
+
+
+def entry_of(attrs: SFTPAttributes) -> RemoteEntry:
+    """Given SFTP attributes, return the plain entry the upload code uses."""
+    mode = attrs.st_mode or 0
+    return RemoteEntry(
+        attrs.st_size or 0,
+        stat.S_ISDIR(mode),
+        stat.S_ISREG(mode),
+        int(attrs.st_mtime) if attrs.st_mtime is not None else None,
+    )
+
+
+class SftpOps:
+    """Single SFTP requests on a session (one round trip each, unless said otherwise)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.translate = session.translate
+
+    @property
+    def wire(self) -> Wire:
+        """The session's SFTP channel (TransientError when not connected)."""
+        return self.session.require_wire()
+
+    def stat(self, path: str) -> RemoteEntry | None:
+        """Return what is at ``path`` on the server, or None if nothing is there."""
+        with self.translate("stat", path):
+            try:
+                attrs = self.wire.stat(to_wire(path))
+            except FileNotFoundError:
+                return None
+        return entry_of(attrs)
+
+    def list_files(self, root: str, recursive: bool) -> Listing:
+        """Return the regular files and folders below ``root`` (empty if it is absent)."""
+        files: dict[str, RemoteEntry] = {}
+        folders: set[str] = set()
+        pending = [""]
+        while pending:
+            prefix = pending.pop()
+            folder = posixpath.join(root, prefix) if prefix else root
+            with self.translate("list", folder):
+                try:
+                    entries = self.wire.list_folder(to_wire(folder))
+                except FileNotFoundError:
+                    continue
+            folders.add(prefix.rstrip("/"))
+            for name, attrs in entries:
+                entry = entry_of(attrs)
+                if entry.is_file:
+                    files[prefix + name] = entry
+                elif entry.is_dir and recursive:
+                    pending.append(prefix + name + "/")
+        return Listing(files, folders - {""}, "" in folders)
+
+    def make_folders(self, paths: Sequence[str]) -> None:
+        """Create folders (parents before children) in one pipelined exchange.
+
+        Whatever failed is then made one by one with its parents, which names a file
+        standing in the way.
+        """
+        wanted = [p for p in paths if p not in ("", "/", ".")]
+        if not wanted:
+            return
+        with self.translate("create the folder", wanted[0]):
+            made = self.wire.pipeline(
+                Request(CMD_MKDIR, (to_wire(p), SFTPAttributes())) for p in wanted
+            )
+        for path, result in zip(wanted, made, strict=True):
+            if isinstance(result, BaseException):
+                self.make_folder(path)
+
+    def make_folder(self, path: str) -> None:
+        """Create ``path`` and its missing parents; a file in the way is a RemotePathError."""
+        if path in ("", "/", "."):
+            return
+        entry = self.stat(path)
+        if entry is None:
+            self.make_folder(posixpath.dirname(path.rstrip("/")))
+            with self.translate("create the folder", path):
+                try:
+                    self.wire.mkdir(to_wire(path))
+                except OSError:
+                    entry = self.stat(path)  # a concurrent creator is fine
+                    if entry is None or not entry.is_dir:
+                        raise
+        elif not entry.is_dir:
+            raise RemotePathError(
+                f"{path!r} on {self.session.where} is a file, but a folder is needed there: "
+                "move the file away or choose another destination"
+            )
+
+    def write_text(self, path: str, text: str) -> None:
+        """Write a small text file (replacing it)."""
+        with self.translate("write", path), self.wire.open(to_wire(path), "w") as handle:
+            handle.write(text.encode("utf-8"))
+
+    def remove(self, path: str) -> None:
+        """Remove a file; a missing file is fine."""
+        with self.translate("remove", path), suppress(FileNotFoundError):
+            self.wire.remove(to_wire(path))
+
+    def rename_over(self, src: str, dst: str, posix_rename: bool) -> None:
+        """Rename ``src`` to ``dst``, replacing it: atomically with posix-rename, else
+        by removing ``dst`` first (plain SFTP rename refuses to replace)."""
+        with self.translate("rename", src):
+            if posix_rename:
+                self.wire.posix_rename(to_wire(src), to_wire(dst))
+                return
+            if self.stat(dst) is not None:
+                self.wire.remove(to_wire(dst))
+            self.wire.rename(to_wire(src), to_wire(dst))
+
+    def read_range(self, path: str, offset: int, length: int) -> bytes:
+        """Return up to ``length`` bytes of a remote file from ``offset``."""
+        with self.translate("read", path), self.wire.open(to_wire(path), "rb") as handle:
+            handle.seek(offset)
+            return bytes(handle.read(length))
+
+    def read_file(self, path: str) -> Iterator[bytes]:
+        """Yield a remote file's content in pipelined batches (memory stays bounded)."""
+        with self.translate("read", path), self.wire.open(to_wire(path), "rb") as handle:
+            size = handle.stat().st_size or 0
+            offset = 0
+            while offset < size:
+                batch: list[tuple[int, int]] = []
+                while offset < size and len(batch) < READ_BATCH_CHUNKS:
+                    length = min(READ_CHUNK_BYTES, size - offset)
+                    batch.append((offset, length))
+                    offset += length
+                yield from handle.readv(batch)
+
+    def open_sink(self, path: str, offset: int, fsync: bool) -> SftpSink:
+        """Open ``path`` for pipelined writes from ``offset`` (0 truncates)."""
+        with self.translate("upload to", path):
+            handle = self.wire.open(to_wire(path), "r+b" if offset else "wb")
+        handle.set_pipelined(True)
+        handle.seek(offset)
+        return SftpSink(self, handle, path, fsync)
+
+    def fsync_file(self, path: str) -> None:
+        """Make a file written some other way durable (``fsync@openssh.com``)."""
+        with self.translate("make durable", path), self.wire.open(to_wire(path), "r+b") as handle:
+            self.wire.fsync(handle.handle)
+
+    def open_batch(self, fsync: bool, posix_rename: bool) -> SftpBatch:
+        """Return a batch writer for many small files."""
+        return SftpBatch(self, fsync, posix_rename)
+
+
+class SftpSink:
+    """Pipelined SFTP writes into one remote file, each in one SSH packet."""
+
+    def __init__(self, ops: SftpOps, handle: paramiko.SFTPFile, path: str, fsync: bool) -> None:
+        self.ops, self.handle, self.path, self.fsync = ops, handle, path, fsync
+
+    def write(self, data: bytes) -> None:
+        """Send ``data`` as WRITE requests without waiting for their answers."""
+        with self.ops.translate("upload to", self.path):
+            for start in range(0, len(data), WRITE_CHUNK_BYTES):
+                self.handle.write(data[start : start + WRITE_CHUNK_BYTES])
+
+    def commit(self, durable: bool) -> None:
+        """Wait for every write's status, then fsync when ``durable`` and offered."""
+        with self.ops.translate("upload to", self.path):
+            drain_writes(self.handle)
+            if durable and self.fsync:
+                self.ops.wire.fsync(self.handle.handle)
+
+    def __enter__(self) -> SftpSink:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            with self.ops.translate("upload to", self.path):
+                self.handle.close()
+        else:
+            with suppress(Exception):  # the first failure is the one that counts
+                self.handle.close()
+
+
+class SftpBatch:
+    """Small files in a few pipelined exchanges: open all, write+close each, collect.
+
+    ``put`` sends at once and ``collect`` reads the answers, so each file's bytes are
+    held only while they are sent, whatever the size of the batch.
+    """
+
+    def __init__(self, ops: SftpOps, fsync: bool, posix_rename: bool) -> None:
+        self.ops, self.fsync, self.posix_rename = ops, fsync, posix_rename
+        self.paths: list[str] = []
+        self.handles: list[bytes | None] = []
+        self.sent: list[tuple[int, int]] = []  # (file index, request number)
+
+    def open(self, paths: Sequence[str]) -> list[CircadianError | None]:
+        """Create (truncate) every path; return per path None or why it failed."""
+        self.paths = list(paths)
+        if not self.paths:
+            return []
+        with self.ops.translate("upload to", self.paths[0]):
+            opened = self.ops.wire.pipeline(
+                Request(CMD_OPEN, (to_wire(p), OPEN_FOR_WRITE, SFTPAttributes()))
+                for p in self.paths
+            )
+        self.handles = [None if isinstance(r, BaseException) else r for r in opened]
+        return [self._error(i, r) if isinstance(r, OSError) else None for i, r in enumerate(opened)]
+
+    def put(self, index: int, data: bytes, durable: bool) -> None:
+        """Send the file's content in packet-sized writes, its fsync and its close."""
+        handle = self.handles[index]
+        assert handle is not None, "put() on a file that did not open"
+        requests = [
+            Request(
+                CMD_WRITE, (handle, sftp_int64(offset), data[offset : offset + WRITE_CHUNK_BYTES])
+            )
+            for offset in range(0, len(data), WRITE_CHUNK_BYTES)
+        ]
+        if durable and self.fsync:
+            requests.append(Request(CMD_EXTENDED, ("fsync@openssh.com", handle)))
+        requests.append(Request(CMD_CLOSE, (handle,)))
+        with self.ops.translate("upload to", self.paths[index]):
+            self.sent += [(index, self.ops.wire.send(r)) for r in requests]
+
+    def collect(self) -> list[CircadianError | None]:
+        """Read every answer; return per file None (stored) or its first failure."""
+        sent, self.sent = self.sent, []
+        failed: list[CircadianError | None] = [None] * len(self.paths)
+        if sent:
+            with self.ops.translate("upload to", self.paths[sent[0][0]]):
+                replies = self.ops.wire.replies(number for _i, number in sent)
+            for (index, _number), reply in zip(sent, replies, strict=True):
+                if isinstance(reply, OSError) and failed[index] is None:
+                    failed[index] = self._error(index, reply)
+        return failed
+
+    def rename(self, pairs: Sequence[tuple[str, str]]) -> list[CircadianError | None]:
+        """Rename each (temporary, final) pair: pipelined with posix-rename, else one by one."""
+        if not pairs:
+            return []
+        if not self.posix_rename:
+            return [self._rename_one(src, dst) for src, dst in pairs]
+        with self.ops.translate("rename", pairs[0][0]):
+            replies = self.ops.wire.pipeline(
+                Request(CMD_EXTENDED, ("posix-rename@openssh.com", to_wire(src), to_wire(dst)))
+                for src, dst in pairs
+            )
+        return [
+            self.ops.translate.operation_error(reply, "rename", src)
+            if isinstance(reply, OSError)
+            else None
+            for (src, _dst), reply in zip(pairs, replies, strict=True)
+        ]
+
+    def _rename_one(self, src: str, dst: str) -> CircadianError | None:
+        try:
+            self.ops.rename_over(src, dst, posix_rename=False)
+        except RemotePathError as error:
+            return error
+        return None
+
+    def _error(self, index: int, error: OSError) -> CircadianError:
+        return self.ops.translate.operation_error(error, "upload to", self.paths[index])

@@ -1,0 +1,184 @@
+"""paramiko's SFTP client plus what it lacks: the one module that uses its private API.
+
+paramiko 3.4 to 5.x (the range ``pyproject.toml`` allows, and the test suite runs): its
+``SFTPClient`` has no call for the server's announced extensions, ``fsync@openssh.com``,
+``statvfs@openssh.com``, pipelined requests of any kind but writes, or listings of names
+that are not UTF-8. ``Wire`` adds them on top of the private request API
+(``_async_request``, ``_read_response``, ``_request``, ``_send_version``,
+``SFTPFile._reqs``), so nothing else in the package touches it.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import paramiko
+from paramiko.message import Message
+from paramiko.sftp import (
+    CMD_CLOSE,
+    CMD_EXTENDED,
+    CMD_EXTENDED_REPLY,
+    CMD_HANDLE,
+    CMD_INIT,
+    CMD_NAME,
+    CMD_OPENDIR,
+    CMD_READDIR,
+    CMD_VERSION,
+    SFTPError,
+)
+from paramiko.sftp_attr import SFTPAttributes
+
+SFTP_VERSION = 3
+
+
+@dataclass(frozen=True)
+class Request:
+    """One SFTP request: its command number and arguments (bytes, ints, int64s, attrs)."""
+
+    command: int
+    args: tuple[Any, ...]
+
+
+def to_wire(path: str) -> bytes:
+    """Given a path as the package holds it, return the bytes the server gets.
+
+    Names that are not UTF-8 arrive surrogate-escaped (``os.scandir``); they go back
+    to their original bytes here, so the server stores the very name the station has.
+    """
+    return path.encode("utf-8", "surrogateescape")
+
+
+def from_wire(name: bytes) -> str:
+    """Given a name as the server sent it, return it as the package holds paths."""
+    return name.decode("utf-8", "surrogateescape")
+
+
+class Wire(paramiko.SFTPClient):
+    """An SFTP session that records the server's extensions and pipelines requests."""
+
+    extensions: dict[str, bytes]
+
+    def _send_version(self) -> int:
+        """Exchange versions (as paramiko does) and keep the extensions the server lists."""
+        message = Message()
+        message.add_int(SFTP_VERSION)
+        self._send_packet(CMD_INIT, message)  # type: ignore[attr-defined]
+        kind, data = self._read_packet()  # type: ignore[attr-defined]
+        if kind != CMD_VERSION:
+            raise SFTPError("Incompatible sftp protocol")
+        version = int(struct.unpack(">I", data[:4])[0])
+        self.extensions = _parse_extensions(data[4:])
+        return version
+
+    def supports(self, extension: str) -> bool:
+        """Return whether the server announced ``extension`` (e.g. ``fsync@openssh.com``)."""
+        return extension in self.extensions
+
+    def send(self, request: Request) -> int:
+        """Send one request without waiting for its answer; return its number."""
+        number: int = self._async_request(type(None), request.command, *request.args)  # type: ignore[attr-defined]
+        return number
+
+    def replies(self, numbers: Iterable[int]) -> list[bytes | OSError]:
+        """Read the answers to sent requests, in order.
+
+        Returns per request the handle it opened (or b"") or the SFTP status error it
+        met. Link failures (timeouts, a closed channel) are raised at once: they are no
+        answer about one request, and waiting for the rest would multiply the timeout.
+        """
+        results: list[bytes | OSError] = []
+        for number in numbers:
+            try:
+                kind, reply = self._read_response(number)  # type: ignore[attr-defined]
+            except (TimeoutError, ConnectionError):
+                raise
+            except OSError as error:
+                results.append(error)
+                continue
+            results.append(reply.get_binary() if kind == CMD_HANDLE else b"")
+        return results
+
+    def pipeline(self, requests: Iterable[Request]) -> list[bytes | OSError]:
+        """Send every request, then read every answer (one round trip in all)."""
+        return self.replies([self.send(r) for r in requests])
+
+    def extended(self, name: str, *args: Any) -> Message | None:
+        """Send one extended request; return its reply message (None for a plain OK)."""
+        kind, reply = self._request(CMD_EXTENDED, name, *args)  # type: ignore[attr-defined]
+        return reply if kind == CMD_EXTENDED_REPLY else None
+
+    def fsync(self, handle: object) -> None:
+        """Ask the server to write a file's data to disk (``fsync@openssh.com``)."""
+        self.extended("fsync@openssh.com", handle)
+
+    def available_bytes(self, path: bytes) -> int | None:
+        """Return the bytes available to this user at ``path`` (``statvfs@openssh.com``)."""
+        reply = self.extended("statvfs@openssh.com", path)
+        if reply is None:
+            return None
+        _bsize, frsize, _blocks, _bfree, bavail = (reply.get_int64() for _ in range(5))
+        return int(frsize * bavail)
+
+    def list_folder(self, path: bytes) -> list[tuple[str, SFTPAttributes]]:
+        """Return (name, attributes) of a folder's entries, names decoded losslessly.
+
+        paramiko's ``listdir_attr`` decodes names as strict UTF-8 and fails on the first
+        name that is not; this reads the same replies and keeps every byte.
+        """
+        kind, reply = self._request(CMD_OPENDIR, path)  # type: ignore[attr-defined]
+        if kind != CMD_HANDLE:
+            raise SFTPError("Expected handle")
+        handle = reply.get_binary()
+        found: list[tuple[str, SFTPAttributes]] = []
+        while True:
+            try:
+                kind, reply = self._request(CMD_READDIR, handle)  # type: ignore[attr-defined]
+            except EOFError:  # the end of the listing
+                break
+            if kind != CMD_NAME:
+                raise SFTPError("Expected name response")
+            for _ in range(reply.get_int()):
+                name = from_wire(reply.get_string())
+                reply.get_string()  # the long name, unused
+                attrs = SFTPAttributes._from_msg(reply)  # type: ignore[attr-defined]
+                if name not in (".", ".."):
+                    found.append((name, attrs))
+        self._request(CMD_CLOSE, handle)  # type: ignore[attr-defined]
+        return found
+
+
+def drain_writes(handle: paramiko.SFTPFile) -> None:
+    """Wait for every pipelined WRITE's status of ``handle`` and raise the first failure.
+
+    paramiko only checks these statuses while writing or when its own queue is
+    drained; a later request (fsync, close) would otherwise consume and drop them,
+    hiding a failed write such as a full disk.
+    """
+    requests = handle._reqs  # type: ignore[attr-defined]
+    while requests:
+        handle.sftp._read_response(requests.popleft())  # type: ignore[attr-defined]
+
+
+def open_wire(transport: paramiko.Transport, timeout: float) -> Wire:
+    """Open an SFTP session whose every wait, the version exchange included, is bounded."""
+    channel = transport.open_session(timeout=timeout)
+    channel.settimeout(timeout)
+    channel.invoke_subsystem("sftp")
+    return Wire(channel)
+
+
+def _parse_extensions(data: bytes) -> dict[str, bytes]:
+    """Given the rest of a VERSION packet, return its (name -> data) extension pairs."""
+    found: dict[str, bytes] = {}
+    message = Message(data)
+    while message.get_remainder():
+        try:
+            name = message.get_string()
+            value = message.get_string()
+        except Exception:  # noqa: BLE001 - a malformed tail only costs optional extensions
+            break
+        found[name.decode("utf-8", "replace")] = value
+    return found

@@ -1,0 +1,40 @@
+"""The source lock and the .do-not-touch markers (markers.py), on a real disk."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+import pytest
+
+from circadian_scp_upload.errors import ConfigError, LockedError
+from circadian_scp_upload.markers import (
+    SourceLock,
+    marker_text,
+    remove_local_marker,
+    set_local_marker,
+)
+
+
+def test_one_lock_per_source_folder_and_it_goes_with_its_holder(tmp_path: Path) -> None:
+    with SourceLock(tmp_path), pytest.raises(LockedError, match="another agent"):
+        SourceLock(tmp_path).__enter__()
+    with SourceLock(tmp_path):  # released when the first one closed
+        pass
+    assert list(tmp_path.iterdir()) == []  # no lock file among the data
+
+
+def test_locking_a_missing_folder_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        SourceLock(tmp_path / "absent").__enter__()
+
+
+def test_markers_say_who_uploads_which_day_and_go_away(tmp_path: Path) -> None:
+    day = datetime.date(2024, 9, 17)
+    path = set_local_marker(tmp_path, day)
+    assert path.name == ".do-not-touch"
+    assert "is uploading 2024-09-17" in path.read_text()
+    assert "do not process this day" in marker_text(day)
+    remove_local_marker(tmp_path)
+    remove_local_marker(tmp_path)  # a second removal is fine
+    assert not path.exists()

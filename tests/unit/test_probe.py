@@ -1,0 +1,73 @@
+"""What a server offers (remote/probe.py): parsing the probe and deciding once."""
+
+from __future__ import annotations
+
+from circadian_scp_upload.remote.api import CommandResult
+from circadian_scp_upload.remote.probe import EMPTY_SHA256, parse_probe, traits_from
+
+OPENSSH = {"fsync@openssh.com", "posix-rename@openssh.com", "statvfs@openssh.com"}
+
+
+def answer(*parts: bytes) -> bytes:
+    return b"".join(b"@" + str(i + 1).encode() + b"\n" + p for i, p in enumerate(parts))
+
+
+def test_parse_probe_keys_each_answer_by_its_marker() -> None:
+    out = answer(EMPTY_SHA256 + b"  /dev/null\0", EMPTY_SHA256 + b" *stdin\n", b"", b"")
+    assert parse_probe(out) == {
+        "1": EMPTY_SHA256 + b"  /dev/null",
+        "2": EMPTY_SHA256 + b" *stdin",
+        "3": b"",
+        "4": b"",
+    }
+
+
+def test_a_full_shell_with_openssl_and_coreutils() -> None:
+    out = answer(
+        EMPTY_SHA256 + b"  /dev/null\0",
+        EMPTY_SHA256 + b" *stdin\n",
+        EMPTY_SHA256 + b"  -\n",
+        b"",
+    )
+    traits = traits_from(CommandResult(0, out, b""), OPENSSH)
+    assert traits.shell
+    assert traits.batch_hasher
+    assert traits.stream_hasher == "openssl dgst -sha256 -r"
+    assert traits.fsync
+    assert traits.posix_rename
+    assert traits.statvfs
+    assert "a POSIX shell" in traits.describe()
+    assert "fsync: yes" in traits.describe()
+
+
+def test_a_busybox_shell_without_openssl_or_sha256sum_z() -> None:
+    out = answer(
+        b"sha256sum: unrecognized option: z\n",
+        b"sh: openssl: not found\n",
+        EMPTY_SHA256 + b"  -\n",
+        b"",
+    )
+    traits = traits_from(CommandResult(0, out, b""), set())
+    assert traits.shell
+    assert not traits.batch_hasher
+    assert traits.stream_hasher == "sha256sum"
+    assert not traits.fsync
+    assert "read-back over SFTP for the rest" in traits.describe()
+
+
+def test_an_sftp_only_server_has_no_shell() -> None:
+    result = CommandResult(1, b"", b"This service allows sftp connections only.\n")
+    traits = traits_from(result, OPENSSH)
+    assert not traits.shell
+    assert not traits.batch_hasher
+    assert traits.stream_hasher is None
+    assert traits.detail == "This service allows sftp connections only."
+    assert "read back over SFTP" in traits.describe()
+
+
+def test_a_refused_exec_request_means_no_shell() -> None:
+    traits = traits_from(None, {"posix-rename@openssh.com"})
+    assert not traits.shell
+    assert traits.posix_rename
+    assert not traits.fsync
+    assert "refuses to run commands" in traits.describe()

@@ -1,0 +1,195 @@
+"""Putting files on the server (transfer.py) against the in-memory transport."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+from pathlib import Path
+
+import pytest
+
+from circadian_scp_upload.errors import RemotePathError, UploadAborted
+from circadian_scp_upload.local import LocalFile
+from circadian_scp_upload.pacing import AbortPoller, Pacer
+from circadian_scp_upload.transfer import (
+    Uploader,
+    batches,
+    final_of_partial,
+    is_partial_name,
+    partial_path,
+)
+from tests.unit.fake_remote import SFTP_ONLY_TRAITS, MemoryRemote, MemorySink
+
+
+class FakeTime:
+    """A clock that only moves when something sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.slept += seconds
+
+
+def local_file(tmp_path: Path, relpath: str, content: bytes) -> LocalFile:
+    path = tmp_path / relpath
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    st = path.stat()
+    return LocalFile(relpath, path, st.st_size, st.st_mtime_ns)
+
+
+def uploader(
+    remote: MemoryRemote,
+    pacer: Pacer | None = None,
+    abort: bool = False,
+    stream: bool = True,
+    checksum: bool = True,
+    sent: list[int] | None = None,
+) -> Uploader:
+    hasher = None
+    if checksum:
+
+        def hasher(path: str, _size: int) -> str:
+            return hashlib.sha256(remote.files[path]).hexdigest()
+
+    return Uploader(
+        remote,
+        pacer or Pacer(0),
+        AbortPoller(lambda: abort, clock=itertools.count().__next__),  # asks every time
+        stream=stream,
+        server_checksum=hasher,
+        durable=True,
+        on_bytes=(sent if sent is not None else []).append,
+    )
+
+
+def test_partial_names_round_trip() -> None:
+    assert partial_path("/srv/day/a.txt") == "/srv/day/.a.txt.csu-partial"
+    assert is_partial_name("sub/.a.txt.csu-partial")
+    assert not is_partial_name("sub/a.txt")
+    assert final_of_partial("sub/.a.txt.csu-partial") == "sub/a.txt"
+
+
+def test_batches_are_bounded_in_count_and_bytes(tmp_path: Path) -> None:
+    files = [LocalFile(f"f{i}", tmp_path / f"f{i}", 60 * 1024 * 1024, 0) for i in range(5)]
+    assert [len(b) for b in batches(files)] == [2, 2, 1]
+    many = [LocalFile(f"f{i}", tmp_path / f"f{i}", 1, 0) for i in range(5000)]
+    assert [len(b) for b in batches(many)] == [4096, 904]
+
+
+def test_small_files_land_under_their_final_names_with_their_checksums(tmp_path: Path) -> None:
+    remote = MemoryRemote()
+    remote.folders.add("/day")
+    files = [local_file(tmp_path, f"f{i}.txt", f"content {i}".encode()) for i in range(3)]
+    sums = uploader(remote).put_small([(f, f"/day/{f.relpath}") for f in files])
+    assert remote.files == {f"/day/f{i}.txt": f"content {i}".encode() for i in range(3)}
+    assert sums == {f.relpath: hashlib.sha256(f.path.read_bytes()).hexdigest() for f in files}
+    assert remote.durable == {f"/day/.f{i}.txt.csu-partial" for i in range(3)}
+
+
+def test_a_failed_small_file_is_reported_after_the_others_were_renamed(tmp_path: Path) -> None:
+    remote = MemoryRemote()
+    remote.folders.add("/day")
+    files = [local_file(tmp_path, name, name.encode()) for name in ("a", "b", "c")]
+    remote.fail("open", "/day/.b.csu-partial", RemotePathError("permission denied"))
+    with pytest.raises(RemotePathError, match="permission denied"):
+        uploader(remote).put_small([(f, f"/day/{f.relpath}") for f in files])
+    assert remote.files == {"/day/a": b"a", "/day/c": b"c"}
+
+
+def test_the_bandwidth_limit_covers_batches_of_small_files(tmp_path: Path) -> None:
+    remote = MemoryRemote()
+    remote.folders.add("/day")
+    time = FakeTime()
+    pacer = Pacer(100_000, clock=time.clock, sleep=time.sleep)
+    files = [local_file(tmp_path, f"f{i}", os.urandom(50_000)) for i in range(10)]
+    uploader(remote, pacer).put_small([(f, f"/day/{f.relpath}") for f in files])
+    assert time.now == pytest.approx(5.0, abs=0.01)  # 500 kB at 100 kB/s
+
+
+def test_an_abort_mid_batch_leaves_nothing_under_a_final_name(tmp_path: Path) -> None:
+    remote = MemoryRemote()
+    remote.folders.add("/day")
+    files = [local_file(tmp_path, f"f{i}", b"x") for i in range(3)]
+    with pytest.raises(UploadAborted):
+        uploader(remote, abort=True).put_small([(f, f"/day/{f.relpath}") for f in files])
+    assert not any(path.endswith(("/f0", "/f1", "/f2")) for path in remote.files)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_large_file_is_streamed_checked_and_renamed(tmp_path: Path, stream: bool) -> None:
+    remote = MemoryRemote()
+    remote.folders.add("/day")
+    content = os.urandom(1_000_000)
+    local = local_file(tmp_path, "big.bin", content)
+    sent: list[int] = []
+    outcome = uploader(remote, stream=stream, sent=sent).put_large(local, "/day/big.bin", print)
+    assert remote.files == {"/day/big.bin": content}
+    assert outcome.sha256 == outcome.remote_sha256 == hashlib.sha256(content).hexdigest()
+    assert outcome.resumed_from == 0
+    assert sum(sent) == len(content)
+    assert ("open-stream" if stream else "open", "/day/.big.bin.csu-partial") in remote.log
+
+
+def test_a_partial_file_with_a_matching_tail_is_resumed(tmp_path: Path) -> None:
+    remote = MemoryRemote()
+    remote.folders.add("/day")
+    content = os.urandom(1_000_000)
+    remote.files["/day/.big.bin.csu-partial"] = content[:600_000]
+    local = local_file(tmp_path, "big.bin", content)
+    resumed: list[int] = []
+    sent: list[int] = []
+    outcome = uploader(remote, sent=sent).put_large(local, "/day/big.bin", resumed.append)
+    assert resumed == [600_000]
+    assert outcome.resumed_from == 600_000
+    assert outcome.sha256 == hashlib.sha256(content).hexdigest()
+    assert remote.files == {"/day/big.bin": content}
+    assert sum(sent) == len(content)  # the skipped prefix counts as done
+
+
+def test_a_partial_file_with_a_corrupt_tail_starts_over(tmp_path: Path) -> None:
+    remote = MemoryRemote()
+    remote.folders.add("/day")
+    content = os.urandom(500_000)
+    remote.files["/day/.big.bin.csu-partial"] = content[:100_000] + b"X" * 1000
+    local = local_file(tmp_path, "big.bin", content)
+    outcome = uploader(remote).put_large(local, "/day/big.bin", print)
+    assert outcome.resumed_from == 0
+    assert remote.files == {"/day/big.bin": content}
+
+
+def test_a_server_copy_with_another_checksum_is_discarded_not_renamed(tmp_path: Path) -> None:
+    remote = MemoryRemote()
+    remote.folders.add("/day")
+    local = local_file(tmp_path, "big.bin", os.urandom(300_000))
+    upload = uploader(remote)
+    upload.server_checksum = lambda _path, _size: "0" * 64
+    with pytest.raises(RemotePathError, match="checksums differ"):
+        upload.put_large(local, "/day/big.bin", print)
+    assert remote.files == {}
+
+
+def test_a_short_server_copy_is_never_renamed_into_place(tmp_path: Path) -> None:
+    remote = MemoryRemote(server_traits=SFTP_ONLY_TRAITS)
+    remote.folders.add("/day")
+    local = local_file(tmp_path, "big.bin", os.urandom(300_000))
+
+    upload = uploader(remote, stream=False, checksum=False)
+    original_open = remote.open_file
+
+    def open_file(path: str, offset: int, stream: bool) -> MemorySink:
+        sink = original_open(path, offset, stream)
+        sink.write = lambda data: None  # type: ignore[method-assign]  # the server drops bytes
+        return sink
+
+    remote.open_file = open_file  # type: ignore[method-assign]
+    with pytest.raises(RemotePathError, match="stored 0 of 300000 bytes"):
+        upload.put_large(local, "/day/big.bin", print)
+    assert "/day/big.bin" not in remote.files
