@@ -104,8 +104,8 @@ class Agent:
 
     def _run_job(self, connection: RemoteConnection, job: Job) -> Outcome:
         with logger.contextualize(job=job.label if len(self.jobs) > 1 else ""):
-            client = self.make_client(connection, job)
             try:
+                client = self.make_client(connection, job)
                 for attempt in self._retrying():
                     with attempt:
                         connection.ensure_connected()
@@ -154,11 +154,15 @@ class Agent:
         def alive(_message: str) -> None:
             self.health.beat()
 
+        def should_stop() -> bool:  # polled twice a second in every long wait or loop
+            self.health.beat()
+            return self.stop_event.is_set()
+
         callbacks = UploadClientCallbacks(
             dated_regex=job.dated_regex,
             log_info=alive,  # the lines themselves already went to loguru
             log_error=alive,
-            should_abort_upload=self.stop_event.is_set,
+            should_abort_upload=should_stop,
         )
         return DailyTransferClient(
             remote_connection=connection,
@@ -172,4 +176,7 @@ class Agent:
             clock=self.clock,
             progress_interval=self.settings.progress_seconds,
             bandwidth_limit=self.pacer,
+            checksum=job.checksum,
+            manifest=job.manifest,
+            max_age_days=job.max_age_days,
         )

@@ -19,6 +19,7 @@ from loguru import logger
 
 from . import __version__
 from .agent import Agent
+from .client import Pending
 from .errors import ConfigError
 from .health import check_health
 from .outcomes import EXIT_CODE_MEANINGS, Outcome, exit_code, rule_for
@@ -82,7 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     setup_logging()
     try:
-        settings = load_settings()
+        settings = load_settings(connection=args.command != "healthcheck")
     except ConfigError as error:
         logger.error("{}", error)
         return exit_code(Outcome.CONFIG)
@@ -114,16 +115,28 @@ def _check(agent: Agent) -> int:
             print(f"connected to {agent.settings.user}@{connection.where}: host key verified")
             for job in agent.jobs:
                 client = agent.make_client(connection, job)
-                days = client.ready_days()
-                print(f"job {job.label} -> {job.dst} ({job.variant}): {len(days)} day(s) ready")
-                for day in days:
-                    files = day.list_files()
-                    size = sum(f.size for f in files)
-                    print(f"  {day.date.isoformat()}  {len(files):>7} files  {_human(size):>10}")
+                ready = client.ready_days()
+                pending = client.pending()
+                print(
+                    f"job {job.label} -> {job.dst} ({job.variant}): "
+                    f"{len(pending)} of {len(ready)} ready day(s) need work"
+                )
+                for day in pending:
+                    print("  " + _describe_pending(day))
     except Exception as error:  # noqa: BLE001 - the outcome table decides the exit code
         logger.error("{}", error)
         return exit_code(rule_for(error).outcome)
     return 0
+
+
+def _describe_pending(day: Pending) -> str:
+    """Return one line of ``check``'s plan for a day."""
+    parts = [f"{day.upload:>7} files to upload ({_human(day.upload_bytes)})"]
+    if day.compare:
+        parts.append(f"{day.compare} to compare by checksum")
+    if day.remove:
+        parts.append(f"{day.remove} to remove locally once verified")
+    return f"{day.unit.date.isoformat()}  " + ", ".join(parts)
 
 
 def _human(size: float) -> str:

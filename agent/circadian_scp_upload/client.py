@@ -8,11 +8,13 @@ when asked and only those whose remote copy is verified, then remove the markers
 from __future__ import annotations
 
 import datetime
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from .callbacks import UploadClientCallbacks
-from .day import DayPlan, DayResult, DayStatus, DayUpload
+from .day import DayPlan, DayResult, DayStatus, DayUpload, compare
 from .errors import CircadianError, ConfigError, UploadAborted
 from .local import DayUnit, Variant, find_days
 from .log import DayLog
@@ -25,7 +27,7 @@ from .remote.api import Remote
 
 VARIANTS = ("directories", "files")
 
-__all__ = ["DailyTransferClient", "DayResult", "DayStatus", "RunReport"]
+__all__ = ["DailyTransferClient", "DayResult", "DayStatus", "Pending", "RunReport"]
 
 
 @dataclass
@@ -41,12 +43,31 @@ class RunReport:
         return [d for d in self.days if d.status == "failed"]
 
 
+@dataclass(frozen=True)
+class Pending:
+    """What a pass would do to one ready day, found by listing both sides (no reading):
+    files to upload (missing or different in size) and their bytes, files to compare by
+    checksum first (another time on the server, or checksum mode), files to remove."""
+
+    unit: DayUnit
+    upload: int
+    upload_bytes: int
+    compare: int
+    remove: int
+
+
 class DailyTransferClient:
     """Uploads the finished days of ``src_path`` to ``dst_path`` over ``remote_connection``.
 
     ``bandwidth_limit``: bytes/s for every byte this client sends (0: unlimited), or a
-    ``Pacer`` shared with other clients so one limit covers them all.
+    ``Pacer`` shared with other clients so one limit covers them all. ``checksum``:
+    compare every file by checksum on every pass (rsync -c) instead of by size and
+    modification time. ``manifest``: keep a ``SHA256SUMS`` of each verified day on the
+    server. ``max_age_days``: leave days older than this many days alone (rclone's
+    ``--max-age``); None considers every day.
     """
+
+    _read_only_noticed: ClassVar[set[Path]] = set()
 
     def __init__(
         self,
@@ -62,9 +83,14 @@ class DailyTransferClient:
         clock: Clock = system_clock,
         progress_interval: float = DEFAULT_PROGRESS_SECONDS,
         bandwidth_limit: int | Pacer = 0,
+        checksum: bool = False,
+        manifest: bool = False,
+        max_age_days: int | None = None,
     ) -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"unknown variant {variant!r}: use 'directories' or 'files'")
+        if not bandwidth_limit:  # the connection's own default, as the library always had
+            bandwidth_limit = getattr(remote_connection, "bandwidth_limit", 0)
         if isinstance(bandwidth_limit, int) and bandwidth_limit < 0:
             raise ConfigError("the bandwidth limit must be 0 (unlimited) or a positive bytes/s")
         self.connection = remote_connection
@@ -80,6 +106,9 @@ class DailyTransferClient:
         self.pacer = (
             bandwidth_limit if isinstance(bandwidth_limit, Pacer) else Pacer(bandwidth_limit)
         )
+        if max_age_days is not None and max_age_days < 1:
+            raise ConfigError("max_age_days must be at least 1 (or None: every day)")
+        self.checksum, self.manifest, self.max_age_days = checksum, manifest, max_age_days
         self._log = DayLog(self.callbacks, None)
 
     def ready_days(self) -> list[DayUnit]:
@@ -92,7 +121,15 @@ class DailyTransferClient:
             self._ambiguous,
             self._misfit,
         )
-        return [d for d in days if is_ready(d.date, now, self.grace_period, self.timezone)]
+        oldest = None
+        if self.max_age_days is not None:
+            oldest = now.date() - datetime.timedelta(days=self.max_age_days)
+        return [
+            d
+            for d in days
+            if is_ready(d.date, now, self.grace_period, self.timezone)
+            and (oldest is None or d.date >= oldest)
+        ]
 
     def run(self) -> RunReport:
         """Upload every ready day, oldest first; return what happened.
@@ -103,15 +140,7 @@ class DailyTransferClient:
         caller can retry; an abort returns early with ``aborted`` set.
         """
         report = RunReport()
-        poll = AbortPoller(self.callbacks.should_abort_upload)
-        plan = DayPlan(
-            self.connection,
-            self.dst_path,
-            self.remove_files_after_upload,
-            self.pacer,
-            poll,
-            self.progress_interval,
-        )
+        plan = self._plan()
         with SourceLock(self.src_path):
             for unit in self.ready_days():
                 if self.callbacks.should_abort_upload():
@@ -122,7 +151,73 @@ class DailyTransferClient:
                 if result.status == "aborted":
                     report.aborted = True
                     break
+        idle = [d.date.isoformat() for d in report.days if d.idle]
+        if idle:
+            self._log.info(
+                f"{len(idle)} day(s) already on the server, unchanged "
+                f"({idle[0]}{' to ' + idle[-1] if len(idle) > 1 else ''}): nothing to do"
+            )
         return report
+
+    def pending(self) -> list[Pending]:
+        """Return what a run would do to each ready day that needs anything, comparing
+        both sides' listings (nothing is read, written or locked)."""
+        plan = self._plan()
+        found = []
+        for unit in self.ready_days():
+            files = unit.list_files()
+            compared = compare(files, plan.listing(unit), self.checksum or plan.remove)
+            upload = compared.unsynced
+            removable = len(files) if plan.remove else 0
+            if upload or compared.to_prove or removable:
+                found.append(
+                    Pending(
+                        unit,
+                        len(upload),
+                        sum(f.size for f in upload),
+                        len(compared.to_prove),
+                        removable,
+                    )
+                )
+        return found
+
+    def _plan(self) -> DayPlan:
+        """Return what every day of this run shares; check the source folder's access."""
+        local_markers = self._source_writable()
+        return DayPlan(
+            self.connection,
+            self.dst_path,
+            self.remove_files_after_upload,
+            self.pacer,
+            AbortPoller(self.callbacks.should_abort_upload),
+            self.progress_interval,
+            checksum=self.checksum,
+            manifest=self.manifest,
+            local_markers=local_markers,
+        )
+
+    def _source_writable(self) -> bool:
+        """Return whether local markers can be written; a read-only source with removal
+        on is a configuration error, with removal off it is fine (noticed once)."""
+        try:
+            read_only = bool(os.statvfs(self.src_path).f_flag & os.ST_RDONLY)
+        except OSError:
+            return True  # a missing folder is reported by the screening
+        if not read_only and os.access(self.src_path, os.W_OK):
+            return True
+        if self.remove_files_after_upload:
+            raise ConfigError(
+                f"the source folder {str(self.src_path)!r} is read-only, but files are to be "
+                "removed after upload: mount it read-write, or turn removal off "
+                "(remove_files_after_upload / CSU_REMOVE_AFTER_UPLOAD=false)"
+            )
+        if self.src_path not in self._read_only_noticed:
+            self._read_only_noticed.add(self.src_path)
+            self._log.info(
+                f"the source folder {str(self.src_path)!r} is read-only: no local "
+                ".do-not-touch markers (the remote marker still protects downstream)"
+            )
+        return False
 
     def _upload_day(self, plan: DayPlan, unit: DayUnit) -> DayResult:
         log = DayLog(self.callbacks, unit.date)

@@ -4,6 +4,7 @@
 - ``TransientError``: the link or the server failed for now; retrying later can succeed.
 - ``PermanentError``: the server refuses (authentication, host key, permissions, a file
   where a folder should be); retrying will not help until someone changes something.
+- ``LocalFileError``: a local file or folder could not be read, written or removed.
 - ``UploadAborted``: ``should_abort_upload`` asked to stop.
 
 Every message names what failed, where, and what to do about it.
@@ -56,6 +57,15 @@ class RemotePathError(PermanentError):
 
 class LockedError(PermanentError):
     """Another agent holds the lock on the same source folder."""
+
+
+class LocalFileError(CircadianError):
+    """A local file or folder could not be read, written or removed (I/O error, a file
+    deleted or made unreadable after screening): that day fails, the others go on."""
+
+
+class ExecRefused(PermanentError):
+    """The server refused to run a command (no shell, or exec requests not allowed)."""
 
 
 class UploadAborted(CircadianError):

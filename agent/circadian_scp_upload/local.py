@@ -13,16 +13,30 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .errors import ConfigError
+from .errors import ConfigError, LocalFileError
 from .patterns import DatedPattern
 
 MARKER_NAME = ".do-not-touch"
 HASH_CHUNK_BYTES = 1024 * 1024
 Variant = Literal["directories", "files"]
+
+
+@contextmanager
+def local_io(action: str, path: Path) -> Iterator[None]:
+    """Turn an ``OSError`` on a local path into a ``LocalFileError`` naming the path."""
+    try:
+        yield
+    except OSError as error:
+        raise LocalFileError(
+            f"cannot {action} the local path {str(path)!r} "
+            f"({error.strerror or type(error).__name__}): check the disk, the file's "
+            "permissions and that the agent's user owns the data; it is tried again next pass"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -34,11 +48,16 @@ class LocalFile:
     size: int
     mtime_ns: int
 
+    @property
+    def mtime(self) -> int:
+        """The modification time in whole seconds, as SFTP carries it."""
+        return self.mtime_ns // 1_000_000_000
+
     def unchanged(self) -> bool:
         """Return whether the file still has the size and mtime seen at screening."""
         try:
             st = self.path.lstat()
-        except FileNotFoundError:
+        except OSError:
             return False
         return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
 
@@ -69,12 +88,16 @@ class DayUnit:
         return self.root / self.names[0] if self.variant == "directories" else self.root
 
     def list_files(self) -> list[LocalFile]:
-        """Return the day's regular files, sorted; fills ``skipped`` with what is left out."""
+        """Return the day's regular files, sorted; fills ``skipped`` with what is left out.
+
+        Raises ``LocalFileError`` if a folder of the day cannot be listed.
+        """
         self.skipped, self.folders = [], []
         if self.variant == "files":
             found = (self._entry(name, self.root / name) for name in self.names)
             return sorted((f for f in found if f is not None), key=lambda f: f.relpath)
-        return sorted(self._walk(self.local_root(), ""), key=lambda f: f.relpath)
+        with local_io("list", self.local_root()):
+            return sorted(self._walk(self.local_root(), ""), key=lambda f: f.relpath)
 
     def _walk(self, folder: Path, prefix: str) -> Iterator[LocalFile]:
         with os.scandir(folder) as entries:
@@ -141,10 +164,14 @@ def find_days(
     return [days[d] for d in sorted(days)]
 
 
-def sha256_file(path: Path) -> str:
-    """Given a path, return the hex SHA-256 of its content, read in bounded chunks."""
+def sha256_file(path: Path, poll: Callable[[], None] = lambda: None) -> str:
+    """Given a path, return the hex SHA-256 of its content, read in bounded chunks.
+
+    ``poll`` is called after every chunk (it may raise to stop a long hash).
+    """
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with local_io("read", path), path.open("rb") as handle:
         while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
+            poll()
     return digest.hexdigest()

@@ -15,8 +15,8 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
-from .errors import ConfigError, LockedError
-from .local import MARKER_NAME
+from .errors import ConfigError, LocalFileError, LockedError
+from .local import MARKER_NAME, local_io
 
 try:
     import fcntl
@@ -50,11 +50,18 @@ class SourceLock:
                 f"source folder {str(self.src_path)!r} does not exist: "
                 "check the src_path / CSU_SRC setting and the volume mount"
             ) from None
-        except OSError:
+        except BlockingIOError:
             self._close()
             raise LockedError(
                 f"another agent is already uploading from {str(self.src_path)!r}; "
                 "run only one agent per source folder (this one stops)"
+            ) from None
+        except OSError as error:
+            self._close()
+            raise LocalFileError(
+                f"cannot lock the source folder {str(self.src_path)!r} "
+                f"({error.strerror or type(error).__name__}): check that the agent's user "
+                "may read it and that its filesystem supports locks"
             ) from None
         return self
 
@@ -84,11 +91,13 @@ def marker_text(day: datetime.date) -> str:
 def set_local_marker(folder: Path, day: datetime.date) -> Path:
     """Write the marker into a local folder (replacing a stale one); return its path."""
     path = folder / MARKER_NAME
-    path.write_text(marker_text(day), encoding="utf-8")
+    with local_io("write the marker", path):
+        path.write_text(marker_text(day), encoding="utf-8")
     return path
 
 
 def remove_local_marker(folder: Path) -> None:
     """Remove the local marker if it is there."""
-    with contextlib.suppress(FileNotFoundError):
-        (folder / MARKER_NAME).unlink()
+    path = folder / MARKER_NAME
+    with local_io("remove the marker", path), contextlib.suppress(FileNotFoundError):
+        path.unlink()

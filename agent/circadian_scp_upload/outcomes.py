@@ -17,7 +17,9 @@ from .errors import (
     AuthenticationError,
     CircadianError,
     ConfigError,
+    ExecRefused,
     HostKeyError,
+    LocalFileError,
     LockedError,
     PatternError,
     PermanentError,
@@ -57,6 +59,8 @@ RULES: dict[type[BaseException], Rule] = {
     AuthenticationError: Rule(Outcome.REFUSED, "pass"),
     LockedError: Rule(Outcome.REFUSED, "job"),
     RemotePathError: Rule(Outcome.FAILED, "day"),
+    LocalFileError: Rule(Outcome.FAILED, "day"),
+    ExecRefused: Rule(Outcome.FAILED, "day"),
     PermanentError: Rule(Outcome.REFUSED, "pass"),  # e.g. no algorithm in common
     TransientError: Rule(Outcome.FAILED, "pass", retry=True),
     CircadianError: Rule(Outcome.FAILED, "job"),

@@ -45,6 +45,7 @@ from pydantic_settings import (
 )
 
 from .callbacks import DEFAULT_DATED_REGEX
+from .client import normalize_remote
 from .errors import ConfigError, PatternError
 from .patterns import DatedPattern
 from .readiness import resolve_timezone
@@ -64,6 +65,7 @@ CONNECTION_OPTION_VARIABLES = {
     "private_key": "CSU_PRIVATE_KEY",
     "host_key_fingerprint": "CSU_HOST_KEY_FINGERPRINT",
     "known_hosts": "CSU_KNOWN_HOSTS",
+    "known_hosts_file": "CSU_KNOWN_HOSTS_FILE",
 }
 
 
@@ -89,8 +91,30 @@ class JobFields(BaseModel):
     remove_after_upload: bool = Field(
         False, description="remove local files once their server copy is verified"
     )
+    checksum: bool = Field(
+        False,
+        description="compare every file by checksum on every pass (rsync -c; for audits) "
+        "instead of by size and modification time",
+    )
+    manifest: bool = Field(
+        False, description="keep a `SHA256SUMS` of each verified day on the server"
+    )
+    max_age_days: int | None = Field(
+        None, ge=1, description="leave days older than this many days alone (unset: every day)"
+    )
 
     _pattern = field_validator("dated_regex")(_check_pattern)
+
+    @field_validator("dst")
+    @classmethod
+    def _remote_folder(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            normalize_remote(value)
+        except ConfigError as error:
+            raise ValueError(str(error)) from None
+        return value
 
 
 class Job(JobFields):
@@ -130,7 +154,8 @@ class AgentSettings(BaseSettings, JobFields):
     jobs: list[Job] | None = Field(
         None,
         description="several jobs instead: a JSON list of objects with the keys src, dst, "
-        "variant, dated_regex, remove_after_upload (as above) and an optional name",
+        "variant, dated_regex, remove_after_upload, checksum, manifest, max_age_days (as "
+        "above) and an optional name",
     )
     host: str = Field(..., min_length=1, description="SSH server name or address")
     port: int = Field(22, ge=1, le=65535, description="SSH server port")
@@ -277,8 +302,14 @@ def resolve_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], li
     return env, problems
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> AgentSettings:
-    """Read and validate the configuration; raise one ConfigError listing every problem."""
+def load_settings(
+    environ: Mapping[str, str] | None = None, connection: bool = True
+) -> AgentSettings:
+    """Read and validate the configuration; raise one ConfigError listing every problem.
+
+    ``connection``: also build (and so check) the connection: key files are read and
+    parsed, fingerprints and known_hosts checked. The healthcheck does without.
+    """
     env, problems = resolve_secret_files(os.environ if environ is None else environ)
     settings: AgentSettings | None = None
     try:
@@ -288,7 +319,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> AgentSettings:
     except ConfigError as error:
         problems.append(str(error))
     problems.extend(_cross_checks(env, settings))
-    if settings is not None and not problems:
+    if settings is not None and not problems and connection:
         try:
             settings._connection = build_connection(settings)
         except ConfigError as error:

@@ -22,13 +22,12 @@ import hashlib
 import posixpath
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from .errors import CircadianError, RemotePathError
-from .local import HASH_CHUNK_BYTES, LocalFile
+from .errors import CircadianError, LocalFileError, RemotePathError
+from .local import HASH_CHUNK_BYTES, LocalFile, local_io
 from .pacing import AbortPoller, Pacer
-from .remote.api import Remote, Sink
-from .remote.exec import STREAM_CHUNK_BYTES
-from .remote.sftp import WRITE_CHUNK_BYTES
+from .remote.api import STREAM_CHUNK_BYTES, WRITE_CHUNK_BYTES, Remote, Sink
 
 PARTIAL_SUFFIX = ".csu-partial"
 RESUME_CHECK_BYTES = 256 * 1024
@@ -107,6 +106,7 @@ class Uploader:
         self.remote, self.pacer, self.poll = remote, pacer, poll
         self.stream, self.server_checksum = stream, server_checksum
         self.durable, self.on_bytes = durable, on_bytes
+        self.skipped: dict[str, CircadianError] = {}  # local files that could not be read
 
     # -- small files ---------------------------------------------------------------
 
@@ -114,23 +114,32 @@ class Uploader:
         """Upload (local file, final path) pairs in one batch; return relpath -> SHA-256
         of what was sent, for the files renamed into place.
 
-        The first failure is raised after the good files were renamed.
+        A local file that cannot be read is recorded in ``skipped`` and the rest go on;
+        the first failure on the server is raised after the good files were renamed.
         """
         batch = self.remote.open_batch()
         failures: list[CircadianError | None] = batch.open([partial_path(f) for _l, f in files])
         sums: dict[str, str] = {}
+        unreadable: set[int] = set()
         try:
             for index, (local, _final) in enumerate(files):
                 if failures[index] is not None:
                     continue
                 self.poll()
-                content = local.path.read_bytes()
+                try:
+                    with local_io("read", local.path):
+                        content = local.path.read_bytes()
+                except LocalFileError as error:
+                    self.skipped[local.relpath] = failures[index] = error
+                    unreadable.add(index)
+                    batch.discard(index)
+                    continue
                 self.pacer(len(content), self.poll)
                 sums[local.relpath] = hashlib.sha256(content).hexdigest()
-                batch.put(index, content, self.durable)
+                batch.put(index, content, self.durable, local.mtime)
                 self.on_bytes(len(content))
         except BaseException:
-            batch.collect()  # keep the channel in step; partial files wait for the next run
+            batch.abandon()  # keep the channel in step; partial files wait for the next run
             raise
         stored = batch.collect()
         failures = [opened or written for opened, written in zip(failures, stored, strict=True)]
@@ -141,7 +150,9 @@ class Uploader:
         for index, (local, _final) in enumerate(files):
             if failures[index] is not None:
                 sums.pop(local.relpath, None)
-        first = next((f for f in failures if f is not None), None)
+        first = next(
+            (f for i, f in enumerate(failures) if f is not None and i not in unreadable), None
+        )
         if first is not None:
             raise first
         return sums
@@ -160,7 +171,7 @@ class Uploader:
         chunk = STREAM_CHUNK_BYTES if self.stream else WRITE_CHUNK_BYTES
         with self.remote.open_file(partial, offset, self.stream) as sink:
             total = offset + self._send(local, offset, chunk, sink, digest)
-            sink.commit(self.durable)
+            sink.commit(self.durable, local.mtime)
         stored = self.remote.stat(partial)
         if stored is None or stored.size != total:
             # Never rename a short or overlong file into place, whatever the server said.
@@ -187,7 +198,7 @@ class Uploader:
             return 0
         length = min(entry.size, RESUME_CHECK_BYTES)
         start = entry.size - length
-        with local.path.open("rb") as handle:
+        with local_io("read", local.path), local.path.open("rb") as handle:
             handle.seek(start)
             expected = handle.read(length)
         if self.remote.read_range(partial, start, length) != expected:
@@ -200,9 +211,11 @@ class Uploader:
         """Send ``local`` from ``offset`` into ``sink``, paced, hashed, abortable;
         return the number of bytes sent."""
         sent = 0
-        with local.path.open("rb") as source:
+        with local_io("read", local.path):
+            source = local.path.open("rb")
+        with source:
             source.seek(offset)
-            while chunk := source.read(chunk_size):
+            while chunk := _read(source, chunk_size, local):
                 self.pacer(len(chunk), self.poll)
                 sink.write(chunk)
                 digest.update(chunk)
@@ -212,9 +225,15 @@ class Uploader:
         return sent
 
 
+def _read(source: BinaryIO, size: int, local: LocalFile) -> bytes:
+    """Read the next chunk of a local file (a LocalFileError naming it on failure)."""
+    with local_io("read", local.path):
+        return source.read(size)
+
+
 def _hash_prefix(local: LocalFile, length: int, digest: hashlib._Hash) -> None:
     """Feed the first ``length`` bytes of ``local`` into ``digest`` (a resumed prefix)."""
-    with local.path.open("rb") as handle:
+    with local_io("read", local.path), local.path.open("rb") as handle:
         remaining = length
         while remaining and (chunk := handle.read(min(HASH_CHUNK_BYTES, remaining))):
             digest.update(chunk)

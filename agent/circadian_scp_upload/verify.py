@@ -15,7 +15,7 @@ import hashlib
 import posixpath
 import re
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from loguru import logger
 
@@ -37,10 +37,14 @@ def parse_sums(output: bytes) -> dict[str, str]:
 
 
 class RemoteHasher:
-    """Computes SHA-256 checksums of remote files the cheapest way the server allows."""
+    """Computes SHA-256 checksums of remote files the cheapest way the server allows.
 
-    def __init__(self, remote: Remote) -> None:
-        self.remote = remote
+    ``poll`` is called while hashing runs (it may raise to stop; the agent also beats
+    its heartbeat there, so a long hash never looks like a hung agent).
+    """
+
+    def __init__(self, remote: Remote, poll: Callable[[], None] = lambda: None) -> None:
+        self.remote, self.poll = remote, poll
 
     def file_checksum(self, path: str, size: int) -> str | None:
         """Return the SHA-256 of one remote file, hashed on the server, or None if it
@@ -53,7 +57,7 @@ class RemoteHasher:
         if hasher is None:
             return None
         timeout = self.remote.io_timeout + size / ASSUMED_REMOTE_HASH_BYTES_PER_SECOND
-        result = self.remote.run(f"{hasher} < {shlex.quote(path)}", timeout=timeout)
+        result = self.remote.run(f"{hasher} < {shlex.quote(path)}", timeout=timeout, poll=self.poll)
         words = result.stdout.split()
         digest = words[0].decode("ascii", "replace") if words else ""
         return digest if result.exit_status == 0 and len(digest) == 64 else None
@@ -75,7 +79,7 @@ class RemoteHasher:
         stdin = b"".join(p.encode("utf-8", "surrogateescape") + b"\0" for p in relpaths)
         # Output comes per file: allow the server time to hash the largest one.
         timeout = self.remote.io_timeout + total_bytes / ASSUMED_REMOTE_HASH_BYTES_PER_SECOND
-        result = self.remote.run(command, stdin, timeout=timeout)
+        result = self.remote.run(command, stdin, timeout=timeout, poll=self.poll)
         found = parse_sums(result.stdout)
         if result.exit_status != 0:
             logger.debug(
@@ -96,5 +100,6 @@ class RemoteHasher:
             digest = hashlib.sha256()
             for chunk in self.remote.read_file(path):
                 digest.update(chunk)
+                self.poll()
             found[relpath] = digest.hexdigest()
         return found

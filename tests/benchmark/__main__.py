@@ -1,6 +1,6 @@
 """Throughput benchmark: this project against rsync and OpenSSH scp, on one machine, one run.
 
-    python -m tests.benchmark               # the full workloads (a)-(d), 3 repetitions
+    python -m tests.benchmark               # workloads (a)-(d) and steady state, 3 repetitions
     python -m tests.benchmark --tiny        # seconds-long smoke version (run by the tests)
     python -m tests.benchmark --workloads a,d --repeat 5
 
@@ -10,7 +10,8 @@ for byte, and prints the median wall time and peak memory (max RSS) per tool wit
 ratios to rsync and scp. The project runs through its library API in its own process
 (verification on, removal off); its time includes interpreter start-up, as rsync's and
 scp's include theirs. Workload (c) goes through a loopback proxy that adds 25 ms each
-way. Timings are reported, never asserted.
+way. Workload (s) is the steady state (``steady.py``): 40 and 400 days already uploaded,
+then a second pass against rsync's no-op run. Timings are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.benchmark.steady import Steady, render_steady, run_steady
 from tests.faultproxy import FaultProxy
 from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
 
@@ -158,7 +160,7 @@ def measure_round(
             text=True,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
         )
-        seconds, rss, error = json.loads(output.stdout.strip().splitlines()[-1])
+        seconds, rss, error, _last = json.loads(output.stdout.strip().splitlines()[-1])
         if not error and tree_digest(dst / DAY) != expected:
             error = "the upload differs from the source"
         shutil.rmtree(dst, ignore_errors=True)
@@ -192,7 +194,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmark")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, one repetition")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workloads", default="a,b,c,d")
+    parser.add_argument("--workloads", default="a,b,c,d,s")
     parser.add_argument("--tools", default="circadian-scp-upload,rsync,scp")
     parser.add_argument("--timeout", type=float, default=300.0, help="per upload")
     args = parser.parse_args()
@@ -207,6 +209,7 @@ def main() -> int:
     work.chmod(0o755)  # the login user reads its authorized_keys below it
     server = start_sshd(work / "sshd")
     rows: list[tuple[Workload, dict[str, Measurement]]] = []
+    steady: list[Steady] = []
     failures = 0
     try:
         for workload in chosen:
@@ -238,10 +241,21 @@ def main() -> int:
                 proxy.close()
             shutil.rmtree(src)
             rows.append((workload, results))
+        if "s" in args.workloads.split(","):
+            options = ssh_options(server, server.port, server.known_hosts)
+            for days in (4, 40) if args.tiny else (40, 400):
+                measured = run_steady(
+                    server, server.known_hosts, options, work, days, repeat, args.tiny
+                )
+                failures += len(measured.failed)
+                print(f"  s{days}: {measured.seconds} {measured.failed}", file=sys.stderr)
+                steady.append(measured)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(render(rows, tools, repeat))
+    if steady:
+        print(render_steady(steady))
     return 1 if failures else 0
 
 

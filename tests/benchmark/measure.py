@@ -1,5 +1,6 @@
-"""Run one command, print [wall seconds, peak RSS MB, error] as JSON (a fresh process, so
-the peak RSS of the children it waits for is this command's alone)."""
+"""Run one command, print [wall seconds, peak RSS MB, error, the command's last line of
+output] as JSON (a fresh process, so the peak RSS of the children it waits for is this
+command's alone)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ def main() -> None:
     timeout = float(sys.argv[1])
     command = sys.argv[2:]
     started = time.monotonic()
+    last = ""
     try:
         result = subprocess.run(command, capture_output=True, timeout=timeout)
         error = (
@@ -21,11 +23,13 @@ def main() -> None:
             if result.returncode == 0
             else (result.stderr.decode(errors="replace")[-400:] or f"exit {result.returncode}")
         )
+        lines = result.stdout.decode(errors="replace").strip().splitlines()
+        last = lines[-1] if lines else ""
     except subprocess.TimeoutExpired:
         error = f"over {timeout:.0f} s"
     elapsed = time.monotonic() - started
     peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps([elapsed, peak_kb / 1024, error]))
+    print(json.dumps([elapsed, peak_kb / 1024, error, last]))
 
 
 if __name__ == "__main__":

@@ -30,3 +30,7 @@ def test_tiny_benchmark_runs_and_checks_every_upload() -> None:
     assert len(rows) == 12  # four workloads, three tools
     project = [row for row in rows if "circadian-scp-upload" in row]
     assert all(" s | " in row and "x |" in row for row in project), project
+    steady = [line for line in result.stdout.splitlines() if line.startswith(("| 4 |", "| 40 |"))]
+    assert len(steady) == 4, result.stdout  # two sizes, two tools
+    ours = [row.split(" | ") for row in steady if "circadian-scp-upload" in row]
+    assert all(row[-1].strip(" |") == "0" for row in ours), ours  # no day folder touched

@@ -95,9 +95,9 @@ def test_a_file_growing_while_it_uploads_is_never_removed_unverified(
 
     writer = threading.Thread(target=grow, daemon=True)
     recorder = Recorder()
-    with shell_server.connection() as connection:
+    with shell_server.connection(bandwidth_limit=16 << 20) as connection:
         writer.start()
-        report = client(connection, src, dst, True, recorder, bandwidth_limit=16 << 20).run()
+        report = client(connection, src, dst, True, recorder).run()
         stop.set()
         writer.join()
     assert report.days[0].status == "failed"

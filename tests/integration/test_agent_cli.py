@@ -205,11 +205,16 @@ def test_check_prints_the_plan_and_changes_nothing(shell_server: SSHServer, data
     result = agent("check", agent_env(shell_server, data, dst, CSU_REMOVE_AFTER_UPLOAD="true"))
     assert result.returncode == 0, result.stderr
     assert "host key verified" in result.stdout
-    assert "2 day(s) ready" in result.stdout
+    assert "2 of 2 ready day(s) need work" in result.stdout
     assert (TODAY - datetime.timedelta(days=3)).isoformat() in result.stdout
     assert TODAY.isoformat() not in result.stdout
     assert tree(data) == before
     assert tree(dst) == {}
+    # once uploaded (removal off), nothing is left to do
+    env = agent_env(shell_server, data, dst)
+    assert agent("once", env).returncode == 0
+    result = agent("check", env)
+    assert "0 of 2 ready day(s) need work" in result.stdout, result.stdout
 
 
 def test_json_logs_are_one_object_per_line(shell_server: SSHServer, data: Path) -> None:
@@ -246,7 +251,7 @@ def test_key_text_known_hosts_content_and_pinned_fingerprint(
     )
     result = agent("once", pinned)
     assert result.returncode == 0, result.stderr
-    assert "found 2 synced files and 0 unsynced files" in result.stderr
+    assert "2 day(s) already on the server, unchanged" in result.stderr
 
 
 def test_configuration_problems_exit_2_from_once_and_check_alike(

@@ -130,11 +130,9 @@ def test_abort_during_a_long_file_stops_quickly_and_the_next_run_resumes(
 
     recorder = Recorder()
     # 16 MiB/s: the file takes 2 s, so the abort surely lands in its middle
-    with server.connection() as connection:
+    with server.connection(bandwidth_limit=16 * 1024 * 1024) as connection:
         started = time.monotonic()
-        report = client(
-            connection, src, remote_dir, True, recorder, abort=abort, bandwidth_limit=16 << 20
-        ).run()
+        report = client(connection, src, remote_dir, True, recorder, abort=abort).run()
         stopped_after = time.monotonic() - started
     assert report.aborted
     assert stopped_after < 5

@@ -98,7 +98,10 @@ def test_second_run_finds_everything_synced_and_sends_nothing(
         recorder = Recorder()
         report = client(connection, src, remote_dir, False, recorder).run()
     assert sum(d.bytes_sent for d in report.days) == 0
-    assert "2024-09-18: found 4 synced files and 0 unsynced files" in recorder.info
+    assert (
+        "3 day(s) already on the server, unchanged (2024-09-17 to 2024-09-19): nothing to do"
+        in recorder.info
+    )
 
 
 def test_remote_file_with_same_size_but_other_content_is_replaced(

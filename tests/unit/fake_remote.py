@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import posixpath
 import shlex
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -106,10 +106,14 @@ class MemoryRemote:
         if (posixpath.dirname(path) or "/") not in self.folders:
             raise RemotePathError(f"cannot write {path!r}: its folder does not exist")
 
-    def write_text(self, path: str, text: str) -> None:
+    def write_bytes(self, path: str, data: bytes) -> None:
         path = self._do("write", path)
         self._need_folder(path)
-        self.files[path] = text.encode()
+        self.files[path] = data
+
+    def set_mtimes(self, times: Sequence[tuple[str, int]]) -> None:
+        for path, mtime in times:
+            self.mtimes[self._do("setstat", path)] = mtime
 
     def remove(self, path: str) -> None:
         self.files.pop(self._do("remove", path), None)
@@ -119,6 +123,8 @@ class MemoryRemote:
         if src not in self.files:
             raise RemotePathError(f"cannot rename {src!r}: it does not exist")
         self.files[norm(dst)] = self.files.pop(src)
+        if src in self.mtimes:
+            self.mtimes[norm(dst)] = self.mtimes.pop(src)
 
     def read_range(self, path: str, offset: int, length: int) -> bytes:
         return self.files[self._do("read", path)][offset : offset + length]
@@ -138,9 +144,17 @@ class MemoryRemote:
     def open_batch(self) -> MemoryBatch:
         return MemoryBatch(self)
 
-    def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> CommandResult:
+    def run(
+        self,
+        command: str,
+        stdin: bytes = b"",
+        timeout: float | None = None,
+        poll: Callable[[], None] | None = None,
+    ) -> CommandResult:
         """Answer the hash commands the package sends, as a shell with coreutils would."""
         self.log.append(("run", command))
+        if poll is not None:
+            poll()
         words = shlex.split(command)
         if words[:2] == ["cd", "--"] and "sha256sum" in words:
             root = norm(words[2])
@@ -158,9 +172,6 @@ class MemoryRemote:
             return CommandResult(0, hashlib.sha256(self.files[path]).hexdigest().encode(), b"")
         return CommandResult(127, b"", b"command not found")
 
-    def free_space(self, path: str) -> int | None:
-        return None
-
 
 class MemorySink:
     """Writes into one file of a ``MemoryRemote``."""
@@ -171,9 +182,11 @@ class MemorySink:
     def write(self, data: bytes) -> None:
         self.remote.files[self.path] += data
 
-    def commit(self, durable: bool) -> None:
+    def commit(self, durable: bool, mtime: int | None) -> None:
         if durable:
             self.remote.durable.add(self.path)
+        if mtime is not None:
+            self.remote.mtimes[self.path] = mtime
 
     def __enter__(self) -> MemorySink:
         return self
@@ -205,13 +218,19 @@ class MemoryBatch:
                 failed.append(error)
         return failed
 
-    def put(self, index: int, data: bytes, durable: bool) -> None:
+    def put(self, index: int, data: bytes, durable: bool, mtime: int | None) -> None:
         with self.remote.open_file(self.paths[index], 0, stream=False) as sink:
             sink.write(data)
-            sink.commit(durable)
+            sink.commit(durable, mtime)
+
+    def discard(self, index: int) -> None:
+        self.remote.log.append(("discard", self.paths[index]))
 
     def collect(self) -> list[CircadianError | None]:
         return [None] * len(self.paths)
+
+    def abandon(self) -> None:
+        self.remote.log.append(("abandon", ""))
 
     def rename(self, pairs: Sequence[tuple[str, str]]) -> list[CircadianError | None]:
         results: list[CircadianError | None] = []

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
-from circadian_scp_upload import DailyTransferClient, UploadClientCallbacks
+from circadian_scp_upload import DailyTransferClient, RunReport, UploadClientCallbacks
 from circadian_scp_upload.errors import RemotePathError
 from circadian_scp_upload.remote.api import CommandResult, ServerTraits
 from tests.unit.fake_remote import SFTP_ONLY_TRAITS, MemoryRemote
@@ -26,19 +28,33 @@ def make_days(src: Path) -> dict[str, bytes]:
     return written
 
 
-def run(remote: MemoryRemote, src: Path, remove: bool) -> tuple[list[str], list[str], object]:
-    info: list[str] = []
-    errors: list[str] = []
-    callbacks = UploadClientCallbacks(log_info=info.append, log_error=errors.append)
-    report = DailyTransferClient(
+def client(remote: MemoryRemote, src: Path, remove: bool, **options: Any) -> DailyTransferClient:
+    info = options.pop("info", [])
+    errors = options.pop("errors", [])
+    callbacks = UploadClientCallbacks(
+        dated_regex=options.pop("dated_regex", r"^%Y%m%d$"),
+        log_info=info.append,
+        log_error=errors.append,
+    )
+    return DailyTransferClient(
         remote_connection=remote,
         src_path=src,
         dst_path="/srv",
         remove_files_after_upload=remove,
+        variant=options.pop("variant", "directories"),
         callbacks=callbacks,
         timezone="UTC",
         clock=lambda: NOW,
-    ).run()
+        **options,
+    )
+
+
+def run(
+    remote: MemoryRemote, src: Path, remove: bool, **options: Any
+) -> tuple[list[str], list[str], RunReport]:
+    info: list[str] = []
+    errors: list[str] = []
+    report = client(remote, src, remove, info=info, errors=errors, **options).run()
     return info, errors, report
 
 
@@ -55,14 +71,112 @@ def test_past_days_arrive_verified_and_are_removed_today_stays(tmp_path: Path) -
     assert "2024-09-17: removed 2 local files (their server copies are verified)" in info
 
 
-def test_a_second_pass_sends_nothing(tmp_path: Path) -> None:
+def test_a_second_pass_only_lists_and_touches_nothing(tmp_path: Path) -> None:
     make_days(tmp_path)
     remote = MemoryRemote(server_traits=SFTP_ONLY_TRAITS)
     run(remote, tmp_path, remove=False)
     remote.log.clear()
+    info, errors, report = run(remote, tmp_path, remove=False)
+    assert errors == []
+    assert info == [
+        "2 day(s) already on the server, unchanged (2024-09-17 to 2024-09-18): nothing to do"
+    ]
+    assert {op for op, _ in remote.log} == {"ensure_connected", "list"}
+    assert [d.idle for d in report.days] == [True, True]
+    assert not (tmp_path / "20240917" / ".do-not-touch").exists()
+
+
+def test_copies_from_an_older_version_are_checksummed_once_then_get_the_local_time(
+    tmp_path: Path,
+) -> None:
+    written = make_days(tmp_path)
+    remote = MemoryRemote()
+    run(remote, tmp_path, remove=False)
+    for path in list(remote.mtimes):
+        remote.mtimes[path] = 1  # as uploaded by a version that kept the upload time
+    remote.log.clear()
     info, _errors, _report = run(remote, tmp_path, remove=False)
-    assert "2024-09-18: found 2 synced files and 0 unsynced files" in info
-    assert not [op for op, _ in remote.log if op.startswith("open")]
+    assert "2024-09-17: found 2 synced files and 0 unsynced files" in info
+    assert not [op for op, _ in remote.log if op.startswith("open")]  # nothing re-sent
+    assert remote.mtimes["/srv/20240917/small.txt"] == int(
+        (tmp_path / "20240917" / "small.txt").stat().st_mtime
+    )
+    assert remote.files["/srv/20240917/small.txt"] == written["20240917/small.txt"]
+    remote.log.clear()
+    run(remote, tmp_path, remove=False)
+    assert {op for op, _ in remote.log} == {"ensure_connected", "list"}
+
+
+def test_checksum_mode_reads_both_sides_but_sends_nothing(tmp_path: Path) -> None:
+    make_days(tmp_path)
+    remote = MemoryRemote()
+    run(remote, tmp_path, remove=False)
+    remote.log.clear()
+    info, _errors, _report = run(remote, tmp_path, remove=False, checksum=True)
+    assert "2024-09-18: checksums of all 2 files match" in info
+    assert [op for op, _ in remote.log].count("run") == 2  # one hash command per day
+    assert not [op for op, _ in remote.log if op.startswith(("open", "write", "mkdir"))]
+
+
+def test_a_file_changed_after_it_was_verified_is_uploaded_again(tmp_path: Path) -> None:
+    make_days(tmp_path)
+    remote = MemoryRemote()
+    run(remote, tmp_path, remove=False)
+    changed = tmp_path / "20240917" / "small.txt"
+    changed.write_bytes(b"x" * 100)  # same size, new content and time
+    os.utime(changed, (2_000_000_000, 2_000_000_000))
+    info, _errors, _report = run(remote, tmp_path, remove=False)
+    assert "2024-09-17: found 1 synced files and 1 unsynced files" in info
+    assert remote.files["/srv/20240917/small.txt"] == b"x" * 100
+    assert remote.mtimes["/srv/20240917/small.txt"] == 2_000_000_000
+
+
+def test_old_days_beyond_the_look_back_window_are_left_alone(tmp_path: Path) -> None:
+    make_days(tmp_path)
+    remote = MemoryRemote()
+    run(remote, tmp_path, remove=False, max_age_days=2)
+    assert sorted({p.split("/")[2] for p in remote.files}) == ["20240918"]
+
+
+def test_the_files_variant_lists_its_folder_once_per_pass(tmp_path: Path) -> None:
+    for day in range(10, 20):
+        (tmp_path / f"202409{day}-a.txt").write_bytes(b"a" * day)
+    remote = MemoryRemote()
+    run(remote, tmp_path, remove=False, variant="files", dated_regex=r"^%Y%m%d-.*$")
+    assert len(remote.files) == 10
+    assert [op for op, _ in remote.log].count("list") == 1
+
+
+def test_a_manifest_is_written_last_and_only_when_the_day_changes(tmp_path: Path) -> None:
+    written = make_days(tmp_path)
+    remote = MemoryRemote()
+    run(remote, tmp_path, remove=False, manifest=True)
+    manifest = remote.files["/srv/20240917/SHA256SUMS"].decode()
+    assert manifest == "".join(
+        f"{hashlib.sha256(written[f'20240917/{name}']).hexdigest()}  {name}\n"
+        for name in ("small.txt", "sub/large.bin")
+    )
+    remote.log.clear()
+    run(remote, tmp_path, remove=False, manifest=True)
+    assert {op for op, _ in remote.log} == {"ensure_connected", "list"}
+    (tmp_path / "20240917" / "late.txt").write_bytes(b"late")
+    run(remote, tmp_path, remove=False, manifest=True)
+    assert "late.txt" in remote.files["/srv/20240917/SHA256SUMS"].decode()
+    writes = [path for op, path in remote.log if op == "write"]
+    assert writes.index("/srv/20240917/.SHA256SUMS.csu-partial") > writes.index(
+        "/srv/20240917/.do-not-touch"
+    )
+
+
+def test_pending_lists_only_the_days_that_need_work(tmp_path: Path) -> None:
+    make_days(tmp_path)
+    remote = MemoryRemote()
+    run(remote, tmp_path, remove=False)
+    (tmp_path / "20240918" / "new.bin").write_bytes(b"n" * 10)
+    pending = client(remote, tmp_path, remove=False).pending()
+    assert [(p.unit.date.day, p.upload, p.upload_bytes, p.compare) for p in pending] == [
+        (18, 1, 10, 0)
+    ]
 
 
 def test_a_day_that_fails_keeps_its_data_releases_markers_and_the_next_day_goes_on(
@@ -85,8 +199,10 @@ def test_a_local_file_is_removed_only_when_the_server_copy_matches(tmp_path: Pat
     remote = MemoryRemote(server_traits=ServerTraits(shell=True, batch_hasher=True))
     honest = remote.run
 
-    def lying(command: str, stdin: bytes = b"", timeout: float | None = None) -> CommandResult:
-        result = honest(command, stdin, timeout)
+    def lying(
+        command: str, stdin: bytes = b"", timeout: float | None = None, poll: Any = None
+    ) -> CommandResult:
+        result = honest(command, stdin, timeout, poll)
         records = [
             b"0" * 64 + r[64:] if r.endswith(b"large.bin") else r
             for r in result.stdout.split(b"\0")
@@ -99,3 +215,20 @@ def test_a_local_file_is_removed_only_when_the_server_copy_matches(tmp_path: Pat
     assert not (tmp_path / "20240917" / "small.txt").exists()
     kept = (tmp_path / "20240917" / "sub" / "large.bin").read_bytes()
     assert kept == remote.files["/srv/20240917/sub/large.bin"]
+
+
+def test_a_local_file_gone_after_screening_fails_its_day_only(tmp_path: Path) -> None:
+    make_days(tmp_path)
+    remote = MemoryRemote()
+    vanishing = tmp_path / "20240917" / "sub" / "large.bin"
+    original = client(remote, tmp_path, remove=True)
+    days = original.ready_days()
+    files = days[0].list_files()  # screened...
+    vanishing.unlink()  # ...then gone
+    days[0].list_files = lambda: files  # type: ignore[method-assign]
+    original.ready_days = lambda: days  # type: ignore[method-assign]
+    report = original.run()
+    assert [d.status for d in report.days] == ["failed", "uploaded"]
+    assert "/srv/20240917/small.txt" in remote.files  # the readable file of that day went
+    assert "/srv/20240918/sub/large.bin" in remote.files
+    assert not (tmp_path / "20240917" / "small.txt").exists()  # verified: removed

@@ -150,3 +150,24 @@ def test_the_connection_is_built_once_at_load(key_file: Path) -> None:
     settings = load_settings({**BASE, "CSU_KEY_FILE": str(key_file), "CSU_PORT": "2222"})
     assert settings.connection is settings.connection
     assert settings.connection.where == "server.example:2222"
+
+
+def test_a_bad_known_hosts_file_and_a_blank_job_folder_are_found_at_load(
+    tmp_path: Path,
+) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("server ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA\n")  # truncated key
+    env = {k: v for k, v in BASE.items() if k != "CSU_DST"}
+    with pytest.raises(ConfigError) as raised:
+        load_settings(
+            env
+            | {
+                "CSU_PASSWORD": "pw",
+                "CSU_KNOWN_HOSTS_FILE": str(known),
+                "CSU_JOBS": '[{"src": "/tmp", "dst": "  "}, {"src": "/tmp", "dst": "/ok"}]',
+            }
+        )
+    message = str(raised.value)
+    assert "CSU_JOBS[0].dst: the remote folder" in message
+    with pytest.raises(ConfigError, match="CSU_KNOWN_HOSTS_FILE: the known_hosts file"):
+        load_settings({**BASE, "CSU_PASSWORD": "pw", "CSU_KNOWN_HOSTS_FILE": str(known)})

@@ -8,12 +8,18 @@ sends it to the server byte for byte.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Protocol
 
 from ..errors import CircadianError
+
+# A WRITE of at most this many data bytes fits one 32 KiB SSH channel packet (see
+# SSH-NOTES: paramiko's default 32768 splits every write into two packets).
+WRITE_CHUNK_BYTES = 32675
+# Chunks of a raw exec stream: large, as there is no per-chunk answer to wait for.
+STREAM_CHUNK_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -99,8 +105,9 @@ class Sink(Protocol):
     def write(self, data: bytes) -> None:
         """Send ``data`` (the caller paces and hashes)."""
 
-    def commit(self, durable: bool) -> None:
-        """Wait until every byte is stored (fsynced when ``durable``); raise on any failure."""
+    def commit(self, durable: bool, mtime: int | None) -> None:
+        """Wait until every byte is stored (fsynced when ``durable``), give the file the
+        modification time ``mtime`` (seconds) when given; raise on any failure."""
 
     def __enter__(self) -> Sink: ...
 
@@ -118,11 +125,19 @@ class Batch(Protocol):
     def open(self, paths: Sequence[str]) -> list[CircadianError | None]:
         """Create (truncate) every path; return per path None or why it failed."""
 
-    def put(self, index: int, data: bytes, durable: bool) -> None:
-        """Queue the whole content of the file opened at ``index``, then its close."""
+    def put(self, index: int, data: bytes, durable: bool, mtime: int | None) -> None:
+        """Send the whole content of the file opened at ``index``, its modification time
+        (where the server allows it to be set), then its close."""
+
+    def discard(self, index: int) -> None:
+        """Close the file opened at ``index`` without writing it (it is not renamed)."""
 
     def collect(self) -> list[CircadianError | None]:
         """Read every reply; return per opened path None (stored) or why it failed."""
+
+    def abandon(self) -> None:
+        """After a failure or an abort: close what was not written and read what is
+        still under way, where the link allows; never raises."""
 
     def rename(self, pairs: Sequence[tuple[str, str]]) -> list[CircadianError | None]:
         """Rename each (temporary, final) pair over its final name, pipelined where the
@@ -159,8 +174,8 @@ class Remote(Protocol):
     def make_folders(self, paths: Sequence[str]) -> None:
         """Create the folders (parents before children) and any missing parents."""
 
-    def write_text(self, path: str, text: str) -> None:
-        """Write a small text file, replacing it."""
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a small file, replacing it."""
 
     def remove(self, path: str) -> None:
         """Remove a file; a missing file is fine."""
@@ -181,8 +196,17 @@ class Remote(Protocol):
     def open_batch(self) -> Batch:
         """Return a batch writer for many small files."""
 
-    def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> CommandResult:
-        """Run a command through the server's shell (every argument already quoted)."""
+    def set_mtimes(self, times: Sequence[tuple[str, int]]) -> None:
+        """Give each path its modification time (seconds), pipelined."""
 
-    def free_space(self, path: str) -> int | None:
-        """Return the bytes available at ``path``, or None if the server cannot say."""
+    def run(
+        self,
+        command: str,
+        stdin: bytes = b"",
+        timeout: float | None = None,
+        poll: Callable[[], None] | None = None,
+    ) -> CommandResult:
+        """Run a command through the server's shell (every argument already quoted).
+
+        ``poll`` is called at least five times a second while waiting (it may raise to
+        stop: the command's channel is then closed)."""

@@ -14,7 +14,7 @@ from typing import TypeVar
 
 from loguru import logger
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ExecRefused
 from ..log import route_paramiko_logging
 from . import hostkeys
 from .api import Batch, CommandResult, Listing, RemoteEntry, ServerTraits, Sink
@@ -77,6 +77,7 @@ class RemoteConnection:
         connect_timeout: float = 20.0,
         io_timeout: float = 60.0,
         keepalive_seconds: float = 15.0,
+        bandwidth_limit: int = 0,
     ) -> None:
         problems: list[tuple[str, str]] = []
 
@@ -108,10 +109,16 @@ class RemoteConnection:
             "known_hosts",
             lambda: hostkeys.parse_known_hosts(known_hosts or "", "the known_hosts text"),
         )
+        # Given as text alone, the text is the whole trust: no default file widens it.
+        known_hosts_path = None
+        if known_hosts_file is not None or not known_hosts:
+            known_hosts_path = Path(known_hosts_file or DEFAULT_KNOWN_HOSTS).expanduser()
+        check("known_hosts_file", lambda: hostkeys.read_known_hosts(known_hosts_path))
+        if bandwidth_limit < 0:
+            problems.append(("bandwidth_limit", "the bandwidth limit must be 0 or more bytes/s"))
         if problems or where is None or entries is None:
             raise ConfigError("; ".join(message for _o, message in problems), problems)
         name, number = where
-        known_hosts_path = Path(known_hosts_file or DEFAULT_KNOWN_HOSTS).expanduser()
         self.session = Session(
             name,
             number,
@@ -121,6 +128,9 @@ class RemoteConnection:
         )
         self.sftp = SftpOps(self.session)
         self.shell = ExecOps(self.session, io_timeout, connect_timeout)
+        # The default bandwidth limit (bytes/s) of clients on this connection: policy
+        # lives in the client's Pacer; this keeps the constructor as it always was.
+        self.bandwidth_limit = bandwidth_limit
         self._traits: ServerTraits | None = None
         self._logged: ServerTraits | None = None
         route_paramiko_logging()
@@ -186,11 +196,18 @@ class RemoteConnection:
         """Return how this server is handled (probed once per connection, logged once)."""
         if self._traits is None:
             extensions = self.session.require_wire().extensions
-            self._traits = probe(self.shell.run, extensions)
+            self._traits = probe(self._probe_run, extensions)
             if self._traits != self._logged:  # once, not again on every reconnect
                 logger.info("{}: {}", self.where, self._traits.describe())
                 self._logged = self._traits
         return self._traits
+
+    def _probe_run(self, command: str) -> CommandResult | None:
+        """Run the probe; None when the server refuses to run commands at all."""
+        try:
+            return self.shell.run(command)
+        except ExecRefused:
+            return None
 
     # -- Remote: single operations ------------------------------------------------------
 
@@ -206,9 +223,9 @@ class RemoteConnection:
         """Create the folders (parents before children) and any missing parents."""
         self.sftp.make_folders(paths)
 
-    def write_text(self, path: str, text: str) -> None:
-        """Write a small text file (replacing it)."""
-        self.sftp.write_text(path, text)
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a small file (replacing it)."""
+        self.sftp.write_bytes(path, data)
 
     def remove(self, path: str) -> None:
         """Remove a file; a missing file is fine."""
@@ -226,17 +243,17 @@ class RemoteConnection:
         """Yield a remote file's content in bounded pieces."""
         return self.sftp.read_file(path)
 
-    def free_space(self, path: str) -> int | None:
-        """Return the bytes available at ``path``, or None if the server cannot say."""
-        return self.session.free_space(path)
-
     # -- Remote: writing and commands ------------------------------------------------------
 
     def open_file(self, path: str, offset: int, stream: bool) -> Sink:
         """Open ``path`` for writing from ``offset``, as an exec stream or over SFTP."""
         fsync = self.traits().fsync
         if stream:
-            return self.shell.open_stream(path, offset, self.sftp.fsync_file if fsync else None)
+
+            def finish(path: str, durable: bool, mtime: int | None) -> None:
+                self.sftp.finish_file(path, durable and fsync, mtime)
+
+            return self.shell.open_stream(path, offset, finish)
         return self.sftp.open_sink(path, offset, fsync)
 
     def open_batch(self) -> Batch:
@@ -244,6 +261,16 @@ class RemoteConnection:
         traits = self.traits()
         return self.sftp.open_batch(traits.fsync, traits.posix_rename)
 
-    def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> CommandResult:
+    def set_mtimes(self, times: Sequence[tuple[str, int]]) -> None:
+        """Give each path its modification time (seconds), pipelined."""
+        self.sftp.set_mtimes(times)
+
+    def run(
+        self,
+        command: str,
+        stdin: bytes = b"",
+        timeout: float | None = None,
+        poll: Callable[[], None] | None = None,
+    ) -> CommandResult:
         """Run a command through the server's shell, feeding ``stdin``; return its result."""
-        return self.shell.run(command, stdin, timeout)
+        return self.shell.run(command, stdin, timeout, poll)

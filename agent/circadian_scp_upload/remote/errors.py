@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
+from paramiko.sftp import SFTPError
 
 from ..errors import (
     AuthenticationError,
@@ -30,6 +31,7 @@ from . import hostkeys
 TRANSIENT_AUTH_MESSAGES = ("transport shut down or saw eof", "authentication timeout")
 DISK_FULL_BYTES = 1024 * 1024
 LINK_ERRORS = (EOFError, TimeoutError, ConnectionError, paramiko.SSHException)
+TRANSLATED = (*LINK_ERRORS, OSError, SFTPError)
 
 
 @dataclass
@@ -56,16 +58,18 @@ class Translator:
 
     @contextmanager
     def __call__(self, action: str, path: str) -> Iterator[None]:
-        """Translate the failures of one operation (``action`` on ``path``)."""
+        """Translate the failures of one operation (``action`` on ``path``). Only what the
+        link and the server can cause is translated; anything else is a bug and goes on."""
         try:
             yield
-        except CircadianError:
-            raise
-        except Exception as error:  # noqa: BLE001 - every failure is translated here
+        except TRANSLATED as error:
             raise self.operation_error(error, action, path) from None
 
-    def operation_error(self, error: BaseException, action: str, path: str) -> CircadianError:
-        """Return the error for ``error`` met while doing ``action`` on ``path``."""
+    def operation_error(
+        self, error: BaseException, action: str, path: str, diagnose: bool = True
+    ) -> CircadianError:
+        """Return the error for ``error`` met while doing ``action`` on ``path``;
+        ``diagnose`` asks the server why (its free space), one round trip."""
         if isinstance(error, CircadianError):
             return error
         if isinstance(error, FileNotFoundError) or _errno(error) == errno.ENOENT:
@@ -78,7 +82,7 @@ class Translator:
         if isinstance(error, LINK_ERRORS) or not self.link_is_up():
             return self.link_lost(f"{action} {path!r}", error)
         if isinstance(error, OSError) and error.errno is None:
-            return self.refusal(action, path, _describe(error))
+            return self.refusal(action, path, _describe(error), diagnose)
         return self.link_lost(f"{action} {path!r}", error)
 
     def link_lost(self, during: str, error: BaseException | None = None) -> TransientError:
@@ -87,9 +91,9 @@ class Translator:
         cause = f" ({_describe(error)})" if error is not None else ""
         return TransientError(f"the connection to {self.where} failed during {during}{cause}")
 
-    def refusal(self, action: str, path: str, said: str) -> RemotePathError:
+    def refusal(self, action: str, path: str, said: str, diagnose: bool = True) -> RemotePathError:
         """Return the error for a server that refused to ``action`` ``path`` saying ``said``."""
-        free = self.free_space(posixpath.dirname(path) or ".")
+        free = self.free_space(posixpath.dirname(path) or ".") if diagnose else None
         if free is not None and free < DISK_FULL_BYTES:
             return RemotePathError(
                 f"the server's disk is full: {self.where} refused to {action} {path!r} "

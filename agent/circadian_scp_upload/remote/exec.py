@@ -17,10 +17,11 @@ from types import TracebackType
 
 import paramiko
 
+from ..errors import ExecRefused
 from .api import CommandResult
 from .session import Session
 
-STREAM_CHUNK_BYTES = 256 * 1024
+Finisher = Callable[[str, bool, "int | None"], None]
 NO_EXIT_STATUS = -1  # what paramiko reports when a channel closed without one
 
 
@@ -32,10 +33,17 @@ class ExecOps:
         self.translate = session.translate
         self.io_timeout, self.connect_timeout = io_timeout, connect_timeout
 
-    def run(self, command: str, stdin: bytes = b"", timeout: float | None = None) -> CommandResult:
+    def run(
+        self,
+        command: str,
+        stdin: bytes = b"",
+        timeout: float | None = None,
+        poll: Callable[[], None] | None = None,
+    ) -> CommandResult:
         """Run ``command`` feeding ``stdin``; return its result.
 
-        ``timeout`` bounds each wait for output, not the whole command.
+        ``timeout`` bounds each wait for output, not the whole command; ``poll`` is
+        called while waiting (it may raise to stop).
         """
         wait = timeout or self.io_timeout
         with self.translate("run a command on", self.session.where):
@@ -43,7 +51,7 @@ class ExecOps:
             try:
                 feeder = threading.Thread(target=_feed, args=(channel, stdin), daemon=True)
                 feeder.start()
-                stdout, stderr = drain(channel, wait)
+                stdout, stderr = drain(channel, wait, poll)
                 feeder.join(wait)
                 status = channel.recv_exit_status()
             finally:
@@ -52,22 +60,35 @@ class ExecOps:
             raise self.translate.link_lost(f"running a command on {self.session.where}")
         return CommandResult(status, stdout, stderr)
 
-    def open_stream(
-        self, path: str, offset: int, fsync: Callable[[str], None] | None
-    ) -> StreamSink:
+    def open_stream(self, path: str, offset: int, finish: Finisher) -> StreamSink:
         """Start ``cat > path`` (``cat >> path`` to resume from ``offset``) over exec.
 
-        ``fsync`` makes the finished file durable (over SFTP), where the server can.
+        ``finish(path, durable, mtime)`` then makes the file durable and gives it its
+        modification time (over SFTP).
         """
         command = f"cat {'>>' if offset else '>'} {shlex.quote(path)}"
         with self.translate("upload to", path):
             channel = self._open(command, self.io_timeout)
-        return StreamSink(self, channel, path, fsync)
+        return StreamSink(self, channel, path, finish)
 
     def _open(self, command: str, timeout: float) -> paramiko.Channel:
-        channel = self.session.require_transport().open_session(timeout=self.connect_timeout)
-        channel.settimeout(timeout)
-        channel.exec_command(command.encode("utf-8", "surrogateescape"))
+        """Open a session channel and start ``command``. A refusal of either on a link
+        that is still up (ProFTPD's mod_sftp, a jail that allows SFTP only) is the
+        server's answer, ``ExecRefused``, not a link fault."""
+        transport = self.session.require_transport()
+        channel = None
+        try:
+            channel = transport.open_session(timeout=self.connect_timeout)
+            channel.settimeout(timeout)
+            channel.exec_command(command.encode("utf-8", "surrogateescape"))
+        except paramiko.SSHException as error:
+            if channel is not None:
+                channel.close()
+            if not self.session.link_is_up():
+                raise
+            raise ExecRefused(
+                f"{self.session.where} refused to run a command ({error or type(error).__name__})"
+            ) from None
         return channel
 
 
@@ -79,18 +100,18 @@ class StreamSink:
         ops: ExecOps,
         channel: paramiko.Channel,
         path: str,
-        fsync: Callable[[str], None] | None,
+        finish: Finisher,
     ) -> None:
-        self.ops, self.channel, self.path, self.fsync = ops, channel, path, fsync
+        self.ops, self.channel, self.path, self.finish = ops, channel, path, finish
 
     def write(self, data: bytes) -> None:
         """Send ``data`` into the stream."""
         with self.ops.translate("upload to", self.path):
             self.channel.sendall(data)
 
-    def commit(self, durable: bool) -> None:
+    def commit(self, durable: bool, mtime: int | None) -> None:
         """End the stream, wait for ``cat``'s exit status (raise on any failure), then
-        make the file durable when asked and the server can."""
+        make the file durable when asked and give it its modification time."""
         with self.ops.translate("upload to", self.path):
             self.channel.shutdown_write()
             _stdout, stderr = drain(self.channel, self.ops.io_timeout)
@@ -100,8 +121,7 @@ class StreamSink:
         if status != 0 or stderr.strip():
             said = stderr.decode("utf-8", "replace").strip()[:300] or f"exit {status}"
             raise self.ops.translate.refusal("write", self.path, said)
-        if durable and self.fsync is not None:
-            self.fsync(self.path)
+        self.finish(self.path, durable, mtime)
 
     def __enter__(self) -> StreamSink:
         return self
@@ -125,8 +145,12 @@ def _feed(channel: paramiko.Channel, data: bytes) -> None:
         pass  # the reader sees the failure
 
 
-def drain(channel: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
-    """Read a channel's stdout and stderr until both close; raise TimeoutError if silent."""
+def drain(
+    channel: paramiko.Channel, timeout: float, poll: Callable[[], None] | None = None
+) -> tuple[bytes, bytes]:
+    """Read a channel's stdout and stderr until both close; raise TimeoutError if silent.
+
+    ``poll`` is called at every wake-up (at least five times a second)."""
     stdout, stderr = bytearray(), bytearray()
     deadline = time.monotonic() + timeout
     while True:
@@ -148,4 +172,6 @@ def drain(channel: paramiko.Channel, timeout: float) -> tuple[bytes, bytes]:
             raise TimeoutError(f"no output for {timeout:.0f} s")
         else:
             select.select([channel], [], [], 0.2)
+        if poll is not None:
+            poll()
     return bytes(stdout), bytes(stderr)

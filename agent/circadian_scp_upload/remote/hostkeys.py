@@ -55,6 +55,20 @@ def parse_known_hosts(text: str, origin: str) -> list[paramiko.hostkeys.HostKeyE
     return entries
 
 
+def read_known_hosts(path: Path | None) -> list[paramiko.hostkeys.HostKeyEntry]:
+    """Return the entries of a known_hosts file ([] if there is none yet); raise
+    ``ConfigError`` for a file that cannot be read or holds a line that is not one."""
+    if path is None or not path.exists():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(
+            f"cannot read the known_hosts file {str(path)!r} ({error}): fix or replace it"
+        ) from None
+    return parse_known_hosts(text, f"the known_hosts file {str(path)!r}")
+
+
 def trust_entries(
     client: paramiko.SSHClient, entries: list[paramiko.hostkeys.HostKeyEntry]
 ) -> None:

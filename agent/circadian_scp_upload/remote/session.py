@@ -16,10 +16,10 @@ from typing import Any
 import paramiko
 from loguru import logger
 
-from ..errors import ConfigError, TransientError
+from ..errors import TransientError
 from . import hostkeys
 from .errors import Translator
-from .wire import Wire, open_wire
+from .wire import Wire, open_wire, to_wire
 
 # paramiko prefers AES-CTR with a separate MAC; AES-GCM is cheaper per byte (measured
 # here), so it goes first. The others stay allowed for servers without GCM.
@@ -47,7 +47,7 @@ class Trust:
     """How the server's host key is verified: a known_hosts file and/or known_hosts
     entries given as text, a pinned key, or accept-new."""
 
-    known_hosts_file: Path
+    known_hosts_file: Path | None
     pinned: str | None = None
     accept_new: bool = False
     entries: tuple[paramiko.hostkeys.HostKeyEntry, ...] = ()
@@ -162,8 +162,10 @@ class Session:
         """Return the bytes available at ``path`` (statvfs@openssh.com), or None."""
         if self.wire is None or not self.link_is_up():
             return None
+        if not self.wire.supports("statvfs@openssh.com"):
+            return None
         try:
-            return self.wire.available_bytes(path.encode("utf-8", "surrogateescape"))
+            return self.wire.available_bytes(to_wire(path))
         except Exception:  # noqa: BLE001 - an optional diagnosis, never a new failure
             return None
 
@@ -172,14 +174,7 @@ class Session:
         if trust.pinned is not None:
             client.set_missing_host_key_policy(hostkeys.PinnedFingerprint(trust.pinned))
             return
-        if trust.known_hosts_file.is_file():
-            try:
-                client.load_host_keys(str(trust.known_hosts_file))
-            except (OSError, paramiko.SSHException) as error:
-                raise ConfigError(
-                    f"cannot read the known_hosts file {str(trust.known_hosts_file)!r} "
-                    f"({error}): fix or replace it"
-                ) from None
+        hostkeys.trust_entries(client, hostkeys.read_known_hosts(trust.known_hosts_file))
         hostkeys.trust_entries(client, list(trust.entries))
         if trust.accept_new:
             client.set_missing_host_key_policy(hostkeys.AcceptNew(trust.known_hosts_file))

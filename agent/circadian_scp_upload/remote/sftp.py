@@ -17,8 +17,10 @@ import paramiko
 from paramiko.sftp import (
     CMD_CLOSE,
     CMD_EXTENDED,
+    CMD_FSETSTAT,
     CMD_MKDIR,
     CMD_OPEN,
+    CMD_SETSTAT,
     CMD_WRITE,
     SFTP_FLAG_CREATE,
     SFTP_FLAG_TRUNC,
@@ -28,16 +30,20 @@ from paramiko.sftp import int64 as sftp_int64
 from paramiko.sftp_attr import SFTPAttributes
 
 from ..errors import CircadianError, RemotePathError
-from .api import Listing, RemoteEntry
+from .api import WRITE_CHUNK_BYTES, Listing, RemoteEntry
 from .session import Session
 from .wire import Request, Wire, drain_writes, to_wire
 
-# A WRITE of at most this many data bytes fits one 32 KiB SSH channel packet (see
-# SSH-NOTES: paramiko's default 32768 splits every write into two packets).
-WRITE_CHUNK_BYTES = 32675
 READ_CHUNK_BYTES = 32768
 READ_BATCH_CHUNKS = 32
 OPEN_FOR_WRITE = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC
+
+
+def times_attrs(mtime: int) -> SFTPAttributes:
+    """Return SFTP attributes that set access and modification time to ``mtime``."""
+    attrs = SFTPAttributes()
+    attrs.st_atime = attrs.st_mtime = mtime
+    return attrs
 
 
 def entry_of(attrs: SFTPAttributes) -> RemoteEntry:
@@ -131,10 +137,10 @@ class SftpOps:
                 "move the file away or choose another destination"
             )
 
-    def write_text(self, path: str, text: str) -> None:
-        """Write a small text file (replacing it)."""
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a small file (replacing it)."""
         with self.translate("write", path), self.wire.open(to_wire(path), "w") as handle:
-            handle.write(text.encode("utf-8"))
+            handle.write(data)
 
     def remove(self, path: str) -> None:
         """Remove a file; a missing file is fine."""
@@ -179,10 +185,27 @@ class SftpOps:
         handle.seek(offset)
         return SftpSink(self, handle, path, fsync)
 
-    def fsync_file(self, path: str) -> None:
-        """Make a file written some other way durable (``fsync@openssh.com``)."""
-        with self.translate("make durable", path), self.wire.open(to_wire(path), "r+b") as handle:
-            self.wire.fsync(handle.handle)
+    def finish_file(self, path: str, fsync: bool, mtime: int | None) -> None:
+        """Make a file written some other way durable (``fsync@openssh.com``) and give
+        it its modification time."""
+        if fsync:
+            with self.translate("make durable", path), self.wire.open(to_wire(path), "r+b") as f:
+                self.wire.fsync(f.handle)
+        if mtime is not None:
+            self.set_mtimes([(path, mtime)])
+
+    def set_mtimes(self, times: Sequence[tuple[str, int]]) -> None:
+        """Give each path its modification time (SETSTAT), pipelined; raise the first
+        refusal."""
+        if not times:
+            return
+        with self.translate("set the modification time of", times[0][0]):
+            replies = self.wire.pipeline(
+                Request(CMD_SETSTAT, (to_wire(path), times_attrs(mtime))) for path, mtime in times
+            )
+        for (path, _mtime), reply in zip(times, replies, strict=True):
+            if isinstance(reply, OSError):
+                raise self.translate.operation_error(reply, "set the modification time of", path)
 
     def open_batch(self, fsync: bool, posix_rename: bool) -> SftpBatch:
         """Return a batch writer for many small files."""
@@ -201,10 +224,13 @@ class SftpSink:
             for start in range(0, len(data), WRITE_CHUNK_BYTES):
                 self.handle.write(data[start : start + WRITE_CHUNK_BYTES])
 
-    def commit(self, durable: bool) -> None:
-        """Wait for every write's status, then fsync when ``durable`` and offered."""
+    def commit(self, durable: bool, mtime: int | None) -> None:
+        """Wait for every write's status, set the modification time, then fsync when
+        ``durable`` and offered."""
         with self.ops.translate("upload to", self.path):
             drain_writes(self.handle)
+            if mtime is not None:
+                self.handle.utime((mtime, mtime))
             if durable and self.fsync:
                 self.ops.wire.fsync(self.handle.handle)
 
@@ -229,14 +255,18 @@ class SftpBatch:
     """Small files in a few pipelined exchanges: open all, write+close each, collect.
 
     ``put`` sends at once and ``collect`` reads the answers, so each file's bytes are
-    held only while they are sent, whatever the size of the batch.
+    held only while they are sent, whatever the size of the batch. Only the first
+    failure is diagnosed (a full disk costs one question, not one per file).
     """
 
     def __init__(self, ops: SftpOps, fsync: bool, posix_rename: bool) -> None:
         self.ops, self.fsync, self.posix_rename = ops, fsync, posix_rename
         self.paths: list[str] = []
         self.handles: list[bytes | None] = []
-        self.sent: list[tuple[int, int]] = []  # (file index, request number)
+        self.done: set[int] = set()  # put or discarded: their handles are closed
+        # (file index, request number, whether a failure of it fails the file)
+        self.sent: list[tuple[int, int, bool]] = []
+        self.diagnosed = False
 
     def open(self, paths: Sequence[str]) -> list[CircadianError | None]:
         """Create (truncate) every path; return per path None or why it failed."""
@@ -251,8 +281,9 @@ class SftpBatch:
         self.handles = [None if isinstance(r, BaseException) else r for r in opened]
         return [self._error(i, r) if isinstance(r, OSError) else None for i, r in enumerate(opened)]
 
-    def put(self, index: int, data: bytes, durable: bool) -> None:
-        """Send the file's content in packet-sized writes, its fsync and its close."""
+    def put(self, index: int, data: bytes, durable: bool, mtime: int | None) -> None:
+        """Send the file's content in packet-sized writes, its modification time, its
+        fsync and its close. A server that refuses to set times fails no file."""
         handle = self.handles[index]
         assert handle is not None, "put() on a file that did not open"
         requests = [
@@ -261,11 +292,25 @@ class SftpBatch:
             )
             for offset in range(0, len(data), WRITE_CHUNK_BYTES)
         ]
+        optional = None
+        if mtime is not None:
+            optional = Request(CMD_FSETSTAT, (handle, times_attrs(mtime)))
+            requests.append(optional)
         if durable and self.fsync:
             requests.append(Request(CMD_EXTENDED, ("fsync@openssh.com", handle)))
         requests.append(Request(CMD_CLOSE, (handle,)))
+        self.done.add(index)
         with self.ops.translate("upload to", self.paths[index]):
-            self.sent += [(index, self.ops.wire.send(r)) for r in requests]
+            self.sent += [(index, self.ops.wire.send(r), r is optional) for r in requests]
+
+    def discard(self, index: int) -> None:
+        """Close a file that will not be written (its temporary file stays, empty)."""
+        handle = self.handles[index]
+        if handle is None or index in self.done:
+            return
+        self.done.add(index)
+        with self.ops.translate("upload to", self.paths[index]):
+            self.sent.append((index, self.ops.wire.send(Request(CMD_CLOSE, (handle,))), True))
 
     def collect(self) -> list[CircadianError | None]:
         """Read every answer; return per file None (stored) or its first failure."""
@@ -273,11 +318,22 @@ class SftpBatch:
         failed: list[CircadianError | None] = [None] * len(self.paths)
         if sent:
             with self.ops.translate("upload to", self.paths[sent[0][0]]):
-                replies = self.ops.wire.replies(number for _i, number in sent)
-            for (index, _number), reply in zip(sent, replies, strict=True):
-                if isinstance(reply, OSError) and failed[index] is None:
+                replies = self.ops.wire.replies(number for _i, number, _o in sent)
+            for (index, _number, optional), reply in zip(sent, replies, strict=True):
+                if isinstance(reply, OSError) and not optional and failed[index] is None:
                     failed[index] = self._error(index, reply)
         return failed
+
+    def abandon(self) -> None:
+        """After a failure or an abort: close the unwritten files and read what is still
+        under way, where the link allows; never raises (the first failure counts)."""
+        if not self.ops.session.link_is_up():
+            self.sent = []
+            return
+        with suppress(CircadianError):
+            for index in range(len(self.handles)):
+                self.discard(index)
+            self.collect()
 
     def rename(self, pairs: Sequence[tuple[str, str]]) -> list[CircadianError | None]:
         """Rename each (temporary, final) pair: pipelined with posix-rename, else one by one."""
@@ -305,4 +361,7 @@ class SftpBatch:
         return None
 
     def _error(self, index: int, error: OSError) -> CircadianError:
-        return self.ops.translate.operation_error(error, "upload to", self.paths[index])
+        diagnose, self.diagnosed = not self.diagnosed, True
+        return self.ops.translate.operation_error(
+            error, "upload to", self.paths[index], diagnose=diagnose
+        )
