@@ -253,7 +253,8 @@ def main() -> int:
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    print(render(rows, tools, repeat))
+    if rows:
+        print(render(rows, tools, repeat))
     if steady:
         print(render_steady(steady))
     return 1 if failures else 0
