@@ -30,6 +30,7 @@ from .readiness import Clock, system_clock
 from .remote import RemoteConnection
 from .retry import retrying
 from .settings import AgentSettings, Job
+from .state import prepare_state_dir
 
 
 class Agent:
@@ -46,9 +47,18 @@ class Agent:
         self.stop_event = stop_event or threading.Event()
         self.clock = clock
         self._sleep = sleep
-        self.health = Health(settings.state_dir)
+        self.health = Health(prepare_state_dir(settings.state_dir))
         self.jobs = settings.job_list()
         self.pacer = Pacer(settings.bandwidth_limit_kib * 1024)
+        self.zone = settings.zone
+        if self.zone.defaulted:
+            logger.warning(
+                "no station time zone given (CSU_TIMEZONE, TZ or a mounted /etc/localtime): "
+                "days end at midnight UTC. Set CSU_TIMEZONE to the station's zone, such as "
+                "Europe/Berlin, or a day may be uploaded while the instrument still writes it"
+            )
+        else:
+            logger.info("station time zone: {}", self.zone.describe())
 
     # -- the loop -------------------------------------------------------------------
 
@@ -172,11 +182,12 @@ class Agent:
             variant=job.variant,
             callbacks=callbacks,
             grace_period=self.settings.grace_period,
-            timezone=self.settings.timezone,
+            timezone=self.zone.zone,
             clock=self.clock,
             progress_interval=self.settings.progress_seconds,
             bandwidth_limit=self.pacer,
             checksum=job.checksum,
             manifest=job.manifest,
             max_age_days=job.max_age_days,
+            keep_replaced=job.keep_replaced,
         )

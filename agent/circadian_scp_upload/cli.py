@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from types import FrameType
 from typing import Any
@@ -23,7 +25,7 @@ from .client import Pending
 from .errors import ConfigError
 from .health import check_health
 from .outcomes import EXIT_CODE_MEANINGS, Outcome, exit_code, rule_for
-from .settings import AgentSettings, env_reference, load_settings
+from .settings import AgentSettings, env_reference, load_settings, unknown_variables
 
 TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} {level} - {extra[job_prefix]}{message}"
 
@@ -33,10 +35,19 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     logger.remove()
     logger.enable("circadian_scp_upload")
     logger.configure(extra={"job": "", "job_prefix": ""}, patcher=_job_prefix)
+    # diagnose=False: a traceback never shows the values of variables (a key, a password);
+    # the traceback itself is kept, in text and JSON alike, for real bugs.
     if fmt == "json":
-        logger.add(_json_sink, level=level, format="{message}")
+        logger.add(_json_sink, level=level, format="{message}", diagnose=False, backtrace=False)
     else:
-        logger.add(sys.stderr, level=level, format=TEXT_FORMAT, colorize=False)
+        logger.add(
+            sys.stderr,
+            level=level,
+            format=TEXT_FORMAT,
+            colorize=False,
+            diagnose=False,
+            backtrace=False,
+        )
 
 
 def _job_prefix(record: Any) -> None:
@@ -53,6 +64,8 @@ def _json_sink(message: Any) -> None:
     }
     if record["extra"].get("job"):
         entry["job"] = record["extra"]["job"]
+    if record["exception"] is not None:
+        entry["exception"] = "".join(traceback.format_exception(*record["exception"]))
     sys.stderr.write(json.dumps(entry, ensure_ascii=False) + "\n")
     sys.stderr.flush()
 
@@ -82,6 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{code}  {meaning}")
         return 0
     setup_logging()
+    for warning in unknown_variables(os.environ):
+        logger.warning("{}", warning)
     try:
         settings = load_settings(connection=args.command != "healthcheck")
     except ConfigError as error:
@@ -98,7 +113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run_command(command: str, settings: AgentSettings) -> int:
     stop_event = threading.Event()
     install_signal_handlers(stop_event)
-    agent = Agent(settings, stop_event)
+    try:
+        agent = Agent(settings, stop_event)
+    except ConfigError as error:
+        logger.error("invalid configuration: {}", error)
+        return exit_code(Outcome.CONFIG)
     if command == "run":
         agent.run_forever()
         return 0
@@ -113,6 +132,7 @@ def _check(agent: Agent) -> int:
     try:
         with agent.connection() as connection:
             print(f"connected to {agent.settings.user}@{connection.where}: host key verified")
+            print(f"station time zone: {agent.zone.describe()}")
             for job in agent.jobs:
                 client = agent.make_client(connection, job)
                 ready = client.ready_days()
@@ -123,6 +143,12 @@ def _check(agent: Agent) -> int:
                 )
                 for day in pending:
                     print("  " + _describe_pending(day))
+                current, ready_at = client.next_ready()
+                local = ready_at.astimezone(agent.zone.zone)
+                print(
+                    f"  today is {current.isoformat()}; it becomes ready at "
+                    f"{local.strftime('%Y-%m-%d %H:%M %Z')}"
+                )
     except Exception as error:  # noqa: BLE001 - the outcome table decides the exit code
         logger.error("{}", error)
         return exit_code(rule_for(error).outcome)
@@ -131,12 +157,16 @@ def _check(agent: Agent) -> int:
 
 def _describe_pending(day: Pending) -> str:
     """Return one line of ``check``'s plan for a day."""
+    if day.error:
+        return f"{day.unit.label}  cannot be screened: {day.error}"
     parts = [f"{day.upload:>7} files to upload ({_human(day.upload_bytes)})"]
     if day.compare:
         parts.append(f"{day.compare} to compare by checksum")
     if day.remove:
         parts.append(f"{day.remove} to remove locally once verified")
-    return f"{day.unit.date.isoformat()}  " + ", ".join(parts)
+    if day.cleanup:
+        parts.append(f"{day.cleanup} leftovers to clean up or folders to create")
+    return f"{day.unit.label}  " + ", ".join(parts)
 
 
 def _human(size: float) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from .callbacks import UploadClientCallbacks
-from .day import DayPlan, DayResult, DayStatus, DayUpload, compare
+from .day import DayPlan, DayResult, DayStatus, DayUpload
 from .errors import CircadianError, ConfigError, UploadAborted
 from .local import DayUnit, Variant, find_days
 from .log import DayLog
@@ -22,7 +22,15 @@ from .markers import SourceLock
 from .outcomes import rule_for
 from .pacing import AbortPoller, Pacer
 from .progress import DEFAULT_PROGRESS_SECONDS
-from .readiness import DEFAULT_GRACE_PERIOD, Clock, is_ready, resolve_timezone, system_clock
+from .readiness import (
+    DEFAULT_GRACE_PERIOD,
+    Clock,
+    is_ready,
+    ready_at,
+    resolve_timezone,
+    system_clock,
+    today,
+)
 from .remote.api import Remote
 
 VARIANTS = ("directories", "files")
@@ -47,13 +55,16 @@ class RunReport:
 class Pending:
     """What a pass would do to one ready day, found by listing both sides (no reading):
     files to upload (missing or different in size) and their bytes, files to compare by
-    checksum first (another time on the server, or checksum mode), files to remove."""
+    checksum first (another time on the server, or checksum mode), files to remove, and
+    leftovers of an interrupted run or folders to create; or why the day cannot be read."""
 
     unit: DayUnit
-    upload: int
-    upload_bytes: int
-    compare: int
-    remove: int
+    upload: int = 0
+    upload_bytes: int = 0
+    compare: int = 0
+    remove: int = 0
+    cleanup: int = 0
+    error: str = ""
 
 
 class DailyTransferClient:
@@ -64,7 +75,9 @@ class DailyTransferClient:
     compare every file by checksum on every pass (rsync -c) instead of by size and
     modification time. ``manifest``: keep a ``SHA256SUMS`` of each verified day on the
     server. ``max_age_days``: leave days older than this many days alone (rclone's
-    ``--max-age``); None considers every day.
+    ``--max-age``); None considers every day. ``keep_replaced``: a server copy that a
+    changed local file replaces is kept under ``<dst>/.csu-replaced/<time>/`` (like
+    rsync's ``--backup-dir``), never destroyed; False overwrites it.
     """
 
     _read_only_noticed: ClassVar[set[Path]] = set()
@@ -86,6 +99,7 @@ class DailyTransferClient:
         checksum: bool = False,
         manifest: bool = False,
         max_age_days: int | None = None,
+        keep_replaced: bool = True,
     ) -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"unknown variant {variant!r}: use 'directories' or 'files'")
@@ -109,6 +123,8 @@ class DailyTransferClient:
         if max_age_days is not None and max_age_days < 1:
             raise ConfigError("max_age_days must be at least 1 (or None: every day)")
         self.checksum, self.manifest, self.max_age_days = checksum, manifest, max_age_days
+        self.keep_replaced = keep_replaced
+        self.too_old: list[DayUnit] = []  # ready days left alone by the look-back window
         self._log = DayLog(self.callbacks, None)
 
     def ready_days(self) -> list[DayUnit]:
@@ -121,15 +137,12 @@ class DailyTransferClient:
             self._ambiguous,
             self._misfit,
         )
-        oldest = None
-        if self.max_age_days is not None:
-            oldest = now.date() - datetime.timedelta(days=self.max_age_days)
-        return [
-            d
-            for d in days
-            if is_ready(d.date, now, self.grace_period, self.timezone)
-            and (oldest is None or d.date >= oldest)
-        ]
+        ready = [d for d in days if is_ready(d.date, now, self.grace_period, self.timezone)]
+        if self.max_age_days is None:
+            return ready
+        oldest = today(now, self.timezone) - datetime.timedelta(days=self.max_age_days)
+        self.too_old = [d for d in ready if d.date < oldest]
+        return [d for d in ready if d.date >= oldest]
 
     def run(self) -> RunReport:
         """Upload every ready day, oldest first; return what happened.
@@ -142,7 +155,13 @@ class DailyTransferClient:
         report = RunReport()
         plan = self._plan()
         with SourceLock(self.src_path):
-            for unit in self.ready_days():
+            ready = self.ready_days()
+            if self.too_old:
+                self._log.info(
+                    f"{len(self.too_old)} older ready day(s) are left alone (max_age_days="
+                    f"{self.max_age_days}; the oldest is {self.too_old[0].date.isoformat()})"
+                )
+            for unit in ready:
                 if self.callbacks.should_abort_upload():
                     report.aborted = True
                     break
@@ -151,7 +170,7 @@ class DailyTransferClient:
                 if result.status == "aborted":
                     report.aborted = True
                     break
-        idle = [d.date.isoformat() for d in report.days if d.idle]
+        idle = sorted({d.date.isoformat() for d in report.days if d.idle})
         if idle:
             self._log.info(
                 f"{len(idle)} day(s) already on the server, unchanged "
@@ -159,24 +178,35 @@ class DailyTransferClient:
             )
         return report
 
+    def next_ready(self) -> tuple[datetime.date, datetime.datetime]:
+        """Return the station's current day and when it becomes ready (aware, UTC)."""
+        day = today(self.clock(), self.timezone)
+        return day, ready_at(day, self.grace_period, self.timezone)
+
     def pending(self) -> list[Pending]:
-        """Return what a run would do to each ready day that needs anything, comparing
-        both sides' listings (nothing is read, written or locked)."""
+        """Return what a run would do to each ready day that needs anything, assessing
+        both sides as ``run`` does but by listing alone (nothing read, written or locked)."""
         plan = self._plan()
         found = []
         for unit in self.ready_days():
-            files = unit.list_files()
-            compared = compare(files, plan.listing(unit), self.checksum or plan.remove)
-            upload = compared.unsynced
-            removable = len(files) if plan.remove else 0
-            if upload or compared.to_prove or removable:
+            day = DayUpload(plan, unit, DayLog(self.callbacks, unit.label))
+            try:
+                state = day.assess()
+            except CircadianError as error:
+                if rule_for(error).scope != "day":
+                    raise
+                found.append(Pending(unit, error=str(error)))
+                continue
+            if state.needs_work:
+                upload = state.compared.unsynced
                 found.append(
                     Pending(
                         unit,
                         len(upload),
                         sum(f.size for f in upload),
-                        len(compared.to_prove),
-                        removable,
+                        len(state.compared.to_prove),
+                        len(state.files) if state.remove else 0,
+                        len(state.leftovers) + len(state.folders) + state.stale_local,
                     )
                 )
         return found
@@ -194,6 +224,7 @@ class DailyTransferClient:
             checksum=self.checksum,
             manifest=self.manifest,
             local_markers=local_markers,
+            keep_replaced=self.keep_replaced,
         )
 
     def _source_writable(self) -> bool:
@@ -220,7 +251,7 @@ class DailyTransferClient:
         return False
 
     def _upload_day(self, plan: DayPlan, unit: DayUnit) -> DayResult:
-        log = DayLog(self.callbacks, unit.date)
+        log = DayLog(self.callbacks, unit.label)
         day = DayUpload(plan, unit, log)
         try:
             day.run()

@@ -13,36 +13,28 @@ on either side: no marker, no folder, no modification time.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-import os
 import posixpath
-from collections.abc import Callable
+import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
 
 from loguru import logger
 
+from .comparison import Assessment, Comparison, compare
 from .errors import CircadianError, LocalFileError, TransientError
-from .local import MARKER_NAME, DayUnit, LocalFile, sha256_file
+from .local import MARKER_NAME, DayUnit, LocalFile, remove_empty_tree, sha256_file
 from .log import DayLog
-from .manifest import manifest_name, manifest_text
+from .manifest import manifest_name, write_manifest
 from .markers import marker_text, remove_local_marker, set_local_marker
 from .pacing import AbortPoller, Pacer
 from .progress import Progress
 from .remote.api import Listing, Remote
-from .transfer import (
-    SMALL_FILE_BYTES,
-    Uploader,
-    batches,
-    final_of_partial,
-    is_partial_name,
-    partial_path,
-)
+from .transfer import Uploader, ancestors, is_partial_name, partial_path
 from .verify import RemoteHasher
 
 DayStatus = Literal["uploaded", "failed", "aborted"]
+REPLACED_FOLDER = ".csu-replaced"  # server copies replaced by a newer local file, by pass
 UNREADABLE_SHOWN = 5  # local read errors logged one by one per day; the count says the rest
 
 
@@ -79,11 +71,18 @@ class DayPlan:
     checksum: bool = False
     manifest: bool = False
     local_markers: bool = True
+    keep_replaced: bool = True
+    modify_window: int = 0  # seconds two modification times may differ and still match
     hasher: RemoteHasher = field(init=False)
+    replaced_folder: str = field(init=False)
+    times_checked: bool = field(default=False, init=False)
     _shared_listing: Listing | None = field(default=None, init=False)
+    _shared_partials: set[str] = field(default_factory=set, init=False)
 
     def __post_init__(self) -> None:
         self.hasher = RemoteHasher(self.remote, self.poll)
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.replaced_folder = posixpath.join(self.dst_path, REPLACED_FOLDER, stamp)
 
     def listing(self, unit: DayUnit) -> Listing:
         """Return the remote side of a day. The ``files`` variant's days share one
@@ -93,39 +92,14 @@ class DayPlan:
             return self.remote.list_files(root, recursive=True)
         if self._shared_listing is None:
             self._shared_listing = self.remote.list_files(root, recursive=False)
+            self._shared_partials = {p for p in self._shared_listing.files if is_partial_name(p)}
         return self._shared_listing
 
-
-@dataclass
-class Comparison:
-    """Local files against the server's: what is synced, what is proven, what must go."""
-
-    quick: set[str]  # same size and modification time on the server: synced, not read
-    proven: dict[str, str]  # relpath -> SHA-256 that matched on both sides in this pass
-    unsynced: list[LocalFile]  # missing or different on the server
-    to_prove: list[LocalFile]  # same size, but another time (or no quick check): read both
-
-    @property
-    def synced(self) -> set[str]:
-        """Every relpath that is on the server unchanged."""
-        return self.quick | set(self.proven)
-
-
-def compare(files: list[LocalFile], listing: Listing, full: bool) -> Comparison:
-    """Given local files and the server's listing, sort the files without reading any:
-    ``full`` (checksum mode, or removal ahead) leaves every present file to be proven."""
-    quick: set[str] = set()
-    unsynced: list[LocalFile] = []
-    to_prove: list[LocalFile] = []
-    for local in files:
-        entry = listing.files.get(local.relpath)
-        if entry is None or entry.size != local.size:
-            unsynced.append(local)
-        elif full or entry.mtime != local.mtime:
-            to_prove.append(local)
-        else:
-            quick.add(local.relpath)
-    return Comparison(quick, {}, unsynced, to_prove)
+    def partials(self, unit: DayUnit, listing: Listing) -> set[str]:
+        """Return the temporary files in a day's listing (an index for the shared one)."""
+        if unit.variant == "files":
+            return self._shared_partials
+        return {relpath for relpath in listing.files if is_partial_name(relpath)}
 
 
 class DayUpload:
@@ -138,52 +112,68 @@ class DayUpload:
         self.remote_root = unit.remote_root(plan.dst_path)
         self.local_root = unit.local_root()
         self.unreadable: dict[str, CircadianError] = {}  # local files that failed to read
+        self.colliding: set[str] = set()  # names one case-insensitive server cannot tell apart
 
-    def run(self) -> None:
-        """Upload the day; PermanentError and UploadAborted propagate after the markers
-        were released, TransientError too (the retry resumes)."""
+    def assess(self) -> Assessment:
+        """Compare both sides by listing alone (nothing is read, nothing written)."""
         files = self._screen()
         self.remote.ensure_connected()
         listing = self.plan.listing(self.unit)
         full = self.plan.checksum or self.plan.remove or self._manifest_missing(listing)
-        compared = compare(files, listing, full)
-        folders = self._missing_folders(listing)
-        leftovers = self._leftovers(files, listing)
-        stale_local = self.plan.local_markers and (self.local_root / MARKER_NAME).exists()
-        if not (
-            compared.unsynced or compared.to_prove or folders or leftovers or stale_local
-        ) and not (self.plan.remove and self.unit.variant == "directories"):
-            logger.debug("{}: {} files on the server, unchanged", self.unit.date, len(files))
+        return Assessment(
+            files,
+            listing,
+            compare(files, listing, full, self.plan.modify_window),
+            self._missing_folders(listing),
+            self._leftovers(files, listing),
+            self.plan.local_markers and (self.local_root / MARKER_NAME).exists(),
+            self.plan.remove and (self.unit.variant == "directories" or bool(files)),
+        )
+
+    def run(self) -> None:
+        """Upload the day; PermanentError and UploadAborted propagate after the markers
+        were released, TransientError too (the retry resumes)."""
+        state = self.assess()
+        if not state.needs_work:
+            logger.debug("{}: {} files on the server, unchanged", self.unit.label, len(state.files))
             self.result.status, self.result.idle = "uploaded", True
             return
+        files, compared = state.files, state.compared
         self._prove(compared, compared.to_prove)
         compared.unsynced += [f for f in compared.to_prove if f.relpath not in compared.proven]
-        synced = compared.synced
         self.log.info(
-            f"found {len(synced)} synced files and {len(compared.unsynced)} unsynced files"
+            f"found {len(compared.synced)} synced files and {len(compared.unsynced)} unsynced files"
         )
-        receiving = bool(compared.unsynced or folders)
-        if receiving:
-            self._set_markers()
+        receiving = bool(compared.unsynced or state.folders)
+        marked_remote = receiving or MARKER_NAME in state.leftovers
+        marked_local = self.plan.local_markers and (receiving or state.remove or state.stale_local)
+        if marked_local:
+            set_local_marker(self.local_root, self.unit.date)
+        verified: list[LocalFile] = []
         try:
-            self.remote.make_folders(folders)
-            if compared.unsynced:
-                self._upload_and_verify(compared)
-            self._retime([f for f in compared.to_prove if f.relpath in compared.proven], listing)
-            self._remove_leftovers(leftovers, listing)
+            if receiving:
+                self._mark_remote(state.listing)
+            self.remote.make_folders(state.folders)
+            state.listing.exists = True
+            uploaded = self._upload_and_verify(compared) if compared.unsynced else []
+            self._retime(compared, state.listing, uploaded)
+            self._remove_leftovers(state.leftovers, state.listing)
             synced = compared.synced
             verified = [f for f in files if f.relpath in synced and f.unchanged()]
             if self.plan.manifest and files and len(verified) == len(files):
-                self._write_manifest(files, compared, listing, changed=receiving)
+                self._write_manifest(files, compared, state.listing, changed=receiving)
+            if state.remove:
+                proven = [
+                    f
+                    for f in verified
+                    if f.relpath in compared.proven and f.relpath not in self.colliding
+                ]
+                self.result.removed = self._remove_local(proven)
         finally:
-            if receiving or MARKER_NAME in leftovers or stale_local:
-                self._release_markers()
+            self._release_markers(remote=marked_remote, local=marked_local)
         self._report(files, verified, compared)
-        if self.plan.remove:
-            proven = [f for f in verified if f.relpath in compared.proven]
-            self.result.removed = self._remove_local(proven)
-            if self.unit.variant == "directories" and not self.unit.skipped:
-                remove_empty_tree(self.local_root)
+        if state.remove and self.unit.variant == "directories" and not self.unit.skipped:
+            remove_empty_tree(self.local_root)
 
     # -- comparing ------------------------------------------------------------------
 
@@ -194,6 +184,14 @@ class DayUpload:
             self.log.error(
                 f"skipping {name!r}: not a regular file "
                 "(links and special files are never uploaded)"
+            )
+        self.colliding = colliding_names(files)
+        if self.colliding:
+            self.log.error(
+                f"{', '.join(repr(p) for p in sorted(self.colliding)[:6])} differ only in "
+                "letter case or Unicode normalization: a case-insensitive server (an SMB "
+                "share, a NAS, ext4 casefold) keeps one file for them. They are uploaded but "
+                "never removed locally; rename them so that they differ"
             )
         return files
 
@@ -226,12 +224,11 @@ class DayUpload:
         """Return what an interrupted run left on the server: its temporary files and a
         marker of this day."""
         ours = {f.relpath for f in files}
-        found = []
-        for relpath in listing.files:
-            if relpath in ours or not is_partial_name(relpath):
-                continue
-            if self.unit.variant == "directories" or final_of_partial(relpath) in self.unit.names:
-                found.append(relpath)
+        partials = self.plan.partials(self.unit, listing)
+        if self.unit.variant == "files":
+            names = [*self.unit.names, manifest_name(self.unit)]
+            partials = {partial_path(name) for name in names} & partials
+        found = sorted(relpath for relpath in partials if relpath not in ours)
         if MARKER_NAME in listing.files:
             found.append(MARKER_NAME)
         return found
@@ -241,8 +238,8 @@ class DayUpload:
 
     # -- moving data ----------------------------------------------------------------
 
-    def _upload_and_verify(self, compared: Comparison) -> None:
-        """Upload the unsynced files, then prove each by checksum."""
+    def _upload_and_verify(self, compared: Comparison) -> list[LocalFile]:
+        """Upload the unsynced files, then prove each by checksum; return those sent."""
         unsynced = [f for f in compared.unsynced if f.relpath not in self.unreadable]
         local_sums, server_sums = self._upload(unsynced)
         # Large files were hashed on the server before their rename; the rest are
@@ -250,6 +247,7 @@ class DayUpload:
         rest = [f for f in unsynced if f.relpath not in server_sums]
         after = {**server_sums, **self._remote_sums(rest)}
         compared.proven.update({p: s for p, s in local_sums.items() if after.get(p) == s})
+        return [f for f in unsynced if f.relpath in local_sums]
 
     def _upload(self, unsynced: list[LocalFile]) -> tuple[dict[str, str], dict[str, str]]:
         """Upload the unsynced files; return the checksums of the bytes sent, and the
@@ -261,51 +259,56 @@ class DayUpload:
             self.plan.progress_interval,
         )
         traits = self.remote.traits()
+        pairs = [(f, posixpath.join(self.remote_root, f.relpath)) for f in unsynced]
         uploader = Uploader(
             self.remote,
             self.plan.pacer,
             self.plan.poll,
             stream=traits.shell,
-            server_checksum=self.plan.hasher.file_checksum if traits.stream_hasher else None,
+            # every large file is proven before its rename: by the server's hasher, or,
+            # where there is none, read back (resumed files included, whose tail alone
+            # was compared)
+            server_checksum=(
+                self.plan.hasher.file_checksum
+                if traits.stream_hasher
+                else self.plan.hasher.read_back
+            ),
             durable=self.plan.remove,
             on_bytes=progress.add,
+            aside=self._aside(pairs),
         )
-        local_sums: dict[str, str] = {}
-        server_sums: dict[str, str] = {}
-        for batch in batches([f for f in unsynced if f.size <= SMALL_FILE_BYTES]):
-            self.plan.poll.check()
-            progress.start_file(len(batch))
-            pairs = [(f, posixpath.join(self.remote_root, f.relpath)) for f in batch]
-            before = progress.done_bytes
-            try:
-                local_sums.update(uploader.put_small(pairs))
-            finally:
-                self.result.bytes_sent += progress.done_bytes - before
-            self.result.uploaded += len(batch)
-        for local in (f for f in unsynced if f.size > SMALL_FILE_BYTES):
-            self.plan.poll.check()
-            progress.start_file()
-            final = posixpath.join(self.remote_root, local.relpath)
-            before = progress.done_bytes
-            try:
-                outcome = uploader.put_large(local, final, self._resuming(local))
-            except LocalFileError as error:
-                self.unreadable[local.relpath] = error
-                continue
-            self.result.bytes_sent += progress.done_bytes - before - outcome.resumed_from
-            local_sums[local.relpath] = outcome.sha256
-            if outcome.remote_sha256 is not None:
-                server_sums[local.relpath] = outcome.remote_sha256
-            self.result.uploaded += 1
-        progress.finish()
-        self.unreadable.update(uploader.skipped)
-        return local_sums, server_sums
+        try:
+            sent = uploader.put_all(pairs, progress, self._resuming)
+        finally:
+            self.result.bytes_sent += uploader.bytes_sent
+            self.result.uploaded += uploader.files_sent
+            self.unreadable.update(uploader.skipped)
+        if uploader.kept_aside:
+            self.log.info(
+                f"kept the server's earlier copies of {uploader.kept_aside} file(s) that "
+                f"changed locally, under {self.plan.replaced_folder!r}"
+            )
+        return sent
 
-    def _resuming(self, local: LocalFile) -> Callable[[int], None]:
-        def say(offset: int) -> None:
-            self.log.info(f"resuming {local.relpath!r} from byte {offset}")
+    def _aside(self, pairs: list[tuple[LocalFile, str]]) -> dict[str, str]:
+        """Return final path -> where its server copy goes before it is replaced (none
+        when replaced copies are not kept); create those folders."""
+        if not self.plan.keep_replaced:
+            return {}
+        existing = self.plan.listing(self.unit).files
+        aside = {
+            final: posixpath.join(
+                self.plan.replaced_folder, posixpath.relpath(final, self.plan.dst_path)
+            )
+            for local, final in pairs
+            if local.relpath in existing
+        }
+        folders = {posixpath.dirname(path) for path in aside.values()}
+        self.remote.make_folders(sorted(ancestors(folders, self.plan.dst_path)))
+        return aside
 
-        return say
+    def _resuming(self, local: LocalFile, offset: int) -> None:
+        self.log.info(f"resuming {local.relpath!r} from byte {offset}")
 
     def _remote_sums(self, files: list[LocalFile]) -> dict[str, str]:
         return self.plan.hasher.checksums(
@@ -318,14 +321,19 @@ class DayUpload:
             self.remote.remove(posixpath.join(self.remote_root, relpath))
             listing.files.pop(relpath, None)
 
-    def _retime(self, files: list[LocalFile], listing: Listing) -> None:
-        """Give server copies proven equal the local modification time, so the next pass
-        finds them by size and time (a copy from an older version, or a touched file)."""
-        times = [
-            (posixpath.join(self.remote_root, f.relpath), f.mtime)
-            for f in files
-            if listing.files[f.relpath].mtime != f.mtime
+    def _retime(self, compared: Comparison, listing: Listing, uploaded: list[LocalFile]) -> None:
+        """Give every server copy proven equal in this pass the local modification time,
+        so later passes find it by size and time: files just uploaded, copies from an
+        older version, touched files. Only proven copies get it: a copy that merely
+        arrived must never pass a later quick check."""
+        sent = {f.relpath for f in uploaded}
+        files = [
+            f
+            for f in [*compared.to_prove, *uploaded]
+            if f.relpath in compared.proven
+            and (f.relpath in sent or listing.files[f.relpath].mtime != f.mtime)
         ]
+        times = [(posixpath.join(self.remote_root, f.relpath), f.mtime) for f in files]
         try:
             self.remote.set_mtimes(times)
         except CircadianError as error:
@@ -337,6 +345,28 @@ class DayUpload:
                 self.remote.where,
                 error,
             )
+            return
+        if times and not self.plan.times_checked:
+            self._check_times_kept(*times[0])
+
+    def _check_times_kept(self, path: str, wanted: int) -> None:
+        """Once per pass: does the server keep the time it was given? A FAT or exFAT
+        disk keeps it to 2 s (compared with that window then); a server that ignores it
+        costs a checksum comparison of every file on every pass, said once."""
+        self.plan.times_checked = True
+        entry = self.remote.stat(path)
+        kept = entry.mtime if entry is not None else None
+        if kept is None or abs(kept - wanted) > 2:
+            logger.warning(
+                "{} does not keep modification times (set {}, got {}): unchanged files are "
+                "compared by checksum on every pass",
+                self.remote.where,
+                wanted,
+                kept,
+            )
+        elif kept != wanted:
+            logger.info("{} keeps modification times to 2 s (a FAT disk?)", self.remote.where)
+            self.plan.modify_window = 2
 
     def _write_manifest(
         self, files: list[LocalFile], compared: Comparison, listing: Listing, changed: bool
@@ -352,36 +382,33 @@ class DayUpload:
         self._prove(compared, [f for f in files if f.relpath not in compared.proven])
         if len(compared.proven) < len(files):
             return
-        path = posixpath.join(self.remote_root, name)
         sums = {f.relpath: compared.proven[f.relpath] for f in files}
-        self.remote.write_bytes(partial_path(path), manifest_text(sums))
-        self.remote.rename_over(partial_path(path), path)
+        write_manifest(self.remote, posixpath.join(self.remote_root, name), sums)
 
     # -- markers, removal, report ---------------------------------------------------
 
-    def _set_markers(self) -> None:
-        if self.plan.local_markers:
-            set_local_marker(self.local_root, self.unit.date)
-        try:
+    def _mark_remote(self, listing: Listing) -> None:
+        """Create the remote day folder if needed and put the marker in it."""
+        if not listing.exists:
             self.remote.make_folders([self.remote_root])
-            self.remote.write_bytes(
-                posixpath.join(self.remote_root, MARKER_NAME),
-                marker_text(self.unit.date).encode(),
-            )
-        except BaseException:
-            self._release_markers()
-            raise
+            listing.exists = True
+        self.remote.write_bytes(
+            posixpath.join(self.remote_root, MARKER_NAME), marker_text(self.unit.date).encode()
+        )
 
-    def _release_markers(self) -> None:
-        try:
-            self.remote.remove(posixpath.join(self.remote_root, MARKER_NAME))
-        except TransientError:
-            self.log.info("the remote marker stays until the link is back (the retry removes it)")
-        except CircadianError as error:
-            self.log.error(
-                f"could not remove the remote marker (the next run replaces it): {error}"
-            )
-        if self.plan.local_markers:
+    def _release_markers(self, remote: bool, local: bool) -> None:
+        if remote:
+            try:
+                self.remote.remove(posixpath.join(self.remote_root, MARKER_NAME))
+            except TransientError:
+                self.log.info(
+                    "the remote marker stays until the link is back (the retry removes it)"
+                )
+            except CircadianError as error:
+                self.log.error(
+                    f"could not remove the remote marker (the next run replaces it): {error}"
+                )
+        if local:
             remove_local_marker(self.local_root)
 
     def _report(
@@ -424,10 +451,12 @@ class DayUpload:
         return removed
 
 
-def remove_empty_tree(root: Path) -> None:
-    """Remove empty folders below and including ``root``; anything non-empty stays."""
-    if not root.is_dir() or root.is_symlink():
-        return
-    for folder, _dirs, _files in sorted(os.walk(root, topdown=False), key=lambda w: -len(w[0])):
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)
+def colliding_names(files: list[LocalFile]) -> set[str]:
+    """Return the relative paths that equal another one after case folding and Unicode
+    normalization (``A.bin`` and ``a.bin``; an ``é`` composed and decomposed)."""
+    groups: dict[str, list[str]] = {}
+    for local in files:
+        groups.setdefault(unicodedata.normalize("NFC", local.relpath).casefold(), []).append(
+            local.relpath
+        )
+    return {relpath for group in groups.values() if len(group) > 1 for relpath in group}

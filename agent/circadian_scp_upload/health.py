@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
 from loguru import logger
 
 from .outcomes import Outcome
+from .state import write_private
 
 HEALTH_FILE = "health.json"
 HEARTBEAT_SECONDS = 10.0
@@ -34,10 +34,7 @@ class Health:
         self._last_beat = now
         state = {"pid": os.getpid(), "heartbeat": now, "last_outcome": self.last_outcome}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with tempfile.NamedTemporaryFile("w", dir=self.path.parent, delete=False) as handle:
-                json.dump(state, handle)
-            os.replace(handle.name, self.path)
+            write_private(self.path, json.dumps(state).encode())
         except OSError as error:
             logger.warning("cannot write the health file {}: {}", self.path, error)
 

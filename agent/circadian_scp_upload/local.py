@@ -8,6 +8,7 @@ folder holding one is kept after removal of the uploaded files.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import os
@@ -76,6 +77,13 @@ class DayUnit:
     names: list[str]
     skipped: list[str] = field(default_factory=list)
     folders: list[str] = field(default_factory=list)
+    shares_date: bool = False  # another day folder has the same date
+
+    @property
+    def label(self) -> str:
+        """The day as log lines name it: its date, and its folder where dates repeat."""
+        date = self.date.isoformat()
+        return f"{date} ({self.names[0]!r})" if self.shares_date else date
 
     def remote_root(self, dst_path: str) -> str:
         """Given the remote base folder, return the remote folder of this day."""
@@ -142,7 +150,10 @@ def find_days(
             "check the src_path / CSU_SRC setting and the volume mount"
         )
     days: dict[datetime.date, DayUnit] = {}
-    for entry in sorted(os.scandir(src_path), key=lambda e: e.name):
+    folders: list[DayUnit] = []  # directories: each dated folder is its own unit
+    with local_io("list", src_path):
+        entries = sorted(os.scandir(src_path), key=lambda e: e.name)
+    for entry in entries:
         is_dir = entry.is_dir(follow_symlinks=False)
         wanted = is_dir if variant == "directories" else entry.is_file(follow_symlinks=False)
         if not wanted:
@@ -157,10 +168,17 @@ def find_days(
         if parsed.date is None:
             continue
         if is_dir:
-            days[parsed.date] = DayUnit(parsed.date, variant, src_path, [entry.name])
+            folders.append(DayUnit(parsed.date, variant, src_path, [entry.name]))
         else:
             days.setdefault(parsed.date, DayUnit(parsed.date, variant, src_path, []))
             days[parsed.date].names.append(entry.name)
+    if variant == "directories":
+        # Two folders of one date (20240917 and 20240917-rerun) are both uploaded, each to
+        # its own remote folder, and their log lines name the folder.
+        dates = [unit.date for unit in folders]
+        for unit in folders:
+            unit.shares_date = dates.count(unit.date) > 1
+        return sorted(folders, key=lambda unit: (unit.date, unit.names[0]))
     return [days[d] for d in sorted(days)]
 
 
@@ -175,3 +193,12 @@ def sha256_file(path: Path, poll: Callable[[], None] = lambda: None) -> str:
             digest.update(chunk)
             poll()
     return digest.hexdigest()
+
+
+def remove_empty_tree(root: Path) -> None:
+    """Remove empty folders below and including ``root``; anything non-empty stays."""
+    if not root.is_dir() or root.is_symlink():
+        return
+    for folder, _dirs, _files in sorted(os.walk(root, topdown=False), key=lambda w: -len(w[0])):
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)

@@ -8,7 +8,6 @@ level quieter, so its chatter never drowns the upload's lines.
 
 from __future__ import annotations
 
-import datetime
 import logging
 
 from loguru import logger
@@ -27,9 +26,9 @@ PARAMIKO_LEVEL_MAP = {
 class DayLog:
     """Log lines about one day, prefixed with the date, to loguru and the callbacks."""
 
-    def __init__(self, callbacks: UploadClientCallbacks, day: datetime.date | None) -> None:
+    def __init__(self, callbacks: UploadClientCallbacks, day: str | None) -> None:
         self._callbacks = callbacks
-        self._prefix = f"{day.isoformat()}: " if day is not None else ""
+        self._prefix = f"{day}: " if day is not None else ""
 
     def info(self, message: str) -> None:
         text = self._prefix + message

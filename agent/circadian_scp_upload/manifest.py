@@ -10,6 +10,8 @@ backslash); names that are not UTF-8 are written as their original bytes.
 from __future__ import annotations
 
 from .local import DayUnit
+from .remote.api import Remote
+from .transfer import partial_path
 
 MANIFEST = "SHA256SUMS"
 
@@ -32,3 +34,9 @@ def manifest_line(relpath: str, sha256: str) -> bytes:
 def manifest_text(sums: dict[str, str]) -> bytes:
     """Given relpath -> SHA-256, return the manifest's content, sorted by name."""
     return b"".join(manifest_line(relpath, sums[relpath]) for relpath in sorted(sums))
+
+
+def write_manifest(remote: Remote, path: str, sums: dict[str, str]) -> None:
+    """Write the manifest atomically: under its temporary name, then renamed into place."""
+    remote.write_bytes(partial_path(path), manifest_text(sums))
+    remote.rename_over(partial_path(path), path)

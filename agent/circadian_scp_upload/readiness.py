@@ -1,5 +1,11 @@
 """When a day is ready: its date is over, plus a grace period, in the station's time zone.
 
+The station's zone is an IANA zone, always: ``CSU_TIMEZONE`` (or ``timezone=``), else the
+container conventions, ``TZ`` and a mounted ``/etc/localtime``, else UTC, said loudly.
+"Day end plus grace" is computed in absolute time: the first instant of the next day in
+that zone, plus the grace period as elapsed time, so a night whose clocks jump at
+midnight (Santiago, Havana, the Azores) still gets its whole grace period.
+
 Time comes in through a ``Clock`` (a function returning an aware datetime), so tests
 can move it at will instead of waiting for midnight.
 """
@@ -7,53 +13,140 @@ can move it at will instead of waiting for midnight.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
 
 Clock = Callable[[], datetime.datetime]
 DEFAULT_GRACE_PERIOD = datetime.timedelta(hours=1)
+UTC = datetime.timezone.utc
+LOCALTIME = Path("/etc/localtime")
+ZONEINFO_MARK = "zoneinfo/"
 
 
 def system_clock() -> datetime.datetime:
-    """Return the current time, aware, in the machine's local time zone."""
-    return datetime.datetime.now().astimezone()
+    """Return the current time, aware (UTC)."""
+    return datetime.datetime.now(UTC)
 
 
-def resolve_timezone(timezone: str | datetime.tzinfo | None) -> datetime.tzinfo | None:
-    """Given an IANA name, a tzinfo or None (local time), return a tzinfo or None.
+@dataclass(frozen=True)
+class StationZone:
+    """The zone days are counted in, and where that choice came from (for the log)."""
 
-    Raises ``ConfigError`` for a name the time zone database does not know.
-    """
-    if timezone is None or isinstance(timezone, datetime.tzinfo):
-        return timezone
-    if timezone.strip().lower() in ("", "local"):
-        return None
+    zone: datetime.tzinfo
+    name: str
+    source: str
+    defaulted: bool = False
+
+    def describe(self) -> str:
+        """Return one line naming the zone and its source."""
+        return f"{self.name} (from {self.source})"
+
+
+def named_zone(name: str, source: str) -> ZoneInfo:
+    """Given an IANA zone name, return it; raise ConfigError naming ``source`` otherwise."""
     try:
-        return ZoneInfo(timezone.strip())
+        return ZoneInfo(name.strip())
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(
-            f"unknown time zone {timezone!r}: use an IANA name such as 'Europe/Berlin' "
-            "or 'UTC', or 'local' for the machine's time zone"
+            f"{source}: unknown time zone {name!r}: use an IANA name such as "
+            "'Europe/Berlin' or 'UTC', or 'local' for the machine's time zone"
         ) from None
 
 
+def station_zone(
+    setting: str | datetime.tzinfo | None,
+    environ: Mapping[str, str] | None = None,
+    localtime: Path = LOCALTIME,
+) -> StationZone:
+    """Given the setting (a tzinfo, an IANA name, or None/"local"), return the zone.
+
+    "local" means, in order: ``TZ`` (an IANA name, ``:`` prefix allowed), a mounted
+    ``/etc/localtime`` (named by its link, or read as a zone file), else UTC (``defaulted``:
+    the caller should say so loudly).
+    """
+    if isinstance(setting, datetime.tzinfo):
+        return StationZone(setting, str(setting), "the caller")
+    if setting is not None and setting.strip().lower() not in ("", "local"):
+        return StationZone(named_zone(setting, "CSU_TIMEZONE"), setting.strip(), "CSU_TIMEZONE")
+    env = os.environ if environ is None else environ
+    tz = env.get("TZ", "").strip().lstrip(":")
+    if tz:
+        return StationZone(named_zone(tz, "TZ"), tz, "TZ")
+    found = _localtime_zone(localtime)
+    if found is not None:
+        return found
+    return StationZone(UTC, "UTC", "nothing: no CSU_TIMEZONE, TZ or /etc/localtime", True)
+
+
+def _localtime_zone(localtime: Path) -> StationZone | None:
+    """Return the zone of a mounted ``/etc/localtime``, or None if there is none."""
+    try:
+        target = os.readlink(localtime)
+    except OSError:
+        target = ""
+    if ZONEINFO_MARK in target:
+        name = target.split(ZONEINFO_MARK, 1)[1]
+        try:
+            return StationZone(ZoneInfo(name), name, str(localtime))
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        with localtime.open("rb") as handle:
+            zone = ZoneInfo.from_file(handle, key=str(localtime))
+    except (OSError, ValueError):
+        return None
+    name = _timezone_file_name(localtime.parent / "timezone") or "the zone in /etc/localtime"
+    return StationZone(zone, name, str(localtime))
+
+
+def _timezone_file_name(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except OSError:
+        return None
+
+
+def resolve_timezone(timezone: str | datetime.tzinfo | None) -> datetime.tzinfo:
+    """Given an IANA name, a tzinfo, or None/"local" (the station's zone), return a tzinfo.
+
+    Raises ``ConfigError`` for a name the time zone database does not know.
+    """
+    return station_zone(timezone).zone
+
+
+def day_start(day: datetime.date, zone: datetime.tzinfo) -> datetime.datetime:
+    """Return the first instant of ``day`` in ``zone``, in UTC.
+
+    Where midnight does not exist (clocks jump from 00:00 to 01:00), the instant that
+    local midnight would have been, before the jump, is the day's start: the same as
+    01:00 after it.
+    """
+    midnight = datetime.datetime.combine(day, datetime.time(), tzinfo=zone)
+    return midnight.astimezone(UTC)
+
+
 def ready_at(
-    day: datetime.date, grace: datetime.timedelta, timezone: datetime.tzinfo | None
+    day: datetime.date, grace: datetime.timedelta, zone: datetime.tzinfo
 ) -> datetime.datetime:
-    """Given a day, a grace period and a zone (None: local), return when it becomes ready."""
-    midnight = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time())
-    if timezone is None:
-        return midnight.astimezone() + grace
-    return midnight.replace(tzinfo=timezone) + grace
+    """Given a day, a grace period and a zone, return when it becomes ready (UTC)."""
+    return day_start(day + datetime.timedelta(days=1), zone) + grace
 
 
 def is_ready(
     day: datetime.date,
     now: datetime.datetime,
     grace: datetime.timedelta = DEFAULT_GRACE_PERIOD,
-    timezone: datetime.tzinfo | None = None,
+    timezone: datetime.tzinfo = UTC,
 ) -> bool:
     """Given a day and the current aware time, return whether that day may be uploaded."""
     return now >= ready_at(day, grace, timezone)
+
+
+def today(now: datetime.datetime, zone: datetime.tzinfo) -> datetime.date:
+    """Return the station's date at ``now``."""
+    return now.astimezone(zone).date()

@@ -20,6 +20,7 @@ files are read and parsed, fingerprints and known_hosts lines checked), and rais
 from __future__ import annotations
 
 import datetime
+import difflib
 import json
 import os
 from collections.abc import Mapping
@@ -48,7 +49,7 @@ from .callbacks import DEFAULT_DATED_REGEX
 from .client import normalize_remote
 from .errors import ConfigError, PatternError
 from .patterns import DatedPattern
-from .readiness import resolve_timezone
+from .readiness import StationZone, named_zone, station_zone
 from .remote import RemoteConnection
 
 ENV_PREFIX = "CSU_"
@@ -102,6 +103,11 @@ class JobFields(BaseModel):
     max_age_days: int | None = Field(
         None, ge=1, description="leave days older than this many days alone (unset: every day)"
     )
+    keep_replaced: bool = Field(
+        True,
+        description="keep a server copy that a changed local file replaces, under "
+        "`<dst>/.csu-replaced/<time>/` (false: overwrite it)",
+    )
 
     _pattern = field_validator("dated_regex")(_check_pattern)
 
@@ -138,6 +144,7 @@ class AgentSettings(BaseSettings, JobFields):
         env_prefix=ENV_PREFIX, case_sensitive=False, extra="ignore", validate_default=True
     )
     _connection: RemoteConnection | None = PrivateAttr(None)
+    _zone: StationZone | None = PrivateAttr(None)
 
     @classmethod
     def settings_customise_sources(
@@ -154,8 +161,8 @@ class AgentSettings(BaseSettings, JobFields):
     jobs: list[Job] | None = Field(
         None,
         description="several jobs instead: a JSON list of objects with the keys src, dst, "
-        "variant, dated_regex, remove_after_upload, checksum, manifest, max_age_days (as "
-        "above) and an optional name",
+        "variant, dated_regex, remove_after_upload, checksum, manifest, max_age_days, "
+        "keep_replaced (as above) and an optional name",
     )
     host: str = Field(..., min_length=1, description="SSH server name or address")
     port: int = Field(22, ge=1, le=65535, description="SSH server port")
@@ -183,7 +190,11 @@ class AgentSettings(BaseSettings, JobFields):
     grace_minutes: int = Field(
         60, ge=0, description="minutes after midnight before a day is uploaded"
     )
-    timezone: str = Field("local", description="station time zone (IANA name, or `local`)")
+    timezone: str = Field(
+        "local",
+        description="station time zone, an IANA name (`local`: `TZ`, else a mounted "
+        "`/etc/localtime`, else UTC with a warning)",
+    )
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field(
         "INFO", description="least important level logged"
     )
@@ -210,7 +221,8 @@ class AgentSettings(BaseSettings, JobFields):
     )
     state_dir: Path = Field(
         Path("/tmp/circadian-scp-upload"),  # a tmpfs in the image
-        description="writable folder for the health file",
+        description="private folder for the health file and host keys accepted on first use "
+        "(a volume keeps them across restarts)",
     )
 
     @field_validator("jobs", mode="before")
@@ -225,11 +237,12 @@ class AgentSettings(BaseSettings, JobFields):
 
     @field_validator("timezone")
     @classmethod
-    def _zone(cls, value: str) -> str:
-        try:
-            resolve_timezone(value)
-        except ConfigError as error:
-            raise ValueError(str(error)) from None
+    def _zone_name(cls, value: str) -> str:
+        if value.strip().lower() not in ("", "local"):
+            try:
+                named_zone(value, "CSU_TIMEZONE")
+            except ConfigError as error:
+                raise ValueError(str(error).removeprefix("CSU_TIMEZONE: ")) from None
         return value
 
     @field_validator("log_level", mode="before")
@@ -241,6 +254,13 @@ class AgentSettings(BaseSettings, JobFields):
     def grace_period(self) -> datetime.timedelta:
         """Return the grace period as a timedelta."""
         return datetime.timedelta(minutes=self.grace_minutes)
+
+    @property
+    def zone(self) -> StationZone:
+        """The station's time zone and where it came from (resolved at load)."""
+        if self._zone is None:
+            self._zone = station_zone(self.timezone)
+        return self._zone
 
     @property
     def connection(self) -> RemoteConnection:
@@ -272,10 +292,26 @@ def build_connection(settings: AgentSettings) -> RemoteConnection:
         known_hosts=secret(settings.known_hosts),
         host_key_fingerprint=settings.host_key_fingerprint,
         accept_new_host_key=settings.accept_new_host_key,
+        accepted_host_keys_file=accepted_keys_file(settings),
         connect_timeout=settings.connect_timeout,
         io_timeout=settings.io_timeout,
         keepalive_seconds=settings.keepalive_seconds,
     )
+
+
+def accepted_keys_file(settings: AgentSettings) -> Path | None:
+    """Return where host keys accepted on first use are recorded: the known_hosts file
+    where the agent may write it, else the private state folder (a read-only root, a
+    ``:ro`` mount, or known_hosts given as text)."""
+    if not settings.accept_new_host_key:
+        return None
+    given = settings.known_hosts_file
+    if given is not None and settings.known_hosts is None:
+        target = given.expanduser()
+        folder_writable = os.access(target.parent, os.W_OK)
+        if os.access(target, os.W_OK) or (not target.exists() and folder_writable):
+            return target
+    return settings.state_dir / "accepted_host_keys"
 
 
 def secret(value: SecretStr | None) -> str | None:
@@ -296,10 +332,32 @@ def resolve_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], li
             problems.append(f"{file_var}: give either {ENV_PREFIX}{name} or {file_var}, not both")
             continue
         try:
-            env[ENV_PREFIX + name] = Path(path).read_text(encoding="utf-8")
+            text = Path(path).read_text(encoding="utf-8")
         except OSError as error:
             problems.append(f"{file_var}: cannot read {path!r} ({error.strerror})")
+            continue
+        except UnicodeDecodeError:
+            problems.append(f"{file_var}: {path!r} is not a text file")
+            continue
+        # `echo secret > file` leaves a line break that is no part of the secret
+        env[ENV_PREFIX + name] = text.removesuffix("\n").removesuffix("\r")
     return env, problems
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Return a warning for each ``CSU_`` variable the agent does not know, with the
+    closest known name (a misspelt variable would otherwise be ignored silently)."""
+    known = {ENV_PREFIX + name.upper() for name in AgentSettings.model_fields}
+    known |= {f"{ENV_PREFIX}{name}_FILE" for name in FILE_SECRET_NAMES}
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else "; see `env-reference`"
+        warnings.append(f"{name} is not a variable this agent knows: it is ignored{hint}")
+    return warnings
 
 
 def load_settings(
@@ -319,6 +377,11 @@ def load_settings(
     except ConfigError as error:
         problems.append(str(error))
     problems.extend(_cross_checks(env, settings))
+    if settings is not None:
+        try:
+            settings._zone = station_zone(settings.timezone, env)
+        except ConfigError as error:
+            problems.append(str(error))
     if settings is not None and not problems and connection:
         try:
             settings._connection = build_connection(settings)
@@ -367,6 +430,18 @@ def _lookup(env: Mapping[str, str], name: str) -> str | None:
 
 def _cross_checks(env: Mapping[str, str], settings: AgentSettings | None) -> list[str]:
     problems = []
+    if (
+        settings is not None
+        and settings.password is None
+        and settings.key_file is None
+        and settings.private_key is None
+        and not env.get("SSH_AUTH_SOCK")
+    ):
+        problems.append(
+            "CSU_KEY_FILE: no credential: give a private key (CSU_KEY_FILE, CSU_PRIVATE_KEY "
+            "or the secret csu_private_key) or a password (CSU_PASSWORD), or run an ssh-agent "
+            "(SSH_AUTH_SOCK)"
+        )
     has_jobs = _lookup(env, "CSU_JOBS") is not None
     if not has_jobs and _lookup(env, "CSU_DST") is None:
         problems.append("CSU_DST: missing; give the remote folder (or several jobs in CSU_JOBS)")

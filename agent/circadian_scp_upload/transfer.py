@@ -18,6 +18,7 @@ abort, write.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import posixpath
 from collections.abc import Callable
@@ -27,9 +28,12 @@ from typing import BinaryIO
 from .errors import CircadianError, LocalFileError, RemotePathError
 from .local import HASH_CHUNK_BYTES, LocalFile, local_io
 from .pacing import AbortPoller, Pacer
+from .progress import Progress
 from .remote.api import STREAM_CHUNK_BYTES, WRITE_CHUNK_BYTES, Remote, Sink
 
 PARTIAL_SUFFIX = ".csu-partial"
+PARTIAL_EXTRA_BYTES = len(".") + len(PARTIAL_SUFFIX)
+NAME_MAX_BYTES = 255  # what ext4, xfs, btrfs and most others allow for one name
 RESUME_CHECK_BYTES = 256 * 1024
 SMALL_FILE_BYTES = 256 * 1024
 BATCH_FILES = 4096
@@ -39,8 +43,12 @@ ServerChecksum = Callable[[str, int], "str | None"]
 
 
 def partial_path(final_path: str) -> str:
-    """Given a remote file's final path, return the path it is written under first."""
+    """Given a remote file's final path, return the path it is written under first:
+    ``.<name>.csu-partial``, or, where that would exceed the 255 bytes a name may have,
+    ``.<hash of the name>.csu-partial``."""
     folder, name = posixpath.split(final_path)
+    if len(name.encode("utf-8", "surrogateescape")) + PARTIAL_EXTRA_BYTES > NAME_MAX_BYTES:
+        name = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return posixpath.join(folder, f".{name}{PARTIAL_SUFFIX}")
 
 
@@ -48,12 +56,6 @@ def is_partial_name(relpath: str) -> bool:
     """Return whether a remote relative path is one of our temporary files."""
     name = posixpath.basename(relpath)
     return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
-
-
-def final_of_partial(relpath: str) -> str:
-    """Given a temporary file's relative path, return the final one it stands for."""
-    folder, name = posixpath.split(relpath)
-    return posixpath.join(folder, name[1 : -len(PARTIAL_SUFFIX)])
 
 
 def batches(files: list[LocalFile]) -> list[list[LocalFile]]:
@@ -102,11 +104,57 @@ class Uploader:
         server_checksum: ServerChecksum | None,
         durable: bool,
         on_bytes: Callable[[int], None],
+        aside: dict[str, str] | None = None,
     ) -> None:
         self.remote, self.pacer, self.poll = remote, pacer, poll
         self.stream, self.server_checksum = stream, server_checksum
         self.durable, self.on_bytes = durable, on_bytes
+        self.aside = aside or {}  # final path -> where its server copy goes first
         self.skipped: dict[str, CircadianError] = {}  # local files that could not be read
+        self.bytes_sent = 0  # not counting prefixes a resume kept
+        self.files_sent = 0
+        self.kept_aside = 0
+
+    def put_all(
+        self,
+        pairs: list[tuple[LocalFile, str]],
+        progress: Progress,
+        on_resume: Callable[[LocalFile, int], None],
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Upload (local file, final path) pairs, small ones in batches first; return
+        relpath -> SHA-256 of what was sent, and relpath -> the server's SHA-256 taken
+        before the rename (large files). A local file that cannot be read is recorded
+        in ``skipped``; the others go on."""
+        local_sums: dict[str, str] = {}
+        server_sums: dict[str, str] = {}
+        for batch in batches([f for f, _final in pairs if f.size <= SMALL_FILE_BYTES]):
+            self.poll.check()
+            progress.start_file(len(batch))
+            finals = dict(pairs)
+            before = progress.done_bytes
+            try:
+                local_sums.update(self.put_small([(f, finals[f]) for f in batch]))
+            finally:
+                self.bytes_sent += progress.done_bytes - before
+            self.files_sent += len(batch)
+        for local, final in pairs:
+            if local.size <= SMALL_FILE_BYTES:
+                continue
+            self.poll.check()
+            progress.start_file()
+            before = progress.done_bytes
+            try:
+                outcome = self.put_large(local, final, functools.partial(on_resume, local))
+            except LocalFileError as error:
+                self.skipped[local.relpath] = error
+                continue
+            self.bytes_sent += progress.done_bytes - before - outcome.resumed_from
+            local_sums[local.relpath] = outcome.sha256
+            if outcome.remote_sha256 is not None:
+                server_sums[local.relpath] = outcome.remote_sha256
+            self.files_sent += 1
+        progress.finish()
+        return local_sums, server_sums
 
     # -- small files ---------------------------------------------------------------
 
@@ -136,14 +184,21 @@ class Uploader:
                     continue
                 self.pacer(len(content), self.poll)
                 sums[local.relpath] = hashlib.sha256(content).hexdigest()
-                batch.put(index, content, self.durable, local.mtime)
+                batch.put(index, content, self.durable)
                 self.on_bytes(len(content))
         except BaseException:
             batch.abandon()  # keep the channel in step; partial files wait for the next run
             raise
         stored = batch.collect()
         failures = [opened or written for opened, written in zip(failures, stored, strict=True)]
-        good = [index for index, failure in enumerate(failures) if failure is None]
+        # Server copies that a changed local file replaces are kept aside first.
+        good = [i for i, failure in enumerate(failures) if failure is None]
+        kept = [i for i in good if files[i][1] in self.aside]
+        moved = batch.rename([(files[i][1], self.aside[files[i][1]]) for i in kept])
+        for index, failure in zip(kept, moved, strict=True):
+            failures[index] = failure
+            self.kept_aside += failure is None
+        good = [i for i, failure in enumerate(failures) if failure is None]
         renamed = batch.rename([(partial_path(files[i][1]), files[i][1]) for i in good])
         for index, failure in zip(good, renamed, strict=True):
             failures[index] = failure
@@ -166,12 +221,12 @@ class Uploader:
         digest = hashlib.sha256()
         if offset:
             on_resume(offset)
-            _hash_prefix(local, offset, digest)
+            _hash_prefix(local, offset, digest, self.poll)
             self.on_bytes(offset)
         chunk = STREAM_CHUNK_BYTES if self.stream else WRITE_CHUNK_BYTES
         with self.remote.open_file(partial, offset, self.stream) as sink:
             total = offset + self._send(local, offset, chunk, sink, digest)
-            sink.commit(self.durable, local.mtime)
+            sink.commit(self.durable)
         stored = self.remote.stat(partial)
         if stored is None or stored.size != total:
             # Never rename a short or overlong file into place, whatever the server said.
@@ -188,6 +243,9 @@ class Uploader:
                 f"the server's copy of {final!r} does not match the local file after "
                 "upload (checksums differ); it was discarded and is uploaded again next run"
             )
+        if final in self.aside:  # keep the server's earlier copy
+            self.remote.rename_over(final, self.aside[final])
+            self.kept_aside += 1
         self.remote.rename_over(partial, final)
         return Uploaded(digest.hexdigest(), offset, remote_sha256)
 
@@ -231,10 +289,24 @@ def _read(source: BinaryIO, size: int, local: LocalFile) -> bytes:
         return source.read(size)
 
 
-def _hash_prefix(local: LocalFile, length: int, digest: hashlib._Hash) -> None:
-    """Feed the first ``length`` bytes of ``local`` into ``digest`` (a resumed prefix)."""
+def _hash_prefix(
+    local: LocalFile, length: int, digest: hashlib._Hash, poll: Callable[[], None]
+) -> None:
+    """Feed the first ``length`` bytes of ``local`` into ``digest`` (a resumed prefix),
+    polling for a stop between chunks."""
     with local_io("read", local.path), local.path.open("rb") as handle:
         remaining = length
         while remaining and (chunk := handle.read(min(HASH_CHUNK_BYTES, remaining))):
             digest.update(chunk)
             remaining -= len(chunk)
+            poll()
+
+
+def ancestors(folders: set[str], top: str) -> list[str]:
+    """Return ``folders`` and their parents below ``top``, parents first."""
+    found: set[str] = set()
+    for folder in folders:
+        while folder not in found and folder not in (top, "", "/", "."):
+            found.add(folder)
+            folder = posixpath.dirname(folder)
+    return sorted(found, key=lambda path: (path.count("/"), path))

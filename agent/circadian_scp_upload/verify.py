@@ -90,16 +90,21 @@ class RemoteHasher:
             )
         return {p: found[p] for p in relpaths if p in found}
 
+    def read_back(self, path: str, _size: int = 0) -> str | None:
+        """Return the SHA-256 of one remote file read back over SFTP (None if absent)."""
+        entry = self.remote.stat(path)
+        if entry is None or not entry.is_file:
+            return None
+        digest = hashlib.sha256()
+        for chunk in self.remote.read_file(path):
+            digest.update(chunk)
+            self.poll()
+        return digest.hexdigest()
+
     def _readback(self, root: str, relpaths: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         for relpath in relpaths:
-            path = posixpath.join(root, relpath)
-            entry = self.remote.stat(path)
-            if entry is None or not entry.is_file:
-                continue
-            digest = hashlib.sha256()
-            for chunk in self.remote.read_file(path):
-                digest.update(chunk)
-                self.poll()
-            found[relpath] = digest.hexdigest()
+            digest = self.read_back(posixpath.join(root, relpath))
+            if digest is not None:
+                found[relpath] = digest
         return found

@@ -127,10 +127,40 @@ def agent_env(
     return env
 
 
+SECRET_VARIABLES = ("CSU_PASSWORD", "CSU_PRIVATE_KEY", "CSU_KEY_PASSPHRASE", "CSU_KNOWN_HOSTS")
+SECRET_FILE_VARIABLES = ("CSU_KEY_FILE", "CSU_PRIVATE_KEY_FILE", "CSU_PASSWORD_FILE")
+SECRETS_CHECKED = {"lines": 0}
+
+
+def secrets_of(env: dict[str, str]) -> list[str]:
+    """Return every secret an agent run with ``env`` knows: values, and key file lines."""
+    texts = [env[name] for name in SECRET_VARIABLES if env.get(name)]
+    for name in SECRET_FILE_VARIABLES:
+        path = Path(env.get(name) or "/nonexistent")
+        if path.is_file():
+            texts.append(path.read_text(errors="replace"))
+    found = []
+    for text in texts:
+        found += [line.strip() for line in text.splitlines() if len(line.strip()) >= 12]
+        if len(text.strip()) >= 6 and "\n" not in text.strip():
+            found.append(text.strip())
+    return [s for s in found if not s.startswith("-----") and not s.startswith("[127.0.0.1]")]
+
+
+def assert_no_secret(output: str, env: dict[str, str]) -> None:
+    """Fail if any line of an agent's output shows a secret it was given."""
+    secrets = secrets_of(env)
+    for line in output.splitlines():
+        SECRETS_CHECKED["lines"] += 1
+        for secret in secrets:
+            assert secret not in line, f"a secret was logged: {line[:200]!r}"
+
+
 def agent(
     command: str, env: dict[str, str], timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
+    """Run the agent's CLI; every line it prints is checked for the secrets it was given."""
+    result = subprocess.run(
         [sys.executable, "-m", "circadian_scp_upload", command],
         env=env,
         capture_output=True,
@@ -138,11 +168,26 @@ def agent(
         timeout=timeout,
         cwd=ROOT,
     )
+    assert_no_secret(result.stdout + result.stderr, env)
+    return result
 
 
-def start_agent(command: str, env: dict[str, str], quiet: bool = False) -> subprocess.Popen[str]:
+class Agent(subprocess.Popen[str]):
+    """A background agent whose output is checked for secrets when it is read."""
+
+    env: dict[str, str]
+
+    def communicate(
+        self, input: str | None = None, timeout: float | None = None
+    ) -> tuple[str, str]:
+        stdout, stderr = super().communicate(input, timeout)
+        assert_no_secret((stdout or "") + (stderr or ""), self.env)
+        return stdout, stderr
+
+
+def start_agent(command: str, env: dict[str, str], quiet: bool = False) -> Agent:
     """Start the agent's CLI in the background (its stderr piped unless ``quiet``)."""
-    return subprocess.Popen(
+    process = Agent(
         [sys.executable, "-m", "circadian_scp_upload", command],
         env=env,
         cwd=ROOT,
@@ -150,6 +195,8 @@ def start_agent(command: str, env: dict[str, str], quiet: bool = False) -> subpr
         stderr=subprocess.DEVNULL if quiet else subprocess.PIPE,
         text=True,
     )
+    process.env = env
+    return process
 
 
 def known_hosts_for(server: SSHServer, port: int, tmp_path: Path) -> Path:

@@ -206,8 +206,13 @@ def test_check_prints_the_plan_and_changes_nothing(shell_server: SSHServer, data
     assert result.returncode == 0, result.stderr
     assert "host key verified" in result.stdout
     assert "2 of 2 ready day(s) need work" in result.stdout
-    assert (TODAY - datetime.timedelta(days=3)).isoformat() in result.stdout
-    assert TODAY.isoformat() not in result.stdout
+    assert f"  {(TODAY - datetime.timedelta(days=3)).isoformat()}  " in result.stdout
+    assert f"  {TODAY.isoformat()}  " not in result.stdout  # today is not ready
+    assert "station time zone: UTC (from CSU_TIMEZONE)" in result.stdout
+    tomorrow = (TODAY + datetime.timedelta(days=1)).isoformat()
+    assert f"today is {TODAY.isoformat()}; it becomes ready at {tomorrow} 01:00 UTC" in (
+        result.stdout
+    )
     assert tree(data) == before
     assert tree(dst) == {}
     # once uploaded (removal off), nothing is left to do

@@ -198,10 +198,9 @@ def test_a_file_changed_while_its_day_uploads_is_not_removed(
     with shell_server.connection() as connection:
         report = client(connection, src, remote_dir, True, Recorder()).run()
     assert report.days[0].status == "uploaded"
-    assert tree(remote_dir) == {
-        "20240917/a.txt": b"first version plus more",
-        "20240917/b.txt": b"b",
-    }
+    assert tree(remote_dir / "20240917") == {"a.txt": b"first version plus more", "b.txt": b"b"}
+    [kept] = [v for k, v in tree(remote_dir).items() if k.startswith(".csu-replaced/")]
+    assert kept == b"first version"  # the server's earlier copy is kept, not destroyed
     assert not (src / "20240917").exists()
 
 

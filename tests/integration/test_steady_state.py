@@ -68,7 +68,9 @@ def test_a_file_changed_after_upload_is_sent_again(
         report = client(connection, src, remote_dir, False, recorder).run()
     assert report.days[0].uploaded == 1
     assert "2024-09-17: found 3 synced files and 1 unsynced files" in recorder.info
-    assert tree(remote_dir) == {f"20240917/{k}": v for k, v in tree(src / "20240917").items()}
+    assert tree(remote_dir / "20240917") == tree(src / "20240917")
+    replaced = {k.split("/", 1)[1]: v for k, v in tree(remote_dir / ".csu-replaced").items()}
+    assert replaced == {"20240917/file0.txt": b"20240917-0\n" * 50}
     assert leftovers(remote_dir) == []
 
 

@@ -115,10 +115,13 @@ def test_remote_file_with_same_size_but_other_content_is_replaced(
     recorder = Recorder()
     with server.connection() as connection:
         client(connection, src, remote_dir, True, recorder).run()
-    assert tree(remote_dir) == {
-        "20240917/a.txt": b"right content",
-        "20240917/extra.txt": b"server-only data stays",
+    assert tree(remote_dir / "20240917") == {
+        "a.txt": b"right content",
+        "extra.txt": b"server-only data stays",
     }
+    [(kept_as, kept)] = tree(remote_dir / ".csu-replaced").items()
+    assert kept_as.endswith("/20240917/a.txt")
+    assert kept == b"wrong content"  # replaced, but kept aside: never destroyed
     assert "2024-09-17: found 0 synced files and 1 unsynced files" in recorder.info
     assert not (src / "20240917").exists()
 

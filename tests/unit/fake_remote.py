@@ -45,6 +45,7 @@ class MemoryRemote:
     durable: set[str] = field(default_factory=set)
     where: str = "memory:22"
     io_timeout: float = 5.0
+    clock: int = 1_700_000_000  # the server's "now" for files it writes
 
     def fail(self, operation: str, path: str, error: CircadianError) -> None:
         """Make ``operation`` on ``path`` raise ``error`` (once)."""
@@ -110,6 +111,7 @@ class MemoryRemote:
         path = self._do("write", path)
         self._need_folder(path)
         self.files[path] = data
+        self.mtimes[path] = self.clock
 
     def set_mtimes(self, times: Sequence[tuple[str, int]]) -> None:
         for path, mtime in times:
@@ -139,6 +141,7 @@ class MemoryRemote:
         self._need_folder(path)
         kept = self.files.get(path, b"")[:offset] if offset else b""
         self.files[path] = kept
+        self.mtimes[path] = self.clock  # a write gives the file the server's time
         return MemorySink(self, path)
 
     def open_batch(self) -> MemoryBatch:
@@ -182,11 +185,9 @@ class MemorySink:
     def write(self, data: bytes) -> None:
         self.remote.files[self.path] += data
 
-    def commit(self, durable: bool, mtime: int | None) -> None:
+    def commit(self, durable: bool) -> None:
         if durable:
             self.remote.durable.add(self.path)
-        if mtime is not None:
-            self.remote.mtimes[self.path] = mtime
 
     def __enter__(self) -> MemorySink:
         return self
@@ -218,10 +219,10 @@ class MemoryBatch:
                 failed.append(error)
         return failed
 
-    def put(self, index: int, data: bytes, durable: bool, mtime: int | None) -> None:
+    def put(self, index: int, data: bytes, durable: bool) -> None:
         with self.remote.open_file(self.paths[index], 0, stream=False) as sink:
             sink.write(data)
-            sink.commit(durable, mtime)
+            sink.commit(durable)
 
     def discard(self, index: int) -> None:
         self.remote.log.append(("discard", self.paths[index]))

@@ -8,8 +8,10 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from circadian_scp_upload import DailyTransferClient, RunReport, UploadClientCallbacks
-from circadian_scp_upload.errors import RemotePathError
+from circadian_scp_upload.errors import RemotePathError, TransientError
 from circadian_scp_upload.remote.api import CommandResult, ServerTraits
 from tests.unit.fake_remote import SFTP_ONLY_TRAITS, MemoryRemote
 
@@ -204,7 +206,7 @@ def test_a_local_file_is_removed_only_when_the_server_copy_matches(tmp_path: Pat
     ) -> CommandResult:
         result = honest(command, stdin, timeout, poll)
         records = [
-            b"0" * 64 + r[64:] if r.endswith(b"large.bin") else r
+            b"0" * 64 + r[64:] if r.endswith(b"small.txt") else r
             for r in result.stdout.split(b"\0")
         ]
         return CommandResult(result.exit_status, b"\0".join(records), result.stderr)
@@ -212,9 +214,9 @@ def test_a_local_file_is_removed_only_when_the_server_copy_matches(tmp_path: Pat
     remote.run = lying  # type: ignore[method-assign]
     _info, errors, _report = run(remote, tmp_path, remove=True)
     assert "2024-09-17: 1 of 2 files could not be verified" in errors[0]
-    assert not (tmp_path / "20240917" / "small.txt").exists()
-    kept = (tmp_path / "20240917" / "sub" / "large.bin").read_bytes()
-    assert kept == remote.files["/srv/20240917/sub/large.bin"]
+    assert not (tmp_path / "20240917" / "sub" / "large.bin").exists()
+    kept = (tmp_path / "20240917" / "small.txt").read_bytes()
+    assert kept == remote.files["/srv/20240917/small.txt"]
 
 
 def test_a_local_file_gone_after_screening_fails_its_day_only(tmp_path: Path) -> None:
@@ -232,3 +234,51 @@ def test_a_local_file_gone_after_screening_fails_its_day_only(tmp_path: Path) ->
     assert "/srv/20240917/small.txt" in remote.files  # the readable file of that day went
     assert "/srv/20240918/sub/large.bin" in remote.files
     assert not (tmp_path / "20240917" / "small.txt").exists()  # verified: removed
+
+
+def test_a_copy_that_arrived_but_was_never_verified_is_not_taken_as_synced(
+    tmp_path: Path,
+) -> None:
+    make_days(tmp_path)
+    remote = MemoryRemote(server_traits=ServerTraits(shell=True, batch_hasher=True))
+    honest = remote.run
+
+    def link_drops_while_hashing(*args: Any, **kwargs: Any) -> CommandResult:
+        raise TransientError("the link dropped while the server hashed")
+
+    remote.run = link_drops_while_hashing  # type: ignore[method-assign]
+    with pytest.raises(TransientError):
+        run(remote, tmp_path, remove=False)
+    assert "/srv/20240917/small.txt" in remote.files  # it arrived, unverified
+    remote.run = honest  # type: ignore[method-assign]
+    remote.log.clear()
+    info, _errors, report = run(remote, tmp_path, remove=False)
+    assert not report.days[0].idle
+    assert "2024-09-17: checksums of all 2 files match" in info
+    assert ("run", "cd -- /srv/20240917 && xargs -0 sha256sum -z --") in remote.log
+
+
+def test_removal_happens_under_the_local_marker(tmp_path: Path) -> None:
+    make_days(tmp_path)
+    remote = MemoryRemote()
+    run(remote, tmp_path, remove=False)
+    seen: list[bool] = []
+    real_unlink = Path.unlink
+
+    def unlink(path: Path, missing_ok: bool = False) -> None:
+        if path.name != ".do-not-touch":
+            seen.append(
+                (path.parent.parent / ".do-not-touch").exists()
+                or (path.parent / ".do-not-touch").exists()
+            )
+        real_unlink(path, missing_ok)
+
+    Path.unlink = unlink  # type: ignore[method-assign,assignment]
+    try:
+        run(remote, tmp_path, remove=True)
+    finally:
+        Path.unlink = real_unlink  # type: ignore[method-assign]
+    assert seen
+    assert all(seen)
+    assert not [p for p in remote.files if p.endswith(".do-not-touch")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20240920"]

@@ -3,22 +3,30 @@
 from __future__ import annotations
 
 from circadian_scp_upload.remote.api import CommandResult
-from circadian_scp_upload.remote.probe import EMPTY_SHA256, parse_probe, traits_from
+from circadian_scp_upload.remote.probe import (
+    EMPTY_SHA256,
+    QUOTING_TORTURE,
+    parse_probe,
+    traits_from,
+)
 
 OPENSSH = {"fsync@openssh.com", "posix-rename@openssh.com", "statvfs@openssh.com"}
 
 
-def answer(*parts: bytes) -> bytes:
+def answer(*parts: bytes, quoting: bytes = QUOTING_TORTURE.encode()) -> bytes:
+    """The probe's output: answers 1 to 3 as given, then the quoting test and the end."""
+    parts = (*parts[:3], quoting + b"\n", b"")
     return b"".join(b"@" + str(i + 1).encode() + b"\n" + p for i, p in enumerate(parts))
 
 
 def test_parse_probe_keys_each_answer_by_its_marker() -> None:
-    out = answer(EMPTY_SHA256 + b"  /dev/null\0", EMPTY_SHA256 + b" *stdin\n", b"", b"")
+    out = answer(EMPTY_SHA256 + b"  /dev/null\0", EMPTY_SHA256 + b" *stdin\n", b"")
     assert parse_probe(out) == {
         "1": EMPTY_SHA256 + b"  /dev/null",
         "2": EMPTY_SHA256 + b" *stdin",
         "3": b"",
-        "4": b"",
+        "4": QUOTING_TORTURE.encode(),
+        "5": b"",
     }
 
 
@@ -71,3 +79,19 @@ def test_a_refused_exec_request_means_no_shell() -> None:
     assert traits.posix_rename
     assert not traits.fsync
     assert "refuses to run commands" in traits.describe()
+
+
+def test_a_shell_that_quotes_otherwise_is_no_shell() -> None:
+    out = answer(EMPTY_SHA256 + b"  /dev/null\0", b"", b"", quoting=b"a'b\"c'd\\e ...")
+    traits = traits_from(CommandResult(0, out, b""), OPENSSH)
+    assert not traits.shell
+    assert traits.stream_hasher is None
+    assert not traits.batch_hasher
+    assert "does not quote as POSIX sh does" in traits.describe()
+
+
+def test_fish_which_cannot_even_parse_the_probe_is_no_shell() -> None:
+    said = b"fish: Unexpected end of string, quotes are not balanced\necho @1; ...\n"
+    traits = traits_from(CommandResult(127, b"", said), OPENSSH)
+    assert not traits.shell
+    assert traits.detail == "fish: Unexpected end of string, quotes are not balanced"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -10,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from circadian_scp_upload import ConfigError
-from circadian_scp_upload.readiness import is_ready, ready_at, resolve_timezone
+from circadian_scp_upload.readiness import (
+    UTC,
+    StationZone,
+    day_start,
+    is_ready,
+    ready_at,
+    resolve_timezone,
+    station_zone,
+)
 
 BERLIN = ZoneInfo("Europe/Berlin")
 DAY = datetime.date(2024, 9, 17)
@@ -54,10 +63,58 @@ def test_daylight_saving_night_uses_wall_clock() -> None:
 
 def test_resolves_zone_names() -> None:
     assert resolve_timezone("Europe/Berlin") == BERLIN
-    assert resolve_timezone("local") is None
-    assert resolve_timezone(None) is None
     with pytest.raises(ConfigError, match="IANA"):
         resolve_timezone("Mars/Olympus")
+
+
+def test_local_means_tz_then_etc_localtime_then_utc_said_loudly(tmp_path: Path) -> None:
+    link = tmp_path / "localtime"
+    link.symlink_to("/usr/share/zoneinfo/America/Denver")
+    absent = tmp_path / "absent"
+    assert station_zone("local", {"TZ": ":Asia/Tokyo"}, link) == StationZone(
+        ZoneInfo("Asia/Tokyo"), "Asia/Tokyo", "TZ"
+    )
+    assert station_zone("local", {}, link) == StationZone(
+        ZoneInfo("America/Denver"), "America/Denver", str(link)
+    )
+    copied = tmp_path / "copied" / "localtime"
+    copied.parent.mkdir()
+    copied.write_bytes(Path("/usr/share/zoneinfo/Europe/Berlin").read_bytes())
+    (copied.parent / "timezone").write_text("Europe/Berlin\n")
+    found = station_zone(None, {}, copied)
+    assert found.name == "Europe/Berlin"
+    assert found.zone.utcoffset(datetime.datetime(2024, 7, 1)) == datetime.timedelta(hours=2)
+    fallback = station_zone("local", {}, absent)
+    assert (fallback.zone, fallback.defaulted) == (datetime.timezone.utc, True)
+    assert station_zone("UTC", {"TZ": "Asia/Tokyo"}, link).name == "UTC"  # explicit wins
+    with pytest.raises(ConfigError, match="TZ: unknown time zone"):
+        station_zone("local", {"TZ": "Nowhere/Else"}, absent)
+
+
+def test_denver_uploads_day_d_only_after_it_ends_there() -> None:
+    denver = ZoneInfo("America/Denver")
+    # 02:00 UTC on the 18th is still the evening of the 17th in Denver (UTC-6)
+    assert not is_ready(DAY, datetime.datetime(2024, 9, 18, 2, 0, tzinfo=UTC), HOUR, denver)
+    assert ready_at(DAY, HOUR, denver) == datetime.datetime(2024, 9, 18, 7, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("zone", "night"),
+    [
+        ("America/Santiago", datetime.date(2024, 9, 8)),  # 00:00 jumps to 01:00
+        ("America/Havana", datetime.date(2024, 3, 10)),  # 00:00 jumps to 01:00
+        ("Atlantic/Azores", datetime.date(2024, 3, 31)),  # 00:00 jumps to 01:00
+    ],
+)
+def test_a_night_whose_clocks_jump_at_midnight_keeps_its_whole_grace(
+    zone: str, night: datetime.date
+) -> None:
+    tz = ZoneInfo(zone)
+    day = night - datetime.timedelta(days=1)
+    start = day_start(night, tz)
+    assert start.astimezone(tz).hour == 1  # the first instant of the day is 01:00 local
+    assert ready_at(day, HOUR, tz) - start == HOUR  # an hour of elapsed time, not of wall
+    assert not is_ready(day, start + datetime.timedelta(minutes=59), HOUR, tz)
 
 
 @given(

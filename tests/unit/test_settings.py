@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload import ConfigError
-from circadian_scp_upload.settings import env_reference, load_settings
+from circadian_scp_upload.settings import env_reference, load_settings, unknown_variables
 
-BASE = {"CSU_HOST": "server.example", "CSU_USER": "station", "CSU_DST": "/srv/data"}
+NO_CREDENTIAL = {"CSU_HOST": "server.example", "CSU_USER": "station", "CSU_DST": "/srv/data"}
+BASE = NO_CREDENTIAL | {"CSU_PASSWORD": "station-pw"}
 README = Path(__file__).resolve().parents[2] / "README.md"
 
 
@@ -75,12 +76,12 @@ def test_secrets_never_appear_in_errors() -> None:
 
 
 def test_secret_from_a_file(tmp_path: Path) -> None:
-    (tmp_path / "pw").write_text("from-file-pw")
-    settings = load_settings({**BASE, "CSU_PASSWORD_FILE": str(tmp_path / "pw")})
+    (tmp_path / "pw").write_text("from-file-pw\n")  # as `echo from-file-pw > pw` writes it
+    settings = load_settings({**NO_CREDENTIAL, "CSU_PASSWORD_FILE": str(tmp_path / "pw")})
     assert settings.password is not None
     assert settings.password.get_secret_value() == "from-file-pw"
     with pytest.raises(ConfigError, match="CSU_PASSWORD_FILE: cannot read"):
-        load_settings({**BASE, "CSU_PASSWORD_FILE": str(tmp_path / "absent")})
+        load_settings({**NO_CREDENTIAL, "CSU_PASSWORD_FILE": str(tmp_path / "absent")})
     with pytest.raises(ConfigError, match="not both"):
         load_settings({**BASE, "CSU_PASSWORD": "a", "CSU_PASSWORD_FILE": str(tmp_path / "pw")})
 
@@ -88,7 +89,7 @@ def test_secret_from_a_file(tmp_path: Path) -> None:
 def test_docker_secrets_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "csu_password").write_text("docker-secret-pw")
     monkeypatch.setattr("circadian_scp_upload.settings.SECRETS_DIR", tmp_path)
-    settings = load_settings(BASE)
+    settings = load_settings(NO_CREDENTIAL)
     assert settings.password is not None
     assert settings.password.get_secret_value() == "docker-secret-pw"
 
@@ -171,3 +172,21 @@ def test_a_bad_known_hosts_file_and_a_blank_job_folder_are_found_at_load(
     assert "CSU_JOBS[0].dst: the remote folder" in message
     with pytest.raises(ConfigError, match="CSU_KNOWN_HOSTS_FILE: the known_hosts file"):
         load_settings({**BASE, "CSU_PASSWORD": "pw", "CSU_KNOWN_HOSTS_FILE": str(known)})
+
+
+def test_no_credential_at_all_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigError, match="no credential: give a private key"):
+        load_settings(NO_CREDENTIAL)
+    assert load_settings(NO_CREDENTIAL | {"SSH_AUTH_SOCK": "/run/agent.sock"}).password is None
+
+
+def test_misspelt_variables_are_named_with_the_closest_known_one() -> None:
+    warnings = unknown_variables(
+        BASE | {"CSU_REMOVE_AFTER_UPLAOD": "true", "CSU_TIME_ZONE": "UTC", "HOME": "/root"}
+    )
+    assert warnings == [
+        "CSU_REMOVE_AFTER_UPLAOD is not a variable this agent knows: it is ignored; "
+        "did you mean CSU_REMOVE_AFTER_UPLOAD?",
+        "CSU_TIME_ZONE is not a variable this agent knows: it is ignored; "
+        "did you mean CSU_TIMEZONE?",
+    ]

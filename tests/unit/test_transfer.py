@@ -15,7 +15,6 @@ from circadian_scp_upload.pacing import AbortPoller, Pacer
 from circadian_scp_upload.transfer import (
     Uploader,
     batches,
-    final_of_partial,
     is_partial_name,
     partial_path,
 )
@@ -74,7 +73,11 @@ def test_partial_names_round_trip() -> None:
     assert partial_path("/srv/day/a.txt") == "/srv/day/.a.txt.csu-partial"
     assert is_partial_name("sub/.a.txt.csu-partial")
     assert not is_partial_name("sub/a.txt")
-    assert final_of_partial("sub/.a.txt.csu-partial") == "sub/a.txt"
+    long_name = "x" * 250
+    short = partial_path(f"/srv/day/{long_name}")
+    assert len(short.rsplit("/", 1)[1]) <= 255
+    assert is_partial_name(short)
+    assert short != partial_path(f"/srv/day/{'y' * 250}")
 
 
 def test_batches_are_bounded_in_count_and_bytes(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ class RemoteEntry:
     mtime: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class Listing:
     """A remote folder tree: its regular files and its folders, by relative path.
 
@@ -105,9 +105,12 @@ class Sink(Protocol):
     def write(self, data: bytes) -> None:
         """Send ``data`` (the caller paces and hashes)."""
 
-    def commit(self, durable: bool, mtime: int | None) -> None:
-        """Wait until every byte is stored (fsynced when ``durable``), give the file the
-        modification time ``mtime`` (seconds) when given; raise on any failure."""
+    def commit(self, durable: bool) -> None:
+        """Wait until every byte is stored (fsynced when ``durable``); raise on any failure.
+
+        The local modification time is given to a file only once it is proven by
+        checksum (``Remote.set_mtimes``): a copy that merely arrived must never pass the
+        quick check of later passes."""
 
     def __enter__(self) -> Sink: ...
 
@@ -125,9 +128,8 @@ class Batch(Protocol):
     def open(self, paths: Sequence[str]) -> list[CircadianError | None]:
         """Create (truncate) every path; return per path None or why it failed."""
 
-    def put(self, index: int, data: bytes, durable: bool, mtime: int | None) -> None:
-        """Send the whole content of the file opened at ``index``, its modification time
-        (where the server allows it to be set), then its close."""
+    def put(self, index: int, data: bytes, durable: bool) -> None:
+        """Send the whole content of the file opened at ``index``, then its close."""
 
     def discard(self, index: int) -> None:
         """Close the file opened at ``index`` without writing it (it is not renamed)."""

@@ -55,7 +55,9 @@ class RemoteConnection:
     ``RemoteConnection(host, username, password)`` keeps the documented signature;
     keyword options add key files or key text, an explicit known_hosts file, known_hosts
     lines as text, or a pinned host key fingerprint, and timeouts. Host keys are always
-    verified. Bad options raise one ``ConfigError`` listing them all, before any
+    verified; ``accept_new_host_key`` trusts a host never seen before and records its key
+    in ``accepted_host_keys_file`` (default: the known_hosts file), or refuses it when it
+    cannot be recorded. Bad options raise one ``ConfigError`` listing them all, before any
     connection is tried.
     """
 
@@ -74,6 +76,7 @@ class RemoteConnection:
         known_hosts: str | None = None,
         host_key_fingerprint: str | None = None,
         accept_new_host_key: bool = False,
+        accepted_host_keys_file: str | Path | None = None,
         connect_timeout: float = 20.0,
         io_timeout: float = 60.0,
         keepalive_seconds: float = 15.0,
@@ -123,7 +126,13 @@ class RemoteConnection:
             name,
             number,
             Login(username, password, key, allow_agent),
-            Trust(known_hosts_path, pinned, accept_new_host_key, tuple(entries)),
+            Trust(
+                known_hosts_path,
+                pinned,
+                accept_new_host_key,
+                tuple(entries),
+                Path(accepted_host_keys_file) if accepted_host_keys_file else None,
+            ),
             Timeouts(connect_timeout, io_timeout, keepalive_seconds),
         )
         self.sftp = SftpOps(self.session)
@@ -249,11 +258,7 @@ class RemoteConnection:
         """Open ``path`` for writing from ``offset``, as an exec stream or over SFTP."""
         fsync = self.traits().fsync
         if stream:
-
-            def finish(path: str, durable: bool, mtime: int | None) -> None:
-                self.sftp.finish_file(path, durable and fsync, mtime)
-
-            return self.shell.open_stream(path, offset, finish)
+            return self.shell.open_stream(path, offset, self.sftp.fsync_file if fsync else None)
         return self.sftp.open_sink(path, offset, fsync)
 
     def open_batch(self) -> Batch:

@@ -133,6 +133,14 @@ class Translator:
                 "check the user name and the password or key (is the public key in the "
                 "user's ~/.ssh/authorized_keys on the server?)"
             )
+        if (
+            isinstance(error, paramiko.SSHException)
+            and "no authentication methods" in str(error).lower()
+        ):
+            return AuthenticationError(
+                f"no login method could be tried for {self.username!r} on {self.where}: give "
+                "a private key or a password (an ssh-agent was not reachable)"
+            )
         if isinstance(error, paramiko.ssh_exception.IncompatiblePeer):
             return PermanentError(
                 f"{self.where} offers no algorithm this client accepts ({error}): update the "

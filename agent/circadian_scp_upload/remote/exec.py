@@ -21,8 +21,9 @@ from ..errors import ExecRefused
 from .api import CommandResult
 from .session import Session
 
-Finisher = Callable[[str, bool, "int | None"], None]
+Finisher = Callable[[str], None]
 NO_EXIT_STATUS = -1  # what paramiko reports when a channel closed without one
+OUTPUT_MARK = "<csu-output>"
 
 
 class ExecOps:
@@ -47,7 +48,9 @@ class ExecOps:
         """
         wait = timeout or self.io_timeout
         with self.translate("run a command on", self.session.where):
-            channel = self._open(command, wait)
+            # A mark before the command's own output: whatever a login script prints
+            # first (a noisy .bashrc) is cut off, never taken for the answer.
+            channel = self._open(f"printf '{OUTPUT_MARK}'; {command}", wait)
             try:
                 feeder = threading.Thread(target=_feed, args=(channel, stdin), daemon=True)
                 feeder.start()
@@ -58,32 +61,30 @@ class ExecOps:
                 channel.close()
         if status == NO_EXIT_STATUS:
             raise self.translate.link_lost(f"running a command on {self.session.where}")
-        return CommandResult(status, stdout, stderr)
+        marked = stdout.split(OUTPUT_MARK.encode(), 1)
+        return CommandResult(status, marked[1] if len(marked) == 2 else b"", stderr)
 
-    def open_stream(self, path: str, offset: int, finish: Finisher) -> StreamSink:
+    def open_stream(self, path: str, offset: int, fsync: Finisher | None) -> StreamSink:
         """Start ``cat > path`` (``cat >> path`` to resume from ``offset``) over exec.
 
-        ``finish(path, durable, mtime)`` then makes the file durable and gives it its
-        modification time (over SFTP).
+        ``fsync(path)`` makes the finished file durable (over SFTP), where asked.
         """
         command = f"cat {'>>' if offset else '>'} {shlex.quote(path)}"
         with self.translate("upload to", path):
             channel = self._open(command, self.io_timeout)
-        return StreamSink(self, channel, path, finish)
+        return StreamSink(self, channel, path, fsync)
 
     def _open(self, command: str, timeout: float) -> paramiko.Channel:
-        """Open a session channel and start ``command``. A refusal of either on a link
-        that is still up (ProFTPD's mod_sftp, a jail that allows SFTP only) is the
-        server's answer, ``ExecRefused``, not a link fault."""
-        transport = self.session.require_transport()
-        channel = None
+        """Open a session channel and start ``command``. A refusal of the command on a
+        link that is still up (ProFTPD's mod_sftp, a jail that allows SFTP only) is the
+        server's answer, ``ExecRefused``; a channel that cannot be opened is a link fault
+        (a congested link, too many sessions) and is retried."""
+        channel = self.session.require_transport().open_session(timeout=self.connect_timeout)
+        channel.settimeout(timeout)
         try:
-            channel = transport.open_session(timeout=self.connect_timeout)
-            channel.settimeout(timeout)
             channel.exec_command(command.encode("utf-8", "surrogateescape"))
         except paramiko.SSHException as error:
-            if channel is not None:
-                channel.close()
+            channel.close()
             if not self.session.link_is_up():
                 raise
             raise ExecRefused(
@@ -100,28 +101,29 @@ class StreamSink:
         ops: ExecOps,
         channel: paramiko.Channel,
         path: str,
-        finish: Finisher,
+        fsync: Finisher | None,
     ) -> None:
-        self.ops, self.channel, self.path, self.finish = ops, channel, path, finish
+        self.ops, self.channel, self.path, self.fsync = ops, channel, path, fsync
 
     def write(self, data: bytes) -> None:
         """Send ``data`` into the stream."""
         with self.ops.translate("upload to", self.path):
             self.channel.sendall(data)
 
-    def commit(self, durable: bool, mtime: int | None) -> None:
+    def commit(self, durable: bool) -> None:
         """End the stream, wait for ``cat``'s exit status (raise on any failure), then
-        make the file durable when asked and give it its modification time."""
+        make the file durable when asked and the server can."""
         with self.ops.translate("upload to", self.path):
             self.channel.shutdown_write()
             _stdout, stderr = drain(self.channel, self.ops.io_timeout)
             status = self.channel.recv_exit_status()
         if status == NO_EXIT_STATUS:
             raise self.ops.translate.link_lost(f"uploading {self.path!r}")
-        if status != 0 or stderr.strip():
-            said = stderr.decode("utf-8", "replace").strip()[:300] or f"exit {status}"
+        if status != 0:  # only the command's own failure counts, not a login script's noise
+            said = stderr.decode("utf-8", "replace").strip()[-300:] or f"exit {status}"
             raise self.ops.translate.refusal("write", self.path, said)
-        self.finish(self.path, durable, mtime)
+        if durable and self.fsync is not None:
+            self.fsync(self.path)
 
     def __enter__(self) -> StreamSink:
         return self

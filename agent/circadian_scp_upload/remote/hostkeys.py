@@ -9,6 +9,7 @@ in every mode.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import paramiko
@@ -133,29 +134,56 @@ class PinnedFingerprint(paramiko.MissingHostKeyPolicy):
 
 
 class AcceptNew(paramiko.MissingHostKeyPolicy):
-    """Trust an unknown key on first use and record it; changed keys are still refused."""
+    """Trust the key of a host never seen before, on first use, and record it (OpenSSH's
+    ``accept-new``). A host known with any other key, of any type, is refused, and a key
+    that cannot be recorded is not trusted: it would be accepted again, whatever it is,
+    on the next connection."""
 
-    def __init__(self, known_hosts: Path | None) -> None:
-        self.known_hosts = known_hosts
+    def __init__(self, record: Path | None) -> None:
+        self.record = record
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
+        known = client.get_host_keys().lookup(hostname)
+        if known:
+            raise HostKeyError(
+                f"the host key of {hostname} CHANGED: it offered {key.get_name()} "
+                f"{fingerprint(key)}, but only {', '.join(sorted(known.keys()))} is trusted "
+                "for it; nothing was uploaded. If the change is legitimate, remove the old "
+                "entry and trust the new key"
+            )
+        if self.record is None:
+            raise HostKeyError(
+                f"the host key of {hostname} ({key.get_name()} {fingerprint(key)}) is new, "
+                "and there is no file to record it in: give a known_hosts file"
+            )
+        try:
+            append_private(self.record, f"{hostname} {key.get_name()} {key.get_base64()}\n")
+        except OSError as error:
+            raise HostKeyError(
+                f"the host key of {hostname} ({key.get_name()} {fingerprint(key)}) is new, "
+                f"but it cannot be recorded in {self.record} ({error.strerror}): it is not "
+                "trusted. Make that file writable (CSU_STATE_DIR), or trust the key "
+                "explicitly (CSU_KNOWN_HOSTS_FILE, CSU_HOST_KEY_FINGERPRINT)"
+            ) from None
         logger.warning(
-            "trusting the new host key of {} on first use: {} {}",
+            "trusting the new host key of {} on first use: {} {} (recorded in {})",
             hostname,
             key.get_name(),
             fingerprint(key),
+            self.record,
         )
         client.get_host_keys().add(hostname, key.get_name(), key)
-        if self.known_hosts is None:
-            return
-        try:
-            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-            with self.known_hosts.open("a", encoding="utf-8") as handle:
-                handle.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
-        except OSError as error:
-            logger.warning("could not record the host key in {}: {}", self.known_hosts, error)
+
+
+def append_private(path: Path, line: str) -> None:
+    """Append ``line`` to ``path``, created private (0600), never through a symlink."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    descriptor = os.open(path, flags, 0o600)
+    with os.fdopen(descriptor, "a", encoding="utf-8") as handle:
+        handle.write(line)
 
 
 def changed_key_message(

@@ -6,13 +6,18 @@ SFTP extensions come from the server's VERSION packet, at no cost.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Collection
 
 from .api import CommandResult, ServerTraits
 
+# A string that only a POSIX shell gives back unchanged from shlex.quote's quoting: fish,
+# for one, reads backslash escapes inside single quotes.
+QUOTING_TORTURE = "a'b\"c\\'d\\\\e $(f) `g` ${h} *?[i] ~j ;k&l|m<n>o #p\\"
 PROBE = (
     "echo @1; sha256sum -z -- /dev/null; echo @2; "
-    "openssl dgst -sha256 -r < /dev/null; echo @3; sha256sum < /dev/null; echo @4"
+    "openssl dgst -sha256 -r < /dev/null; echo @3; sha256sum < /dev/null; echo @4; "
+    f"printf '%s\\n' {shlex.quote(QUOTING_TORTURE)}; echo @5"
 )
 EMPTY_SHA256 = b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 # OpenSSL's SHA-256 uses the CPU's SHA instructions, coreutils' does not (here: 0.4 s
@@ -42,15 +47,23 @@ def traits_from(result: CommandResult | None, extensions: Collection[str]) -> Se
             statvfs=statvfs,
         )
     answers = parse_probe(result.stdout)
-    shell = "4" in answers
+    ran = "5" in answers
+    quotes = answers.get("4", b"") == QUOTING_TORTURE.encode()
+    shell = ran and quotes
+    said = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    detail = said[0][:200] if said else f"the command exited {result.exit_status}"
+    if ran and not quotes:
+        detail = "the login shell does not quote as POSIX sh does (fish?), so no command is run"
     return ServerTraits(
         shell=shell,
-        batch_hasher=answers.get("1", b"").startswith(EMPTY_SHA256),
+        batch_hasher=shell and answers.get("1", b"").startswith(EMPTY_SHA256),
         stream_hasher=next(
             (cmd for cmd, key in STREAM_HASHERS if answers.get(key, b"").startswith(EMPTY_SHA256)),
             None,
-        ),
-        detail="" if shell else result.stderr.decode("utf-8", "replace").strip()[:200],
+        )
+        if shell
+        else None,
+        detail="" if shell else detail,
         fsync=fsync,
         posix_rename=posix_rename,
         statvfs=statvfs,

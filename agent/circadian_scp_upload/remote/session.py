@@ -51,6 +51,7 @@ class Trust:
     pinned: str | None = None
     accept_new: bool = False
     entries: tuple[paramiko.hostkeys.HostKeyEntry, ...] = ()
+    accepted_file: Path | None = None  # where accept-new records keys (and reads them back)
 
 
 @dataclass(frozen=True)
@@ -176,8 +177,12 @@ class Session:
             return
         hostkeys.trust_entries(client, hostkeys.read_known_hosts(trust.known_hosts_file))
         hostkeys.trust_entries(client, list(trust.entries))
+        if trust.accepted_file not in (None, trust.known_hosts_file):
+            hostkeys.trust_entries(client, hostkeys.read_known_hosts(trust.accepted_file))
         if trust.accept_new:
-            client.set_missing_host_key_policy(hostkeys.AcceptNew(trust.known_hosts_file))
+            client.set_missing_host_key_policy(
+                hostkeys.AcceptNew(trust.accepted_file or trust.known_hosts_file)
+            )
         else:
             client.set_missing_host_key_policy(
                 hostkeys.RejectUnknown(self.port, trust.known_hosts_file)

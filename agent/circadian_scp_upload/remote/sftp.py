@@ -17,7 +17,6 @@ import paramiko
 from paramiko.sftp import (
     CMD_CLOSE,
     CMD_EXTENDED,
-    CMD_FSETSTAT,
     CMD_MKDIR,
     CMD_OPEN,
     CMD_SETSTAT,
@@ -185,14 +184,10 @@ class SftpOps:
         handle.seek(offset)
         return SftpSink(self, handle, path, fsync)
 
-    def finish_file(self, path: str, fsync: bool, mtime: int | None) -> None:
-        """Make a file written some other way durable (``fsync@openssh.com``) and give
-        it its modification time."""
-        if fsync:
-            with self.translate("make durable", path), self.wire.open(to_wire(path), "r+b") as f:
-                self.wire.fsync(f.handle)
-        if mtime is not None:
-            self.set_mtimes([(path, mtime)])
+    def fsync_file(self, path: str) -> None:
+        """Make a file written some other way durable (``fsync@openssh.com``)."""
+        with self.translate("make durable", path), self.wire.open(to_wire(path), "r+b") as f:
+            self.wire.fsync(f.handle)
 
     def set_mtimes(self, times: Sequence[tuple[str, int]]) -> None:
         """Give each path its modification time (SETSTAT), pipelined; raise the first
@@ -224,13 +219,10 @@ class SftpSink:
             for start in range(0, len(data), WRITE_CHUNK_BYTES):
                 self.handle.write(data[start : start + WRITE_CHUNK_BYTES])
 
-    def commit(self, durable: bool, mtime: int | None) -> None:
-        """Wait for every write's status, set the modification time, then fsync when
-        ``durable`` and offered."""
+    def commit(self, durable: bool) -> None:
+        """Wait for every write's status, then fsync when ``durable`` and offered."""
         with self.ops.translate("upload to", self.path):
             drain_writes(self.handle)
-            if mtime is not None:
-                self.handle.utime((mtime, mtime))
             if durable and self.fsync:
                 self.ops.wire.fsync(self.handle.handle)
 
@@ -281,9 +273,8 @@ class SftpBatch:
         self.handles = [None if isinstance(r, BaseException) else r for r in opened]
         return [self._error(i, r) if isinstance(r, OSError) else None for i, r in enumerate(opened)]
 
-    def put(self, index: int, data: bytes, durable: bool, mtime: int | None) -> None:
-        """Send the file's content in packet-sized writes, its modification time, its
-        fsync and its close. A server that refuses to set times fails no file."""
+    def put(self, index: int, data: bytes, durable: bool) -> None:
+        """Send the file's content in packet-sized writes, its fsync and its close."""
         handle = self.handles[index]
         assert handle is not None, "put() on a file that did not open"
         requests = [
@@ -292,16 +283,12 @@ class SftpBatch:
             )
             for offset in range(0, len(data), WRITE_CHUNK_BYTES)
         ]
-        optional = None
-        if mtime is not None:
-            optional = Request(CMD_FSETSTAT, (handle, times_attrs(mtime)))
-            requests.append(optional)
         if durable and self.fsync:
             requests.append(Request(CMD_EXTENDED, ("fsync@openssh.com", handle)))
         requests.append(Request(CMD_CLOSE, (handle,)))
         self.done.add(index)
         with self.ops.translate("upload to", self.paths[index]):
-            self.sent += [(index, self.ops.wire.send(r), r is optional) for r in requests]
+            self.sent += [(index, self.ops.wire.send(r), False) for r in requests]
 
     def discard(self, index: int) -> None:
         """Close a file that will not be written (its temporary file stays, empty)."""

@@ -1,0 +1,56 @@
+"""The agent's state folder (``CSU_STATE_DIR``): private, and never written through a link.
+
+It holds the health file, host keys accepted on first use, the status file and the
+metrics. It is made 0700 and must belong to the agent's user; every file in it is
+written under a fresh temporary name (``O_EXCL``, 0600) and renamed into place, so a
+link planted there by someone else is replaced, never followed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def prepare_state_dir(path: Path) -> Path:
+    """Create ``path`` private (0700) if needed; raise ConfigError if it cannot be ours."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(path)
+    except OSError as error:
+        raise ConfigError(
+            f"CSU_STATE_DIR: cannot create the state folder {str(path)!r} ({error.strerror}): "
+            "give a folder this user may write (a tmpfs or a volume)"
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        raise ConfigError(
+            f"CSU_STATE_DIR: {str(path)!r} is not a folder (a link or a file stands there): "
+            "give a folder of the agent's own"
+        )
+    if info.st_uid != os.geteuid():
+        raise ConfigError(
+            f"CSU_STATE_DIR: {str(path)!r} belongs to uid {info.st_uid}, not to this user "
+            f"({os.geteuid()}): another user could read or plant files there; give a folder "
+            "of the agent's own"
+        )
+    if stat.S_IMODE(info.st_mode) & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically: a new 0600 file, renamed over it."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
