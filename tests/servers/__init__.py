@@ -29,6 +29,7 @@ SERVERS: dict[str, Starter] = {
     "openssh-noisy-bashrc": lambda: openssh("noisy"),
     "openssh-chroot-sftp-only": lambda: openssh("chroot"),
     "openssh-restrict-key": lambda: openssh("restrict"),
+    "openssh-forced-command-wrapper": lambda: openssh("wrapper"),
     "dropbear-password": lambda: dropbear("password"),
     "dropbear-key": lambda: dropbear("key"),
     "proftpd-password": lambda: proftpd("password"),

@@ -12,6 +12,9 @@
   password login; the destination inside the jail differs from the path on this machine.
 - ``restrict``: login shell ``/bin/false`` and an authorized key with
   ``restrict,command="internal-sftp"``.
+- ``wrapper``: an authorized key with ``restrict,command=".../csu-only"``, the forced
+  command the README's "Servers" section gives server admins, taken from the README as
+  printed there: the agent's commands run, nothing else does.
 
 sshd runs in the foreground (``-D -e``) with a generated config, an ed25519 host key and
 ``AllowUsers`` naming only the set-up's user.
@@ -20,6 +23,7 @@ sshd runs in the foreground (``-D -e``) with a generated config, an ed25519 host
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,7 +48,7 @@ from .common import (
     wait_for_port,
 )
 
-Kind = Literal["bash", "fish", "noisy", "chroot", "restrict"]
+Kind = Literal["bash", "fish", "noisy", "chroot", "restrict", "wrapper"]
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 SFTP_SERVER = "/usr/lib/openssh/sftp-server"
 # A chroot and every folder above it must be root's and writable by nobody else: not /tmp.
@@ -55,7 +59,9 @@ SHELLS: dict[Kind, str] = {
     "noisy": "/bin/bash",
     "chroot": "/bin/bash",
     "restrict": "/bin/false",
+    "wrapper": "/bin/bash",
 }
+README = Path(__file__).resolve().parents[2] / "README.md"
 NOISY_BASHRC = """\
 # A .bashrc that talks before its interactive check, as some servers' do.
 echo "Welcome to the institute's data server. Questions: admin@example.org"
@@ -74,7 +80,18 @@ DECISIONS: dict[Kind, Decision] = {
     # sshd answers an exec request with "This service allows sftp connections only."
     "chroot": Decision(shell=False, server_hash=False),
     "restrict": Decision(shell=False, server_hash=False),
+    "wrapper": Decision(shell=True, server_hash=True, shell_text="a POSIX shell"),
 }
+
+
+def forced_command_wrapper() -> str:
+    """Return the forced-command wrapper exactly as the README prints it."""
+    found = re.search(
+        r"```python\n(#!/usr/bin/python3\n\"\"\"csu-only:.*?)```", README.read_text(), re.S
+    )
+    if found is None:
+        raise RuntimeError("README.md has no csu-only wrapper under 'Servers'")
+    return found.group(1)
 
 
 def user_of(kind: Kind) -> str:
@@ -92,7 +109,14 @@ def openssh(kind: Kind) -> Iterator[RunningServer]:
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     host_key = keygen(workdir / "host_ed25519")
     client_key = keygen(workdir / "client_ed25519")
-    options = 'restrict,command="internal-sftp" ' if kind == "restrict" else ""
+    options = ""
+    if kind == "restrict":
+        options = 'restrict,command="internal-sftp" '
+    elif kind == "wrapper":
+        wrapper = workdir / "csu-only"
+        wrapper.write_text(forced_command_wrapper())
+        wrapper.chmod(0o755)
+        options = f'restrict,command="{wrapper}" '
     authorized = workdir / "authorized_keys"
     authorized.write_text(options + client_key.with_suffix(".pub").read_text())
     authorized.chmod(0o644)
@@ -112,7 +136,7 @@ def openssh(kind: Kind) -> Iterator[RunningServer]:
         bashrc = home_of(user) / ".bashrc"
         bashrc.write_text(NOISY_BASHRC)
         chown(bashrc, user)
-    subsystem = SFTP_SERVER if kind in ("bash", "fish") else "internal-sftp"
+    subsystem = SFTP_SERVER if kind in ("bash", "fish", "wrapper") else "internal-sftp"
     port = free_port()
     known_hosts = known_hosts_file(workdir, port, [host_key.with_suffix(".pub").read_text()])
     config = workdir / "sshd_config"
