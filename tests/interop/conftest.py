@@ -195,11 +195,11 @@ def case(request: pytest.FixtureRequest, workspace: Path) -> Iterator[Case]:
         yield Case(name, server, src, environment(server, src), before, mtimes)
 
 
-@pytest.fixture(params=sorted(UNREACHABLE))
-def unreachable(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Case]:
+@pytest.fixture(scope="module", params=sorted(UNREACHABLE))
+def unreachable(request: pytest.FixtureRequest, workspace: Path) -> Iterator[Case]:
     """A server paramiko cannot talk to, with data."""
     name: str = request.param
-    src = tmp_path / "src"
+    src = workspace / name / "src"
     station_data(src)
     before = tree(src)
     with UNREACHABLE[name]() as server:

@@ -130,5 +130,10 @@ def test_a_server_paramiko_cannot_talk_to_is_refused_clearly(unreachable: Case) 
     ), stderr
     assert "update the server's OpenSSH" not in stderr, stderr
     assert "ed25519 host key" not in stderr, stderr
-    # One clear line, never a traceback (paramiko's own included).
-    assert "Traceback" not in stderr, stderr
+
+
+def test_the_refusal_is_clear_lines_without_a_traceback(unreachable: Case) -> None:
+    result = unreachable.step("first").result
+    assert result.returncode == 3, unreachable.report(result)
+    # Every error is one clear line on stderr, never a traceback (paramiko's included).
+    assert "Traceback" not in result.stderr, result.stderr
