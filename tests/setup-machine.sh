@@ -15,6 +15,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -q --no-install-recommends "${need_apt[@]}"
 fi
 mkdir -p /run/sshd
+bash tests/servers/install.sh
 
 python3 -m pip install -q -e '.[test]'
 
