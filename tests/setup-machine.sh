@@ -7,8 +7,8 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 need_apt=()
-for tool in /usr/sbin/sshd:openssh-server /usr/bin/rsync:rsync /usr/bin/ssh-keygen:openssh-client; do
-  [ -x "${tool%%:*}" ] || need_apt+=("${tool##*:}")
+for package in openssh-server openssh-client rsync fuse libfuse2; do
+  dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -q

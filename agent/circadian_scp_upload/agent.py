@@ -101,13 +101,17 @@ class Agent:
         return outcome
 
     @contextmanager
-    def connection(self) -> Iterator[RemoteConnection]:
-        """Open the pass's connection, retrying link faults; close it afterwards."""
+    def connection(self, retry: bool = True) -> Iterator[RemoteConnection]:
+        """Open the pass's connection, retrying link faults (``retry``: else one try,
+        within the connect timeout, as ``check`` wants); close it afterwards."""
         connection = self.settings.connection
         try:
-            for attempt in self._retrying():
-                with attempt:
-                    connection.connect()
+            if retry:
+                for attempt in self._retrying():
+                    with attempt:
+                        connection.connect()
+            else:
+                connection.connect()
             yield connection
         finally:
             connection.close()

@@ -130,7 +130,7 @@ def _run_command(command: str, settings: AgentSettings) -> int:
 def _check(agent: Agent) -> int:
     """Validate, connect, verify the host key, and print the plan; change nothing."""
     try:
-        with agent.connection() as connection:
+        with agent.connection(retry=False) as connection:
             print(f"connected to {agent.settings.user}@{connection.where}: host key verified")
             print(f"station time zone: {agent.zone.describe()}")
             for job in agent.jobs:

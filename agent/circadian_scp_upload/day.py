@@ -156,7 +156,8 @@ class DayUpload:
             self.remote.make_folders(state.folders)
             state.listing.exists = True
             uploaded = self._upload_and_verify(compared) if compared.unsynced else []
-            self._retime(compared, state.listing, uploaded)
+            if not state.remove:  # removed files are never compared by time again
+                self._retime(compared, state.listing, uploaded)
             self._remove_leftovers(state.leftovers, state.listing)
             synced = compared.synced
             verified = [f for f in files if f.relpath in synced and f.unchanged()]
@@ -276,6 +277,7 @@ class DayUpload:
             durable=self.plan.remove,
             on_bytes=progress.add,
             aside=self._aside(pairs),
+            one_by_one=self.colliding,
         )
         try:
             sent = uploader.put_all(pairs, progress, self._resuming)

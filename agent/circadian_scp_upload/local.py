@@ -34,9 +34,9 @@ def local_io(action: str, path: Path) -> Iterator[None]:
         yield
     except OSError as error:
         raise LocalFileError(
-            f"cannot {action} the local path {str(path)!r} "
-            f"({error.strerror or type(error).__name__}): check the disk, the file's "
-            "permissions and that the agent's user owns the data; it is tried again next pass"
+            f"cannot {action} {str(path)!r} ({error.strerror or type(error).__name__}): "
+            "check the disk, the permissions, and that the agent runs as the data's owner; "
+            "it is tried again next pass"
         ) from None
 
 
@@ -104,7 +104,7 @@ class DayUnit:
         if self.variant == "files":
             found = (self._entry(name, self.root / name) for name in self.names)
             return sorted((f for f in found if f is not None), key=lambda f: f.relpath)
-        with local_io("list", self.local_root()):
+        with local_io("list the local folder", self.local_root()):
             return sorted(self._walk(self.local_root(), ""), key=lambda f: f.relpath)
 
     def _walk(self, folder: Path, prefix: str) -> Iterator[LocalFile]:
@@ -151,7 +151,7 @@ def find_days(
         )
     days: dict[datetime.date, DayUnit] = {}
     folders: list[DayUnit] = []  # directories: each dated folder is its own unit
-    with local_io("list", src_path):
+    with local_io("list the local folder", src_path):
         entries = sorted(os.scandir(src_path), key=lambda e: e.name)
     for entry in entries:
         is_dir = entry.is_dir(follow_symlinks=False)
@@ -188,7 +188,7 @@ def sha256_file(path: Path, poll: Callable[[], None] = lambda: None) -> str:
     ``poll`` is called after every chunk (it may raise to stop a long hash).
     """
     digest = hashlib.sha256()
-    with local_io("read", path), path.open("rb") as handle:
+    with local_io("read the local file", path), path.open("rb") as handle:
         while chunk := handle.read(HASH_CHUNK_BYTES):
             digest.update(chunk)
             poll()

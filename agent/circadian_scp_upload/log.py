@@ -2,8 +2,8 @@
 
 The package logs through loguru but leaves it disabled unless the host enables it
 (``logger.enable("circadian_scp_upload")``, as the agent's CLI does), so a library user
-sees exactly what its callbacks print. paramiko's own logging is routed into loguru one
-level quieter, so its chatter never drowns the upload's lines.
+sees exactly what its callbacks print. paramiko's own logging is routed into loguru two
+levels quieter, so its chatter never drowns the upload's lines.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from loguru import logger
 from .callbacks import UploadClientCallbacks
 
 PACKAGE = "circadian_scp_upload"
+# paramiko's own lines only repeat, with tracebacks from its transport thread, what the
+# agent says once in its own words: two levels quieter.
 PARAMIKO_LEVEL_MAP = {
-    logging.CRITICAL: "ERROR",
-    logging.ERROR: "WARNING",
-    logging.WARNING: "INFO",
-    logging.INFO: "DEBUG",
+    logging.CRITICAL: "WARNING",
+    logging.ERROR: "DEBUG",
+    logging.WARNING: "DEBUG",
+    logging.INFO: "TRACE",
 }
 
 
@@ -51,7 +53,7 @@ _routed = False
 
 
 def route_paramiko_logging() -> None:
-    """Send paramiko's standard-library logging into loguru, one level quieter (idempotent)."""
+    """Send paramiko's standard-library logging into loguru, two levels quieter (idempotent)."""
     global _routed
     if _routed:
         return

@@ -91,7 +91,7 @@ def marker_text(day: datetime.date) -> str:
 def set_local_marker(folder: Path, day: datetime.date) -> Path:
     """Write the marker into a local folder (replacing a stale one); return its path."""
     path = folder / MARKER_NAME
-    with local_io("write the marker", path):
+    with local_io("write the local marker", path):
         path.write_text(marker_text(day), encoding="utf-8")
     return path
 
@@ -99,5 +99,5 @@ def set_local_marker(folder: Path, day: datetime.date) -> Path:
 def remove_local_marker(folder: Path) -> None:
     """Remove the local marker if it is there."""
     path = folder / MARKER_NAME
-    with local_io("remove the marker", path), contextlib.suppress(FileNotFoundError):
+    with local_io("remove the local marker", path), contextlib.suppress(FileNotFoundError):
         path.unlink()

@@ -105,11 +105,15 @@ class Uploader:
         durable: bool,
         on_bytes: Callable[[int], None],
         aside: dict[str, str] | None = None,
+        one_by_one: set[str] | None = None,
     ) -> None:
         self.remote, self.pacer, self.poll = remote, pacer, poll
         self.stream, self.server_checksum = stream, server_checksum
         self.durable, self.on_bytes = durable, on_bytes
         self.aside = aside or {}  # final path -> where its server copy goes first
+        # relpaths never batched together: names a case-insensitive server cannot tell
+        # apart would share a temporary file there
+        self.one_by_one = one_by_one or set()
         self.skipped: dict[str, CircadianError] = {}  # local files that could not be read
         self.bytes_sent = 0  # not counting prefixes a resume kept
         self.files_sent = 0
@@ -127,7 +131,12 @@ class Uploader:
         in ``skipped``; the others go on."""
         local_sums: dict[str, str] = {}
         server_sums: dict[str, str] = {}
-        for batch in batches([f for f, _final in pairs if f.size <= SMALL_FILE_BYTES]):
+        batched = {
+            f.relpath
+            for f, _final in pairs
+            if f.size <= SMALL_FILE_BYTES and f.relpath not in self.one_by_one
+        }
+        for batch in batches([f for f, _final in pairs if f.relpath in batched]):
             self.poll.check()
             progress.start_file(len(batch))
             finals = dict(pairs)
@@ -138,7 +147,7 @@ class Uploader:
                 self.bytes_sent += progress.done_bytes - before
             self.files_sent += len(batch)
         for local, final in pairs:
-            if local.size <= SMALL_FILE_BYTES:
+            if local.relpath in batched:
                 continue
             self.poll.check()
             progress.start_file()
@@ -175,7 +184,7 @@ class Uploader:
                     continue
                 self.poll()
                 try:
-                    with local_io("read", local.path):
+                    with local_io("read the local file", local.path):
                         content = local.path.read_bytes()
                 except LocalFileError as error:
                     self.skipped[local.relpath] = failures[index] = error
@@ -256,7 +265,7 @@ class Uploader:
             return 0
         length = min(entry.size, RESUME_CHECK_BYTES)
         start = entry.size - length
-        with local_io("read", local.path), local.path.open("rb") as handle:
+        with local_io("read the local file", local.path), local.path.open("rb") as handle:
             handle.seek(start)
             expected = handle.read(length)
         if self.remote.read_range(partial, start, length) != expected:
@@ -269,7 +278,7 @@ class Uploader:
         """Send ``local`` from ``offset`` into ``sink``, paced, hashed, abortable;
         return the number of bytes sent."""
         sent = 0
-        with local_io("read", local.path):
+        with local_io("read the local file", local.path):
             source = local.path.open("rb")
         with source:
             source.seek(offset)
@@ -285,7 +294,7 @@ class Uploader:
 
 def _read(source: BinaryIO, size: int, local: LocalFile) -> bytes:
     """Read the next chunk of a local file (a LocalFileError naming it on failure)."""
-    with local_io("read", local.path):
+    with local_io("read the local file", local.path):
         return source.read(size)
 
 
@@ -294,7 +303,7 @@ def _hash_prefix(
 ) -> None:
     """Feed the first ``length`` bytes of ``local`` into ``digest`` (a resumed prefix),
     polling for a stop between chunks."""
-    with local_io("read", local.path), local.path.open("rb") as handle:
+    with local_io("read the local file", local.path), local.path.open("rb") as handle:
         remaining = length
         while remaining and (chunk := handle.read(min(HASH_CHUNK_BYTES, remaining))):
             digest.update(chunk)

@@ -156,12 +156,22 @@ def assert_no_secret(output: str, env: dict[str, str]) -> None:
             assert secret not in line, f"a secret was logged: {line[:200]!r}"
 
 
+# Root without the capabilities that let it read and write any file: the agent then
+# meets permissions as an ordinary user would (its interpreter stays readable to it).
+WITHOUT_DAC_OVERRIDE = [
+    "setpriv",
+    "--inh-caps=-dac_override,-dac_read_search",
+    "--bounding-set=-dac_override,-dac_read_search",
+    "--",
+]
+
+
 def agent(
-    command: str, env: dict[str, str], timeout: float = 120
+    command: str, env: dict[str, str], timeout: float = 120, prefix: list[str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run the agent's CLI; every line it prints is checked for the secrets it was given."""
     result = subprocess.run(
-        [sys.executable, "-m", "circadian_scp_upload", command],
+        [*(prefix or []), sys.executable, "-m", "circadian_scp_upload", command],
         env=env,
         capture_output=True,
         text=True,

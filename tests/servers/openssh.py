@@ -73,12 +73,16 @@ esac
 """
 DECISIONS: dict[Kind, Decision] = {
     "bash": Decision(shell=True, server_hash=True, shell_text="a POSIX shell"),
-    # fish is not a POSIX shell: how the line words it is not pinned, but the shell
-    # must be used (hashing on the server), with quoting fish reads as intended.
-    "fish": Decision(shell=True, server_hash=True),
+    # fish is not a POSIX shell: it cannot be given shlex-quoted names, so the agent
+    # treats the server as having none (its probe sees fish fail to parse POSIX quoting).
+    "fish": Decision(shell=False, server_hash=False, no_shell_detail="fish"),
     "noisy": Decision(shell=True, server_hash=True, shell_text="a POSIX shell"),
     # sshd answers an exec request with "This service allows sftp connections only."
-    "chroot": Decision(shell=False, server_hash=False),
+    "chroot": Decision(
+        shell=False,
+        server_hash=False,
+        no_shell_detail="This service allows sftp connections only.",
+    ),
     "restrict": Decision(shell=False, server_hash=False),
     "wrapper": Decision(shell=True, server_hash=True, shell_text="a POSIX shell"),
 }

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import paramiko
 from paramiko.sftp import SFTPError
@@ -110,8 +111,9 @@ class Translator:
             "or a file may stand where a folder belongs; check the server"
         )
 
-    def connect_error(self, error: BaseException) -> BaseException:
-        """Return the error for a failed connection or login."""
+    def connect_error(self, error: BaseException, offers: Offers | None = None) -> BaseException:
+        """Return the error for a failed connection or login; ``offers`` tells which
+        ciphers each side offered, for a server with none in common."""
         if isinstance(error, CircadianError | KeyboardInterrupt | SystemExit):
             return error
         if isinstance(error, paramiko.BadHostKeyException):
@@ -142,11 +144,33 @@ class Translator:
                 "a private key or a password (an ssh-agent was not reachable)"
             )
         if isinstance(error, paramiko.ssh_exception.IncompatiblePeer):
-            return PermanentError(
-                f"{self.where} offers no algorithm this client accepts ({error}): update the "
-                "server's OpenSSH or give it an ed25519 host key"
-            )
+            return self.incompatible(error, offers)
         return TransientError(f"the connection to {self.where} failed ({_describe(error)})")
+
+    def incompatible(self, error: BaseException, offers: Offers | None) -> PermanentError:
+        """Return the refusal of a server with which no algorithm is in common."""
+        server = tuple(offers.server_ciphers) if offers is not None else ()
+        client = offers.client_ciphers() if offers is not None else ()
+        if server and client and not set(server) & set(client):
+            return PermanentError(
+                f"{self.where} offers only the cipher(s) {', '.join(server)}, and paramiko, "
+                f"the SSH library of this agent, has no implementation of any of them (it "
+                f"offers {', '.join(client)}): this server cannot be used; ask its admin to "
+                "enable an AES cipher, or upload to another server (OpenSSH, Dropbear)"
+            )
+        return PermanentError(
+            f"{self.where} has no algorithm in common with this client ({error}): the "
+            "server's key exchange, host key or MAC algorithms are too old or too new for "
+            "paramiko; ask its admin for ed25519 host keys and current algorithms"
+        )
+
+
+class Offers(Protocol):
+    """What the two sides offered in a key exchange."""
+
+    server_ciphers: tuple[str, ...]
+
+    def client_ciphers(self) -> tuple[str, ...]: ...
 
 
 def _errno(error: BaseException) -> int | None:

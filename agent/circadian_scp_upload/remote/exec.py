@@ -61,8 +61,8 @@ class ExecOps:
                 channel.close()
         if status == NO_EXIT_STATUS:
             raise self.translate.link_lost(f"running a command on {self.session.where}")
-        marked = stdout.split(OUTPUT_MARK.encode(), 1)
-        return CommandResult(status, marked[1] if len(marked) == 2 else b"", stderr)
+        # (a forced-command wrapper may not print the mark: then all of it is the answer)
+        return CommandResult(status, stdout.split(OUTPUT_MARK.encode(), 1)[-1], stderr)
 
     def open_stream(self, path: str, offset: int, fsync: Finisher | None) -> StreamSink:
         """Start ``cat > path`` (``cat >> path`` to resume from ``offset``) over exec.

@@ -50,7 +50,7 @@ def traits_from(result: CommandResult | None, extensions: Collection[str]) -> Se
     ran = "5" in answers
     quotes = answers.get("4", b"") == QUOTING_TORTURE.encode()
     shell = ran and quotes
-    said = result.stderr.decode("utf-8", "replace").strip().splitlines()
+    said = (result.stderr or result.stdout).decode("utf-8", "replace").strip().splitlines()
     detail = said[0][:200] if said else f"the command exited {result.exit_status}"
     if ran and not quotes:
         detail = "the login shell does not quote as POSIX sh does (fish?), so no command is run"

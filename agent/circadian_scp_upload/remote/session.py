@@ -19,11 +19,8 @@ from loguru import logger
 from ..errors import TransientError
 from . import hostkeys
 from .errors import Translator
-from .wire import Wire, open_wire, to_wire
+from .wire import OfferTransport, Wire, open_wire, to_wire
 
-# paramiko prefers AES-CTR with a separate MAC; AES-GCM is cheaper per byte (measured
-# here), so it goes first. The others stay allowed for servers without GCM.
-PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
 
 
@@ -71,6 +68,7 @@ class Session:
         self.login, self.trust, self.timeouts = login, trust, timeouts
         self.client: paramiko.SSHClient | None = None
         self.wire: Wire | None = None
+        self.transports: list[OfferTransport] = []  # of the current connection attempt
         self.translate = Translator(
             host,
             port,
@@ -95,7 +93,7 @@ class Session:
         sock = self._open_socket()
         try:
             client.connect(
-                transport_factory=_fast_transport,
+                transport_factory=self._transport,
                 hostname=self.host,
                 port=self.port,
                 username=self.login.username,
@@ -118,9 +116,16 @@ class Session:
         except BaseException as error:  # noqa: BLE001 - translated (or re-raised) below
             client.close()
             sock.close()
-            raise self.translate.connect_error(error) from None
+            offers = self.transports[-1] if self.transports else None
+            raise self.translate.connect_error(error, offers) from None
         self.client, self.wire = client, wire
         logger.debug("connected to {}@{}", self.login.username, self.where)
+
+    def _transport(self, sock: Any, /, **options: Any) -> OfferTransport:
+        """Build the transport (whatever options this paramiko's SSHClient passes on)."""
+        transport = OfferTransport(sock, **options)
+        self.transports = [transport]
+        return transport
 
     def close(self) -> None:
         """Close the connection (idempotent, never raises)."""
@@ -220,17 +225,3 @@ def tune_socket(sock: socket.socket, io_timeout: float, keepalive_seconds: float
         if option is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, option, value)
-
-
-def _fast_transport(sock: Any, /, **options: Any) -> paramiko.Transport:
-    """Return paramiko's Transport with AES-GCM first in the cipher preferences.
-
-    The options are whatever this paramiko version's SSHClient passes on.
-    """
-    transport = paramiko.Transport(sock, **options)
-    security = transport.get_security_options()
-    offered = tuple(security.ciphers)
-    security.ciphers = tuple(c for c in PREFERRED_CIPHERS if c in offered) + tuple(
-        c for c in offered if c not in PREFERRED_CIPHERS
-    )
-    return transport

@@ -1,11 +1,13 @@
-"""paramiko's SFTP client plus what it lacks: the one module that uses its private API.
+"""paramiko plus what it lacks: the one module that uses paramiko's private API.
 
 paramiko 3.4 to 5.x (the range ``pyproject.toml`` allows, and the test suite runs): its
 ``SFTPClient`` has no call for the server's announced extensions, ``fsync@openssh.com``,
 ``statvfs@openssh.com``, pipelined requests of any kind but writes, or listings of names
 that are not UTF-8. ``Wire`` adds them on top of the private request API
 (``_async_request``, ``_read_response``, ``_request``, ``_send_version``,
-``SFTPFile._reqs``), so nothing else in the package touches it.
+``SFTPFile._reqs``), so nothing else in the package touches it. ``OfferTransport``
+records what the server offered in its key exchange (``_really_parse_kex_init``), so a
+server with no algorithm in common can be named with both sides' lists.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from paramiko.sftp import (
 from paramiko.sftp_attr import SFTPAttributes
 
 SFTP_VERSION = 3
+# paramiko prefers AES-CTR with a separate MAC; AES-GCM is cheaper per byte (measured
+# here), so it goes first. The others stay allowed for servers without GCM.
+PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,29 @@ class Wire(paramiko.SFTPClient):
                     found.append((name, attrs))
         self._request(CMD_CLOSE, handle)  # type: ignore[attr-defined]
         return found
+
+
+class OfferTransport(paramiko.Transport):
+    """paramiko's Transport, AES-GCM first, remembering the server's algorithm lists."""
+
+    server_ciphers: tuple[str, ...] = ()
+
+    def __init__(self, sock: Any, **options: Any) -> None:
+        super().__init__(sock, **options)
+        security = self.get_security_options()
+        offered = tuple(security.ciphers)
+        security.ciphers = tuple(c for c in PREFERRED_CIPHERS if c in offered) + tuple(
+            c for c in offered if c not in PREFERRED_CIPHERS
+        )
+
+    def _really_parse_kex_init(self, m: Message, ignore_first_byte: bool = False) -> Any:
+        parsed = super()._really_parse_kex_init(m, ignore_first_byte)  # type: ignore[misc]
+        self.server_ciphers = tuple(parsed.get("server_encrypt_algo_list") or ())
+        return parsed
+
+    def client_ciphers(self) -> tuple[str, ...]:
+        """Return the ciphers this client offers."""
+        return tuple(self.get_security_options().ciphers)
 
 
 def drain_writes(handle: paramiko.SFTPFile) -> None:
