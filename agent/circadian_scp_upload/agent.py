@@ -1,18 +1,22 @@
-"""The agent: passes over every job, retries link faults, a health file, clean stops.
+"""The agent: passes over every job, retries link faults, and tells the office how it goes.
 
 A pass opens one connection (probed and quietly replaced before each day when it died)
 and runs every job's ``DailyTransferClient``. What an error means (retry, skip the day,
-skip the job, end the pass) comes from the one table in ``outcomes.py``. A link fault is
-retried by the tenacity policy in ``retry.py``; each attempt resumes where the last one
-stopped (finished files are found synced, a half-sent file continues from its end).
+skip the job, end the pass) comes from the one table in ``outcomes.py``; link faults are
+retried by the tenacity policy in ``retry.py``, each attempt resuming where the last one
+stopped. After each pass the status file, the metrics and the ping say how it went and
+what is left (``status.py``, ``metrics.py``, ``pings.py``).
 
-A stop request (SIGTERM/SIGINT) sets an event that the upload polls as its
-``should_abort_upload``: the current write stops within about a second, the markers
-are released, and ``run`` returns.
+A stop request (SIGTERM/SIGINT) sets an event that the upload polls: the current write
+stops within about a second, the markers are released, and the pass says what is left.
+Outside the upload window no pass starts, and a running pass stops at the next file.
 """
 
 from __future__ import annotations
 
+import datetime
+import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,15 +26,25 @@ from loguru import logger
 from tenacity import Retrying
 
 from .callbacks import UploadClientCallbacks
-from .client import DailyTransferClient
+from .client import DailyTransferClient, RunReport
 from .health import HEARTBEAT_SECONDS, Health
+from .local import Variant
+from .metrics import MetricsServer, render, write_textfile
 from .outcomes import Outcome, is_bug, rule_for, worst
 from .pacing import Pacer
+from .pings import LogTail, Pinger
 from .readiness import Clock, system_clock
 from .remote import RemoteConnection
 from .retry import retrying
+from .schedule import BandwidthSchedule, UploadWindow
 from .settings import AgentSettings, Job
 from .state import prepare_state_dir
+from .status import Backlog, StatusBook
+
+
+def station_name(settings: AgentSettings) -> str:
+    """Return the station's name: ``CSU_STATION``, else the host name."""
+    return settings.station or socket.gethostname()
 
 
 class Agent:
@@ -47,10 +61,24 @@ class Agent:
         self.stop_event = stop_event or threading.Event()
         self.clock = clock
         self._sleep = sleep
-        self.health = Health(prepare_state_dir(settings.state_dir))
-        self.jobs = settings.job_list()
-        self.pacer = Pacer(settings.bandwidth_limit_kib * 1024)
         self.zone = settings.zone
+        self.jobs = settings.job_list()
+        state_dir = prepare_state_dir(settings.state_dir)
+        self.window = UploadWindow.parse(settings.upload_window) if settings.upload_window else None
+        timetable = settings.bandwidth_schedule
+        if timetable:
+            schedule = BandwidthSchedule.parse(timetable)
+            self.pacer = Pacer(lambda: schedule.rate_at(self._local_now()))
+        else:
+            self.pacer = Pacer(settings.bandwidth_limit_kib * 1024)
+        self.health = Health(state_dir, lambda: self.pacer.total)
+        self.book = StatusBook(state_dir, station_name(settings))
+        self.tail = LogTail()
+        self.pinger = Pinger(settings.ping_url.get_secret_value()) if settings.ping_url else None
+        self.metrics = MetricsServer(settings.metrics_port) if settings.metrics_port else None
+        self._say_zone()
+
+    def _say_zone(self) -> None:
         if self.zone.defaulted:
             logger.warning(
                 "no station time zone given (CSU_TIMEZONE, TZ or a mounted /etc/localtime): "
@@ -59,6 +87,9 @@ class Agent:
             )
         else:
             logger.info("station time zone: {}", self.zone.describe())
+
+    def _local_now(self) -> datetime.datetime:
+        return self.clock().astimezone(self.zone.zone)
 
     # -- the loop -------------------------------------------------------------------
 
@@ -74,31 +105,107 @@ class Agent:
         )
         while not self.stop_event.is_set():
             self.run_pass()
-            deadline = time.monotonic() + self.settings.interval_seconds
-            while not self.stop_event.is_set() and time.monotonic() < deadline:
-                self.health.beat()
-                self.stop_event.wait(min(HEARTBEAT_SECONDS, max(0.0, deadline - time.monotonic())))
+            self._wait(self.settings.interval_seconds)
         logger.info("agent stopped")
+
+    def _wait(self, seconds: float) -> None:
+        """Wait ``seconds`` (the heartbeat going on), or until a stop is requested."""
+        deadline = time.monotonic() + seconds
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            self.health.beat()
+            self.stop_event.wait(min(HEARTBEAT_SECONDS, max(0.0, deadline - time.monotonic())))
 
     def run_pass(self) -> Outcome:
         """Upload every ready day of every job once; return how it went."""
         self.health.beat(force=True)
+        if self.window is not None and not self.window.is_open(self._local_now()):
+            logger.info(
+                "outside the upload window ({}, station time): no pass starts",
+                self.window.text,
+            )
+            return Outcome.STOPPED
+        if self.settings.start_jitter_seconds:
+            self._wait(random.uniform(0, self.settings.start_jitter_seconds))
+        if self.stop_event.is_set():
+            return Outcome.STOPPED
+        started = datetime.datetime.now(datetime.timezone.utc)
+        sink = logger.add(self.tail, level="INFO", format="{message}")
+        self.tail.clear()
+        if self.pinger is not None:
+            self.pinger.start()
+        moved = self.pacer.total
+        reports: list[tuple[Job, RunReport]] = []
+        outcome, message = self._pass(reports)
+        self._finish(outcome, message, started, reports, self.pacer.total - moved)
+        logger.remove(sink)
+        return outcome
+
+    def _pass(self, reports: list[tuple[Job, RunReport]]) -> tuple[Outcome, str]:
+        """Run every job; return the pass's outcome and what to say of it."""
         outcomes: list[Outcome] = []
         try:
             with self.connection() as connection:
                 for job in self.jobs:
                     if self.stop_event.is_set():
+                        outcomes.append(Outcome.STOPPED)
                         break
-                    outcomes.append(self._run_job(connection, job))
+                    outcomes.append(self._run_job(connection, job, reports))
         except Exception as error:  # noqa: BLE001 - an unattended daemon outlives its bugs
-            return self._finish(self._report(error, "pass failed"))
-        return self._finish(worst(outcomes))
+            return self._report(error, "pass failed"), str(error)
+        return worst(outcomes), ""
 
-    def _finish(self, outcome: Outcome) -> Outcome:
+    def _finish(
+        self,
+        outcome: Outcome,
+        message: str,
+        started: datetime.datetime,
+        reports: list[tuple[Job, RunReport]],
+        moved: int,
+    ) -> None:
+        """Say how the pass went and what is left: log, status, metrics, ping, health."""
+        backlogs = self._backlogs(reports)
+        left = Backlog()
+        for backlog in backlogs.values():
+            left.add(backlog)
+        if outcome == Outcome.STOPPED and left.days:
+            message = (
+                f"{left.days} day(s) left, {left.files} files, {left.bytes} bytes "
+                f"(the oldest {left.oldest_pending_day})"
+            )
+            logger.info("pass stopped: {}; the next pass resumes", message)
+        else:
+            level = "INFO" if outcome in (Outcome.OK, Outcome.STOPPED) else "ERROR"
+            logger.log(level, "pass finished: {}", outcome.value)
+        files = sum(d.uploaded for _job, report in reports for d in report.days)
+        status = self.book.finish_pass(started, outcome.value, message, backlogs, (files, moved))
+        text = render(status)
+        if self.settings.metrics_file is not None:
+            try:
+                write_textfile(self.settings.metrics_file, text)
+            except OSError as error:
+                logger.warning(
+                    "cannot write the metrics to {}: {}", self.settings.metrics_file, error
+                )
+        if self.metrics is not None:
+            self.metrics.text = text
+        if self.pinger is not None and outcome != Outcome.STOPPED:
+            self.pinger.finish(outcome == Outcome.OK, outcome.value, self.tail.text())
         self.health.finish_pass(outcome)
-        level = "INFO" if outcome in (Outcome.OK, Outcome.STOPPED) else "ERROR"
-        logger.log(level, "pass finished: {}", outcome.value)
-        return outcome
+
+    def _backlogs(self, reports: list[tuple[Job, RunReport]]) -> dict[str, Backlog]:
+        """Record the days the pass verified; return each job's backlog (local only)."""
+        for job, report in reports:
+            for result in report.days:
+                if result.status == "uploaded" and result.unit is not None:
+                    self.book.record_verified(job.label, result.unit, result.fingerprint)
+        backlogs = {}
+        for job in self.jobs:
+            client = self.make_client(None, job)
+            try:
+                backlogs[job.label] = self.book.backlog(job.label, client.ready_days())
+            except Exception as error:  # noqa: BLE001 - the status says it, the pass is over
+                backlogs[job.label] = Backlog(error=str(error))
+        return backlogs
 
     @contextmanager
     def connection(self, retry: bool = True) -> Iterator[RemoteConnection]:
@@ -116,7 +223,9 @@ class Agent:
         finally:
             connection.close()
 
-    def _run_job(self, connection: RemoteConnection, job: Job) -> Outcome:
+    def _run_job(
+        self, connection: RemoteConnection, job: Job, reports: list[tuple[Job, RunReport]]
+    ) -> Outcome:
         with logger.contextualize(job=job.label if len(self.jobs) > 1 else ""):
             try:
                 client = self.make_client(connection, job)
@@ -128,6 +237,7 @@ class Agent:
                 if rule_for(error).scope == "pass":
                     raise
                 return self._report(error, "job failed")
+            reports.append((job, report))
             if report.failed:
                 return Outcome.FAILED
             return Outcome.STOPPED if report.aborted else Outcome.OK
@@ -143,7 +253,7 @@ class Agent:
             )
         elif rule.retry:
             logger.error("{}: {} (gave up retrying; the next pass tries again)", what, error)
-        else:
+        elif rule.outcome != Outcome.STOPPED:
             logger.error("{}: {}", what, error)
         return rule.outcome
 
@@ -162,8 +272,15 @@ class Agent:
 
     # -- construction ---------------------------------------------------------------
 
-    def make_client(self, connection: RemoteConnection, job: Job) -> DailyTransferClient:
-        """Return the upload client of one job, wired to the stop event and the heartbeat."""
+    def _window_closed(self) -> str | None:
+        """Between files: the reason to stop when the upload window has closed."""
+        if self.window is not None and not self.window.is_open(self._local_now()):
+            return f"the upload window ({self.window.text}) closed"
+        return None
+
+    def make_client(self, connection: RemoteConnection | None, job: Job) -> DailyTransferClient:
+        """Return the upload client of one job, wired to the stop event, the heartbeat,
+        the shared pacer and the upload window (no connection: local screening only)."""
 
         def alive(_message: str) -> None:
             self.health.beat()
@@ -178,12 +295,13 @@ class Agent:
             log_error=alive,
             should_abort_upload=should_stop,
         )
+        variant: Variant = job.variant
         return DailyTransferClient(
-            remote_connection=connection,
+            remote_connection=connection if connection is not None else self.settings.connection,
             src_path=job.src,
             dst_path=job.dst,
             remove_files_after_upload=job.remove_after_upload,
-            variant=job.variant,
+            variant=variant,
             callbacks=callbacks,
             grace_period=self.settings.grace_period,
             timezone=self.zone.zone,
@@ -194,4 +312,5 @@ class Agent:
             manifest=job.manifest,
             max_age_days=job.max_age_days,
             keep_replaced=job.keep_replaced,
+            stop_between_files=self._window_closed,
         )

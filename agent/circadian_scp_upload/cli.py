@@ -7,67 +7,27 @@ never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import signal
 import sys
 import threading
-import traceback
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
 
 from loguru import logger
 
 from . import __version__
-from .agent import Agent
+from .agent import Agent, station_name
 from .client import Pending
+from .config import env_reference, load_settings, unknown_variables
 from .errors import ConfigError
 from .health import check_health
+from .log import setup_logging
 from .outcomes import EXIT_CODE_MEANINGS, Outcome, exit_code, rule_for
-from .settings import AgentSettings, env_reference, load_settings, unknown_variables
-
-TEXT_FORMAT = "{time:YYYY-MM-DD HH:mm:ss} {level} - {extra[job_prefix]}{message}"
-
-
-def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
-    """Send the package's log lines to stderr, as text or as one JSON object a line."""
-    logger.remove()
-    logger.enable("circadian_scp_upload")
-    logger.configure(extra={"job": "", "job_prefix": ""}, patcher=_job_prefix)
-    # diagnose=False: a traceback never shows the values of variables (a key, a password);
-    # the traceback itself is kept, in text and JSON alike, for real bugs.
-    if fmt == "json":
-        logger.add(_json_sink, level=level, format="{message}", diagnose=False, backtrace=False)
-    else:
-        logger.add(
-            sys.stderr,
-            level=level,
-            format=TEXT_FORMAT,
-            colorize=False,
-            diagnose=False,
-            backtrace=False,
-        )
-
-
-def _job_prefix(record: Any) -> None:
-    job = record["extra"].get("job")
-    record["extra"]["job_prefix"] = f"[{job}] " if job else ""
-
-
-def _json_sink(message: Any) -> None:
-    record = message.record
-    entry = {
-        "time": record["time"].isoformat(),
-        "level": record["level"].name,
-        "message": record["message"],
-    }
-    if record["extra"].get("job"):
-        entry["job"] = record["extra"]["job"]
-    if record["exception"] is not None:
-        entry["exception"] = "".join(traceback.format_exception(*record["exception"]))
-    sys.stderr.write(json.dumps(entry, ensure_ascii=False) + "\n")
-    sys.stderr.flush()
+from .settings import AgentSettings
+from .status import read_status
 
 
 def install_signal_handlers(stop_event: threading.Event) -> None:
@@ -98,15 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     for warning in unknown_variables(os.environ):
         logger.warning("{}", warning)
     try:
-        settings = load_settings(connection=args.command != "healthcheck")
+        settings = load_settings(connection=args.command not in ("healthcheck", "status"))
     except ConfigError as error:
         logger.error("{}", error)
         return exit_code(Outcome.CONFIG)
     if args.command == "healthcheck":
-        healthy, why = check_health(settings.state_dir)
+        healthy, why = check_health(settings.state_dir, settings.unhealthy_after_seconds)
         print(("healthy: " if healthy else "unhealthy: ") + why)
         return 0 if healthy else 1
-    setup_logging(settings.log_level, settings.log_format)
+    if args.command == "status":
+        return _status(settings, args.json)
+    setup_logging(settings.log_level, settings.log_format, station_name(settings))
     return _run_command(args.command, settings)
 
 
@@ -155,6 +117,40 @@ def _check(agent: Agent) -> int:
     return 0
 
 
+def _status(settings: AgentSettings, as_json: bool) -> int:
+    """Print the status file the agent last wrote (no network); exit 1 if there is none."""
+    status = read_status(settings.state_dir)
+    if status is None:
+        print(f"no status yet in {settings.state_dir}: no pass has finished", file=sys.stderr)
+        return 1
+    if as_json:
+        print(json.dumps(dataclasses.asdict(status), indent=2, sort_keys=True))
+        return 0
+    last = status.last_pass or {}
+    print(f"station {status.station}, status of {status.updated}")
+    said = f": {last['message']}" if last.get("message") else ""
+    print(
+        f"last pass: {last.get('outcome', '-')} at {last.get('finished', '-')} "
+        f"({last.get('duration_seconds', 0):.0f} s){said}"
+    )
+    print(f"last success: {status.last_success or 'never'}")
+    print(
+        f"backlog: {status.backlog_days} day(s), {status.backlog_files} files, "
+        f"{_human(status.backlog_bytes)}, the oldest {status.oldest_pending_day or '-'}"
+    )
+    for job, backlog in sorted(status.jobs.items()):
+        error = f" ({backlog['error']})" if backlog.get("error") else ""
+        print(
+            f"  {job}: {backlog['days']} day(s), {backlog['files']} files, "
+            f"{_human(backlog['bytes'])}{error}"
+        )
+    print(
+        f"uploaded since the state began: {status.uploaded_files_total} files, "
+        f"{_human(status.uploaded_bytes_total)}"
+    )
+    return 0
+
+
 def _describe_pending(day: Pending) -> str:
     """Return one line of ``check``'s plan for a day."""
     if day.error:
@@ -189,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("once", help="one pass; the exit code says how it went")
     commands.add_parser("check", help="validate, connect, verify the host key, print the plan")
     commands.add_parser("healthcheck", help="for Docker's HEALTHCHECK: exit 0 when healthy")
+    status = commands.add_parser("status", help="the last pass, the backlog (no network)")
+    status.add_argument("--json", action="store_true", help="as JSON")
     commands.add_parser("env-reference", help="print the table of CSU_* variables")
     commands.add_parser("exit-codes", help="print the table of exit codes")
     return parser

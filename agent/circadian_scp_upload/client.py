@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
@@ -100,6 +101,7 @@ class DailyTransferClient:
         manifest: bool = False,
         max_age_days: int | None = None,
         keep_replaced: bool = True,
+        stop_between_files: Callable[[], str | None] | None = None,
     ) -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"unknown variant {variant!r}: use 'directories' or 'files'")
@@ -124,6 +126,7 @@ class DailyTransferClient:
             raise ConfigError("max_age_days must be at least 1 (or None: every day)")
         self.checksum, self.manifest, self.max_age_days = checksum, manifest, max_age_days
         self.keep_replaced = keep_replaced
+        self.stop_between_files = stop_between_files or (lambda: None)
         self.too_old: list[DayUnit] = []  # ready days left alone by the look-back window
         self._log = DayLog(self.callbacks, None)
 
@@ -219,7 +222,7 @@ class DailyTransferClient:
             self.dst_path,
             self.remove_files_after_upload,
             self.pacer,
-            AbortPoller(self.callbacks.should_abort_upload),
+            AbortPoller(self.callbacks.should_abort_upload, between_files=self.stop_between_files),
             self.progress_interval,
             checksum=self.checksum,
             manifest=self.manifest,
@@ -255,8 +258,8 @@ class DailyTransferClient:
         day = DayUpload(plan, unit, log)
         try:
             day.run()
-        except UploadAborted:
-            log.info("upload aborted on request; the next run resumes where it stopped")
+        except UploadAborted as stop:
+            log.info(f"{stop}; the next run resumes where it stopped")
             day.result.status = "aborted"
         except CircadianError as error:
             if rule_for(error).scope != "day":

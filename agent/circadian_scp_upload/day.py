@@ -23,7 +23,14 @@ from loguru import logger
 
 from .comparison import Assessment, Comparison, compare
 from .errors import CircadianError, LocalFileError, TransientError
-from .local import MARKER_NAME, DayUnit, LocalFile, remove_empty_tree, sha256_file
+from .local import (
+    MARKER_NAME,
+    DayUnit,
+    LocalFile,
+    fingerprint,
+    remove_empty_tree,
+    sha256_file,
+)
 from .log import DayLog
 from .manifest import manifest_name, write_manifest
 from .markers import marker_text, remove_local_marker, set_local_marker
@@ -51,6 +58,8 @@ class DayResult:
     removed: int = 0
     message: str = ""
     idle: bool = False
+    fingerprint: list[int] = field(default_factory=list)  # of the local files screened
+    unit: DayUnit | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -108,7 +117,7 @@ class DayUpload:
     def __init__(self, plan: DayPlan, unit: DayUnit, log: DayLog) -> None:
         self.plan, self.unit, self.log = plan, unit, log
         self.remote = plan.remote
-        self.result = DayResult(unit.date, "failed")
+        self.result = DayResult(unit.date, "failed", unit=unit)
         self.remote_root = unit.remote_root(plan.dst_path)
         self.local_root = unit.local_root()
         self.unreadable: dict[str, CircadianError] = {}  # local files that failed to read
@@ -181,6 +190,7 @@ class DayUpload:
     def _screen(self) -> list[LocalFile]:
         files = self.unit.list_files()
         self.result.files = len(files)
+        self.result.fingerprint = fingerprint(files)
         for name in self.unit.skipped:
             self.log.error(
                 f"skipping {name!r}: not a regular file "

@@ -202,3 +202,9 @@ def remove_empty_tree(root: Path) -> None:
     for folder, _dirs, _files in sorted(os.walk(root, topdown=False), key=lambda w: -len(w[0])):
         with contextlib.suppress(OSError):
             os.rmdir(folder)
+
+
+def fingerprint(files: list[LocalFile]) -> list[int]:
+    """Return what identifies a day's local content without reading it: the number of
+    files, their bytes, and the latest modification time (ns)."""
+    return [len(files), sum(f.size for f in files), max((f.mtime_ns for f in files), default=0)]

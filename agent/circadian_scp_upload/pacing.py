@@ -21,24 +21,38 @@ Rate = Callable[[], int]
 
 
 class AbortPoller:
-    """Calls ``should_abort`` at most about twice a second; raises UploadAborted on yes."""
+    """Calls ``should_abort`` at most about twice a second; raises UploadAborted on yes.
+
+    ``between_files`` is asked only between files: a stop it asks for (an upload window
+    closing) never cuts a file in the middle.
+    """
 
     def __init__(
-        self, should_abort: Callable[[], bool], clock: Callable[[], float] = time.monotonic
+        self,
+        should_abort: Callable[[], bool],
+        clock: Callable[[], float] = time.monotonic,
+        between_files: Callable[[], str | None] = lambda: None,
     ) -> None:
-        self.should_abort, self.clock = should_abort, clock
+        self.should_abort, self.clock, self.between_files = should_abort, clock, between_files
         self.next_poll = clock() + ABORT_POLL_SECONDS
 
     def __call__(self) -> None:
         """Ask, unless asked less than half a second ago."""
         if self.clock() >= self.next_poll:
-            self.check()
+            self._ask()
 
-    def check(self) -> None:
-        """Ask now (between files, before a day)."""
+    def _ask(self) -> None:
         if self.should_abort():
             raise UploadAborted("upload aborted on request")
         self.next_poll = self.clock() + ABORT_POLL_SECONDS
+
+    def check(self) -> None:
+        """Ask now (between files, before a day), ``between_files`` too: it says why to
+        stop, or None."""
+        self._ask()
+        reason = self.between_files()
+        if reason:
+            raise UploadAborted(reason)
 
 
 class Pacer:
@@ -57,11 +71,13 @@ class Pacer:
         self.clock, self.sleep = clock, sleep
         self.start = clock()
         self.sent = 0
+        self.total = 0  # every byte accounted, whatever the rate (progress, metrics)
         self._last_rate = 0
 
     def __call__(self, count: int, poll: Callable[[], None] = lambda: None) -> None:
         """Account for ``count`` bytes about to be sent; wait as long as the rate needs,
         calling ``poll`` (which may raise to stop) at least four times a second."""
+        self.total += count
         rate = self.rate()
         now = self.clock()
         if rate <= 0:

@@ -20,10 +20,9 @@ files are read and parsed, fingerprints and known_hosts lines checked), and rais
 from __future__ import annotations
 
 import datetime
-import difflib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,16 +32,12 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
-    ValidationError,
     field_validator,
 )
 from pydantic_settings import (
     BaseSettings,
-    EnvSettingsSource,
     PydanticBaseSettingsSource,
-    SecretsSettingsSource,
     SettingsConfigDict,
-    SettingsError,
 )
 
 from .callbacks import DEFAULT_DATED_REGEX
@@ -51,9 +46,10 @@ from .errors import ConfigError, PatternError
 from .patterns import DatedPattern
 from .readiness import StationZone, named_zone, station_zone
 from .remote import RemoteConnection
+from .schedule import BandwidthSchedule, UploadWindow
 
 ENV_PREFIX = "CSU_"
-SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE", "KNOWN_HOSTS")
+SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE", "KNOWN_HOSTS", "PING_URL")
 # CSU_KNOWN_HOSTS_FILE is the known_hosts path itself, which is what the *_FILE
 # convention would mean for CSU_KNOWN_HOSTS anyway: it is used as a path, not read in.
 FILE_SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE")
@@ -68,6 +64,14 @@ CONNECTION_OPTION_VARIABLES = {
     "known_hosts": "CSU_KNOWN_HOSTS",
     "known_hosts_file": "CSU_KNOWN_HOSTS_FILE",
 }
+
+
+def _checked(parse: Callable[[str], object], value: str) -> None:
+    """Run a parser for a validator: its ConfigError becomes pydantic's ValueError."""
+    try:
+        parse(value)
+    except ConfigError as error:
+        raise ValueError(str(error).split(": ", 1)[-1]) from None
 
 
 def _check_pattern(value: str) -> str:
@@ -219,6 +223,40 @@ class AgentSettings(BaseSettings, JobFields):
     bandwidth_limit_kib: int = Field(
         0, ge=0, description="upload speed limit in KiB/s over every byte sent (0: unlimited)"
     )
+    station: str = Field(
+        "", description="this station's name in JSON logs, pings and metrics (default: host name)"
+    )
+    ping_url: SecretStr | None = Field(
+        None,
+        description="healthchecks-style push URL: `/start`, success, `/fail` with the log "
+        "(a URL with `{status}`, Uptime Kuma: `up`/`down`) (secret)",
+    )
+    metrics_file: Path | None = Field(
+        None, description="Prometheus textfile for node_exporter, written after each pass"
+    )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="serve the metrics on this port at /metrics (0: off)"
+    )
+    unhealthy_after_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="unhealthy when no pass succeeded (and no byte moved) for this long",
+    )
+    upload_window: str | None = Field(
+        None,
+        description="upload only then, station time (`22:00-06:00`, several with commas); "
+        "a pass stops at the next file when it closes",
+    )
+    bandwidth_schedule: str | None = Field(
+        None,
+        description='rclone-style timetable instead of a fixed limit (`"08:00,512k 19:00,off"`)',
+    )
+    start_jitter_seconds: float = Field(
+        0.0, ge=0, description="wait a random 0..N s before each pass (fleets spread out)"
+    )
+    compression: bool = Field(
+        False, description="SSH zlib compression (pays for text data on slow links)"
+    )
     state_dir: Path = Field(
         Path("/tmp/circadian-scp-upload"),  # a tmpfs in the image
         description="private folder for the health file and host keys accepted on first use "
@@ -243,6 +281,20 @@ class AgentSettings(BaseSettings, JobFields):
                 named_zone(value, "CSU_TIMEZONE")
             except ConfigError as error:
                 raise ValueError(str(error).removeprefix("CSU_TIMEZONE: ")) from None
+        return value
+
+    @field_validator("upload_window")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value is not None:
+            _checked(UploadWindow.parse, value)
+        return value
+
+    @field_validator("bandwidth_schedule")
+    @classmethod
+    def _timetable(cls, value: str | None) -> str | None:
+        if value is not None:
+            _checked(BandwidthSchedule.parse, value)
         return value
 
     @field_validator("log_level", mode="before")
@@ -296,6 +348,7 @@ def build_connection(settings: AgentSettings) -> RemoteConnection:
         connect_timeout=settings.connect_timeout,
         io_timeout=settings.io_timeout,
         keepalive_seconds=settings.keepalive_seconds,
+        compress=settings.compression,
     )
 
 
@@ -317,184 +370,3 @@ def accepted_keys_file(settings: AgentSettings) -> Path | None:
 def secret(value: SecretStr | None) -> str | None:
     """Return a secret's text, or None."""
     return value.get_secret_value() if value is not None else None
-
-
-def resolve_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-    """Given the environment, return it with ``*_FILE`` secrets read in, and any problems."""
-    env = dict(environ)
-    problems = []
-    for name in FILE_SECRET_NAMES:
-        file_var = f"{ENV_PREFIX}{name}_FILE"
-        path = _lookup(env, file_var)
-        if path is None:
-            continue
-        if _lookup(env, ENV_PREFIX + name) is not None:
-            problems.append(f"{file_var}: give either {ENV_PREFIX}{name} or {file_var}, not both")
-            continue
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as error:
-            problems.append(f"{file_var}: cannot read {path!r} ({error.strerror})")
-            continue
-        except UnicodeDecodeError:
-            problems.append(f"{file_var}: {path!r} is not a text file")
-            continue
-        # `echo secret > file` leaves a line break that is no part of the secret
-        env[ENV_PREFIX + name] = text.removesuffix("\n").removesuffix("\r")
-    return env, problems
-
-
-def unknown_variables(environ: Mapping[str, str]) -> list[str]:
-    """Return a warning for each ``CSU_`` variable the agent does not know, with the
-    closest known name (a misspelt variable would otherwise be ignored silently)."""
-    known = {ENV_PREFIX + name.upper() for name in AgentSettings.model_fields}
-    known |= {f"{ENV_PREFIX}{name}_FILE" for name in FILE_SECRET_NAMES}
-    warnings = []
-    for name in sorted(environ):
-        upper = name.upper()
-        if not upper.startswith(ENV_PREFIX) or upper in known:
-            continue
-        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else "; see `env-reference`"
-        warnings.append(f"{name} is not a variable this agent knows: it is ignored{hint}")
-    return warnings
-
-
-def load_settings(
-    environ: Mapping[str, str] | None = None, connection: bool = True
-) -> AgentSettings:
-    """Read and validate the configuration; raise one ConfigError listing every problem.
-
-    ``connection``: also build (and so check) the connection: key files are read and
-    parsed, fingerprints and known_hosts checked. The healthcheck does without.
-    """
-    env, problems = resolve_secret_files(os.environ if environ is None else environ)
-    settings: AgentSettings | None = None
-    try:
-        settings = _build(env)
-    except ValidationError as error:
-        problems.extend(_describe(error))
-    except ConfigError as error:
-        problems.append(str(error))
-    problems.extend(_cross_checks(env, settings))
-    if settings is not None:
-        try:
-            settings._zone = station_zone(settings.timezone, env)
-        except ConfigError as error:
-            problems.append(str(error))
-    if settings is not None and not problems and connection:
-        try:
-            settings._connection = build_connection(settings)
-        except ConfigError as error:
-            problems.extend(
-                f"{CONNECTION_OPTION_VARIABLES.get(option, 'CSU_HOST')}: {message}"
-                for option, message in error.problems
-            )
-    if problems:
-        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
-    assert settings is not None
-    return settings
-
-
-class _MappingEnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = {k.lower(): v for k, v in environ.items() if v != ""}
-        super().__init__(AgentSettings)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return self._environ
-
-
-def _build(env: dict[str, str]) -> AgentSettings:
-    """Given the environment, return validated settings (raises ValidationError, ConfigError)."""
-    values: dict[str, Any] = {}
-    if SECRETS_DIR.is_dir():
-        values.update(SecretsSettingsSource(AgentSettings, secrets_dir=SECRETS_DIR)())
-    try:
-        values.update(_MappingEnvSource(env)())
-    except SettingsError as error:
-        raise ConfigError(
-            f"CSU_JOBS: not a valid JSON list of job objects ({error.__cause__})"
-        ) from None
-    return AgentSettings(**values)
-
-
-def _lookup(env: Mapping[str, str], name: str) -> str | None:
-    for key, value in env.items():
-        if key.upper() == name and value != "":
-            return value
-    return None
-
-
-def _cross_checks(env: Mapping[str, str], settings: AgentSettings | None) -> list[str]:
-    problems = []
-    if (
-        settings is not None
-        and settings.password is None
-        and settings.key_file is None
-        and settings.private_key is None
-        and not env.get("SSH_AUTH_SOCK")
-    ):
-        problems.append(
-            "CSU_KEY_FILE: no credential: give a private key (CSU_KEY_FILE, CSU_PRIVATE_KEY "
-            "or the secret csu_private_key) or a password (CSU_PASSWORD), or run an ssh-agent "
-            "(SSH_AUTH_SOCK)"
-        )
-    has_jobs = _lookup(env, "CSU_JOBS") is not None
-    if not has_jobs and _lookup(env, "CSU_DST") is None:
-        problems.append("CSU_DST: missing; give the remote folder (or several jobs in CSU_JOBS)")
-    if has_jobs and _lookup(env, "CSU_DST") is not None:
-        problems.append("CSU_DST: give either CSU_DST (one job) or CSU_JOBS (several), not both")
-    if settings is not None and settings.key_file is not None and settings.private_key is not None:
-        problems.append("CSU_KEY_FILE: give either CSU_KEY_FILE or CSU_PRIVATE_KEY, not both")
-    return problems
-
-
-def _describe(error: ValidationError) -> list[str]:
-    """Turn pydantic's errors into one line per variable, never echoing secret values."""
-    lines = []
-    for item in error.errors():
-        location = [str(part) for part in item["loc"]]
-        if not location:
-            lines.append(item["msg"])
-            continue
-        name = ENV_PREFIX + location[0].upper()
-        if len(location) > 1:
-            name += "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in location[1:])
-        message = item["msg"].removeprefix("Value error, ")
-        secret_value = location[0].upper() in SECRET_NAMES
-        if item["type"] == "missing":
-            lines.append(f"{name}: missing; {_field_help(location)}")
-        elif secret_value:
-            lines.append(f"{name}: {message}")
-        else:
-            shown = json.dumps(item.get("input"), default=str)
-            if len(shown) > 80:
-                shown = shown[:77] + "..."
-            lines.append(f"{name}: {message} (got {shown})")
-    return lines
-
-
-def _field_help(location: list[str]) -> str:
-    model: type[BaseModel] = AgentSettings if len(location) == 1 else Job
-    field = model.model_fields.get(location[-1])
-    return field.description if field and field.description else "required"
-
-
-def env_reference() -> str:
-    """Return the Markdown table of every variable, generated from the declarations."""
-    rows = ["| variable | meaning | default |", "|---|---|---|"]
-    for name, field in AgentSettings.model_fields.items():
-        default = "required" if field.is_required() else field.default
-        shown = "-" if default is None else f"`{default}`" if default != "required" else default
-        if name == "known_hosts_file":
-            shown = "`~/.ssh/known_hosts`"
-        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {field.description} | {shown} |")
-    for name in FILE_SECRET_NAMES:
-        rows.append(
-            f"| `{ENV_PREFIX}{name}_FILE` | read `{ENV_PREFIX}{name}` from this file "
-            f"(or a secret `/run/secrets/{(ENV_PREFIX + name).lower()}`) | - |"
-        )
-    return "\n".join(rows) + "\n"

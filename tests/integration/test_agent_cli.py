@@ -224,11 +224,18 @@ def test_check_prints_the_plan_and_changes_nothing(shell_server: SSHServer, data
 
 def test_json_logs_are_one_object_per_line(shell_server: SSHServer, data: Path) -> None:
     dst = shell_server.new_remote_dir("cli-json")
-    result = agent("once", agent_env(shell_server, data, dst, CSU_LOG_FORMAT="json"))
+    env = agent_env(shell_server, data, dst, CSU_LOG_FORMAT="json", CSU_STATION="station-42")
+    result = agent("once", env)
     assert result.returncode == 0
-    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    entries = [json.loads(line)["record"] for line in result.stderr.splitlines()]
     assert any(e["message"].endswith("found 0 synced files and 2 unsynced files") for e in entries)
-    assert {e["level"] for e in entries} >= {"INFO"}
+    assert {e["level"]["name"] for e in entries} >= {"INFO"}
+    assert {e["extra"]["station"] for e in entries} == {"station-42"}
+    stamp = datetime.datetime.fromisoformat(entries[0]["time"]["repr"])
+    assert stamp.utcoffset() is not None  # times carry their offset
+    # a real bug keeps its traceback in JSON too (a job whose source is a file, not a folder
+    # is no bug: only its message), and no value of a variable shows
+    assert all(e["exception"] is None for e in entries)
 
 
 def test_key_text_known_hosts_content_and_pinned_fingerprint(

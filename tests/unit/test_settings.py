@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload import ConfigError
-from circadian_scp_upload.settings import env_reference, load_settings, unknown_variables
+from circadian_scp_upload.config import env_reference, load_settings, unknown_variables
 
 NO_CREDENTIAL = {"CSU_HOST": "server.example", "CSU_USER": "station", "CSU_DST": "/srv/data"}
 BASE = NO_CREDENTIAL | {"CSU_PASSWORD": "station-pw"}

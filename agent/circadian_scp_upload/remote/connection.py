@@ -81,6 +81,7 @@ class RemoteConnection:
         io_timeout: float = 60.0,
         keepalive_seconds: float = 15.0,
         bandwidth_limit: int = 0,
+        compress: bool = False,
     ) -> None:
         problems: list[tuple[str, str]] = []
 
@@ -134,6 +135,7 @@ class RemoteConnection:
                 Path(accepted_host_keys_file) if accepted_host_keys_file else None,
             ),
             Timeouts(connect_timeout, io_timeout, keepalive_seconds),
+            compress,
         )
         self.sftp = SftpOps(self.session)
         self.shell = ExecOps(self.session, io_timeout, connect_timeout)

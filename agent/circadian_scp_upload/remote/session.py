@@ -63,8 +63,16 @@ class Timeouts:
 class Session:
     """An SSH connection with its SFTP channel; ``open`` and ``close`` it as often as needed."""
 
-    def __init__(self, host: str, port: int, login: Login, trust: Trust, timeouts: Timeouts):
-        self.host, self.port = host, port
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        login: Login,
+        trust: Trust,
+        timeouts: Timeouts,
+        compress: bool = False,
+    ) -> None:
+        self.host, self.port, self.compress = host, port, compress
         self.login, self.trust, self.timeouts = login, trust, timeouts
         self.client: paramiko.SSHClient | None = None
         self.wire: Wire | None = None
@@ -107,7 +115,7 @@ class Session:
                 timeout=self.timeouts.connect,
                 banner_timeout=self.timeouts.connect,
                 auth_timeout=self.timeouts.connect,
-                compress=False,
+                compress=self.compress,
             )
             transport = client.get_transport()
             assert transport is not None

@@ -1,0 +1,220 @@
+"""Loading the agent's configuration: the environment (and ``*_FILE`` secrets, and
+``/run/secrets``) read into ``AgentSettings``, every problem listed at once, unknown
+variables named, and the README's reference table generated from the declarations.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_settings import EnvSettingsSource, SecretsSettingsSource, SettingsError
+
+from . import settings as declared
+from .errors import ConfigError
+from .readiness import station_zone
+from .settings import (
+    CONNECTION_OPTION_VARIABLES,
+    ENV_PREFIX,
+    FILE_SECRET_NAMES,
+    SECRET_NAMES,
+    AgentSettings,
+    Job,
+    build_connection,
+)
+
+
+def resolve_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Given the environment, return it with ``*_FILE`` secrets read in, and any problems."""
+    env = dict(environ)
+    problems = []
+    for name in FILE_SECRET_NAMES:
+        file_var = f"{ENV_PREFIX}{name}_FILE"
+        path = _lookup(env, file_var)
+        if path is None:
+            continue
+        if _lookup(env, ENV_PREFIX + name) is not None:
+            problems.append(f"{file_var}: give either {ENV_PREFIX}{name} or {file_var}, not both")
+            continue
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            problems.append(f"{file_var}: cannot read {path!r} ({error.strerror})")
+            continue
+        except UnicodeDecodeError:
+            problems.append(f"{file_var}: {path!r} is not a text file")
+            continue
+        # `echo secret > file` leaves a line break that is no part of the secret
+        env[ENV_PREFIX + name] = text.removesuffix("\n").removesuffix("\r")
+    return env, problems
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """Return a warning for each ``CSU_`` variable the agent does not know, with the
+    closest known name (a misspelt variable would otherwise be ignored silently)."""
+    known = {ENV_PREFIX + name.upper() for name in AgentSettings.model_fields}
+    known |= {f"{ENV_PREFIX}{name}_FILE" for name in FILE_SECRET_NAMES}
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known:
+            continue
+        close = difflib.get_close_matches(upper, sorted(known), n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else "; see `env-reference`"
+        warnings.append(f"{name} is not a variable this agent knows: it is ignored{hint}")
+    return warnings
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, connection: bool = True
+) -> AgentSettings:
+    """Read and validate the configuration; raise one ConfigError listing every problem.
+
+    ``connection``: also build (and so check) the connection: key files are read and
+    parsed, fingerprints and known_hosts checked. The healthcheck does without.
+    """
+    env, problems = resolve_secret_files(os.environ if environ is None else environ)
+    settings: AgentSettings | None = None
+    try:
+        settings = _build(env)
+    except ValidationError as error:
+        problems.extend(_describe(error))
+    except ConfigError as error:
+        problems.append(str(error))
+    problems.extend(_cross_checks(env, settings))
+    if settings is not None:
+        try:
+            settings._zone = station_zone(settings.timezone, env)
+        except ConfigError as error:
+            problems.append(str(error))
+    if settings is not None and not problems and connection:
+        try:
+            settings._connection = build_connection(settings)
+        except ConfigError as error:
+            problems.extend(
+                f"{CONNECTION_OPTION_VARIABLES.get(option, 'CSU_HOST')}: {message}"
+                for option, message in error.problems
+            )
+    if problems:
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {p}" for p in problems))
+    assert settings is not None
+    return settings
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = {k.lower(): v for k, v in environ.items() if v != ""}
+        super().__init__(AgentSettings)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return self._environ
+
+
+def _build(env: dict[str, str]) -> AgentSettings:
+    """Given the environment, return validated settings (raises ValidationError, ConfigError)."""
+    values: dict[str, Any] = {}
+    if declared.SECRETS_DIR.is_dir():
+        secrets = SecretsSettingsSource(AgentSettings, secrets_dir=declared.SECRETS_DIR)
+        values.update(secrets())
+    try:
+        values.update(_MappingEnvSource(env)())
+    except SettingsError as error:
+        raise ConfigError(
+            f"CSU_JOBS: not a valid JSON list of job objects ({error.__cause__})"
+        ) from None
+    return AgentSettings(**values)
+
+
+def _lookup(env: Mapping[str, str], name: str) -> str | None:
+    for key, value in env.items():
+        if key.upper() == name and value != "":
+            return value
+    return None
+
+
+def _cross_checks(env: Mapping[str, str], settings: AgentSettings | None) -> list[str]:
+    problems = []
+    if (
+        settings is not None
+        and settings.password is None
+        and settings.key_file is None
+        and settings.private_key is None
+        and not env.get("SSH_AUTH_SOCK")
+    ):
+        problems.append(
+            "CSU_KEY_FILE: no credential: give a private key (CSU_KEY_FILE, CSU_PRIVATE_KEY "
+            "or the secret csu_private_key) or a password (CSU_PASSWORD), or run an ssh-agent "
+            "(SSH_AUTH_SOCK)"
+        )
+    has_jobs = _lookup(env, "CSU_JOBS") is not None
+    if not has_jobs and _lookup(env, "CSU_DST") is None:
+        problems.append("CSU_DST: missing; give the remote folder (or several jobs in CSU_JOBS)")
+    if has_jobs and _lookup(env, "CSU_DST") is not None:
+        problems.append("CSU_DST: give either CSU_DST (one job) or CSU_JOBS (several), not both")
+    if (
+        settings is not None
+        and settings.bandwidth_schedule is not None
+        and settings.bandwidth_limit_kib
+    ):
+        problems.append(
+            "CSU_BANDWIDTH_SCHEDULE: give either CSU_BANDWIDTH_LIMIT_KIB or "
+            "CSU_BANDWIDTH_SCHEDULE, not both"
+        )
+    if settings is not None and settings.key_file is not None and settings.private_key is not None:
+        problems.append("CSU_KEY_FILE: give either CSU_KEY_FILE or CSU_PRIVATE_KEY, not both")
+    return problems
+
+
+def _describe(error: ValidationError) -> list[str]:
+    """Turn pydantic's errors into one line per variable, never echoing secret values."""
+    lines = []
+    for item in error.errors():
+        location = [str(part) for part in item["loc"]]
+        if not location:
+            lines.append(item["msg"])
+            continue
+        name = ENV_PREFIX + location[0].upper()
+        if len(location) > 1:
+            name += "".join(f"[{p}]" if p.isdigit() else f".{p}" for p in location[1:])
+        message = item["msg"].removeprefix("Value error, ")
+        secret_value = location[0].upper() in SECRET_NAMES
+        if item["type"] == "missing":
+            lines.append(f"{name}: missing; {_field_help(location)}")
+        elif secret_value:
+            lines.append(f"{name}: {message}")
+        else:
+            shown = json.dumps(item.get("input"), default=str)
+            if len(shown) > 80:
+                shown = shown[:77] + "..."
+            lines.append(f"{name}: {message} (got {shown})")
+    return lines
+
+
+def _field_help(location: list[str]) -> str:
+    model: type[BaseModel] = AgentSettings if len(location) == 1 else Job
+    field = model.model_fields.get(location[-1])
+    return field.description if field and field.description else "required"
+
+
+def env_reference() -> str:
+    """Return the Markdown table of every variable, generated from the declarations."""
+    rows = ["| variable | meaning | default |", "|---|---|---|"]
+    for name, field in AgentSettings.model_fields.items():
+        default = "required" if field.is_required() else field.default
+        shown = "-" if default is None else f"`{default}`" if default != "required" else default
+        if name == "known_hosts_file":
+            shown = "`~/.ssh/known_hosts`"
+        rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {field.description} | {shown} |")
+    for name in FILE_SECRET_NAMES:
+        rows.append(
+            f"| `{ENV_PREFIX}{name}_FILE` | read `{ENV_PREFIX}{name}` from this file "
+            f"(or a secret `/run/secrets/{(ENV_PREFIX + name).lower()}`) | - |"
+        )
+    return "\n".join(rows) + "\n"
