@@ -92,7 +92,12 @@ def tree(root: Path) -> dict[str, bytes]:
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Print the fault suite's table when it ran."""
     from tests.faults.ledger import LEDGER
+    from tests.integration.helpers import SECRETS_CHECKED
 
+    if SECRETS_CHECKED["lines"]:
+        LEDGER.notes["agent log lines checked for secrets (none found)"] = str(
+            SECRETS_CHECKED["lines"]
+        )
     if not LEDGER.empty():
         terminalreporter.section("fault suite summary")
         terminalreporter.write_line(LEDGER.table())

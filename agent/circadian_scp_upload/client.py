@@ -231,25 +231,29 @@ class DailyTransferClient:
         )
 
     def _source_writable(self) -> bool:
-        """Return whether local markers can be written; a read-only source with removal
-        on is a configuration error, with removal off it is fine (noticed once)."""
+        """Return whether local markers can be written. A source on a read-only mount, or
+        one this user may not write, works with removal off (no local markers, said once);
+        with removal on it is a configuration error. A single day folder this user may not
+        write fails that day, with its path named."""
         try:
             read_only = bool(os.statvfs(self.src_path).f_flag & os.ST_RDONLY)
         except OSError:
             return True  # a missing folder is reported by the screening
-        if not read_only:
-            return True  # a day folder this user may not write fails with its path named
+        if not read_only and os.access(self.src_path, os.W_OK):
+            return True
+        why = "is read-only" if read_only else "is not writable by this user"
         if self.remove_files_after_upload:
             raise ConfigError(
-                f"the source folder {str(self.src_path)!r} is read-only, but files are to be "
-                "removed after upload: mount it read-write, or turn removal off "
-                "(remove_files_after_upload / CSU_REMOVE_AFTER_UPLOAD=false)"
+                f"the source folder {str(self.src_path)!r} {why}, but files are to be "
+                "removed after upload: mount it read-write and run the agent as the data's "
+                "owner, or turn removal off (remove_files_after_upload / "
+                "CSU_REMOVE_AFTER_UPLOAD=false)"
             )
         if self.src_path not in self._read_only_noticed:
             self._read_only_noticed.add(self.src_path)
             self._log.info(
-                f"the source folder {str(self.src_path)!r} is read-only: no local "
-                ".do-not-touch markers (the remote marker still protects downstream)"
+                f"the source folder {str(self.src_path)!r} {why}: no local .do-not-touch "
+                "markers (the remote marker still protects downstream)"
             )
         return False
 

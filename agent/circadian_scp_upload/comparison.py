@@ -8,10 +8,14 @@ proven by checksum, so a copy that merely arrived never passes it.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 
+from loguru import logger
+
+from .errors import CircadianError, TransientError
 from .local import LocalFile
-from .remote.api import Listing
+from .remote.api import Listing, Remote
 
 
 @dataclass
@@ -71,3 +75,60 @@ class Assessment:
             or self.stale_local
             or (self.remove and (self.files or self.folders))
         )
+
+
+class ServerTimes:
+    """Gives proven server copies the local modification time, and learns once per run
+    whether the server keeps it: a FAT or exFAT disk keeps it to 2 s (then compared with
+    that window); a server that ignores it costs a checksum of every file on every pass,
+    said once."""
+
+    def __init__(self, remote: Remote) -> None:
+        self.remote = remote
+        self.window = 0  # seconds two modification times may differ and still match
+        self.checked = False
+
+    def give(
+        self, root: str, compared: Comparison, listing: Listing, uploaded: list[LocalFile]
+    ) -> None:
+        """Give every copy proven equal in this pass the local time: files just uploaded,
+        copies from an older version, touched files. Only proven copies get it: a copy
+        that merely arrived must never pass a later quick check."""
+        sent = {f.relpath for f in uploaded}
+        files = [
+            f
+            for f in [*compared.to_prove, *uploaded]
+            if f.relpath in compared.proven
+            and (f.relpath in sent or listing.files[f.relpath].mtime != f.mtime)
+        ]
+        times = [(posixpath.join(root, f.relpath), f.mtime) for f in files]
+        try:
+            self.remote.set_mtimes(times)
+        except CircadianError as error:
+            if isinstance(error, TransientError):
+                raise
+            logger.warning(
+                "{} does not let modification times be set ({}): unchanged files are "
+                "compared by checksum on every pass",
+                self.remote.where,
+                error,
+            )
+            return
+        if times and not self.checked:
+            self._check(*times[0])
+
+    def _check(self, path: str, wanted: int) -> None:
+        self.checked = True
+        entry = self.remote.stat(path)
+        kept = entry.mtime if entry is not None else None
+        if kept is None or abs(kept - wanted) > 2:
+            logger.warning(
+                "{} does not keep modification times (set {}, got {}): unchanged files are "
+                "compared by checksum on every pass",
+                self.remote.where,
+                wanted,
+                kept,
+            )
+        elif kept != wanted:
+            logger.info("{} keeps modification times to 2 s (a FAT disk?)", self.remote.where)
+            self.window = 2

@@ -25,8 +25,10 @@ from .settings import (
     SECRET_NAMES,
     AgentSettings,
     Job,
+    accepted_keys_file,
     build_connection,
 )
+from .state import on_memory_filesystem
 
 
 def resolve_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -54,10 +56,15 @@ def resolve_secret_files(environ: Mapping[str, str]) -> tuple[dict[str, str], li
     return env, problems
 
 
+# Variables of deploy/docker-compose.yml (interpolated by compose, not read by the agent).
+COMPOSE_VARIABLES = {"CSU_IMAGE", "CSU_UID", "CSU_GID", "CSU_DATA_DIR"}
+
+
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """Return a warning for each ``CSU_`` variable the agent does not know, with the
     closest known name (a misspelt variable would otherwise be ignored silently)."""
     known = {ENV_PREFIX + name.upper() for name in AgentSettings.model_fields}
+    known |= COMPOSE_VARIABLES
     known |= {f"{ENV_PREFIX}{name}_FILE" for name in FILE_SECRET_NAMES}
     warnings = []
     for name in sorted(environ):
@@ -166,6 +173,19 @@ def _cross_checks(env: Mapping[str, str], settings: AgentSettings | None) -> lis
         problems.append(
             "CSU_BANDWIDTH_SCHEDULE: give either CSU_BANDWIDTH_LIMIT_KIB or "
             "CSU_BANDWIDTH_SCHEDULE, not both"
+        )
+    record = accepted_keys_file(settings) if settings is not None else None
+    if (
+        settings is not None
+        and record is not None
+        and record.parent == settings.state_dir
+        and on_memory_filesystem(settings.state_dir)
+    ):
+        problems.append(
+            f"CSU_ACCEPT_NEW_HOST_KEY: the accepted key would be kept in CSU_STATE_DIR "
+            f"({str(settings.state_dir)!r}), a tmpfs that every restart empties: then any key "
+            "would be new again. Mount a volume there, give a writable CSU_KNOWN_HOSTS_FILE, "
+            "or trust the key explicitly (CSU_KNOWN_HOSTS_FILE, CSU_HOST_KEY_FINGERPRINT)"
         )
     if settings is not None and settings.key_file is not None and settings.private_key is not None:
         problems.append("CSU_KEY_FILE: give either CSU_KEY_FILE or CSU_PRIVATE_KEY, not both")

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import datetime
 import posixpath
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal
 
 from loguru import logger
 
-from .comparison import Assessment, Comparison, compare
+from .comparison import Assessment, Comparison, ServerTimes, compare
 from .errors import CircadianError, LocalFileError, TransientError
 from .local import (
     MARKER_NAME,
@@ -37,11 +36,11 @@ from .markers import marker_text, remove_local_marker, set_local_marker
 from .pacing import AbortPoller, Pacer
 from .progress import Progress
 from .remote.api import Listing, Remote
+from .replaced import REPLACED_FOLDER, KeptCopies, colliding_names, plan_aside
 from .transfer import Uploader, ancestors, is_partial_name, partial_path
 from .verify import RemoteHasher
 
 DayStatus = Literal["uploaded", "failed", "aborted"]
-REPLACED_FOLDER = ".csu-replaced"  # server copies replaced by a newer local file, by pass
 UNREADABLE_SHOWN = 5  # local read errors logged one by one per day; the count says the rest
 
 
@@ -81,17 +80,19 @@ class DayPlan:
     manifest: bool = False
     local_markers: bool = True
     keep_replaced: bool = True
-    modify_window: int = 0  # seconds two modification times may differ and still match
     hasher: RemoteHasher = field(init=False)
     replaced_folder: str = field(init=False)
-    times_checked: bool = field(default=False, init=False)
+    times: ServerTimes = field(init=False)
     _shared_listing: Listing | None = field(default=None, init=False)
     _shared_partials: set[str] = field(default_factory=set, init=False)
+    kept: KeptCopies = field(init=False)
 
     def __post_init__(self) -> None:
         self.hasher = RemoteHasher(self.remote, self.poll)
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         self.replaced_folder = posixpath.join(self.dst_path, REPLACED_FOLDER, stamp)
+        self.kept = KeptCopies(self.remote, self.dst_path)
+        self.times = ServerTimes(self.remote)
 
     def listing(self, unit: DayUnit) -> Listing:
         """Return the remote side of a day. The ``files`` variant's days share one
@@ -132,7 +133,7 @@ class DayUpload:
         return Assessment(
             files,
             listing,
-            compare(files, listing, full, self.plan.modify_window),
+            compare(files, listing, full, self.plan.times.window),
             self._missing_folders(listing),
             self._leftovers(files, listing),
             self.plan.local_markers and (self.local_root / MARKER_NAME).exists(),
@@ -165,8 +166,7 @@ class DayUpload:
             self.remote.make_folders(state.folders)
             state.listing.exists = True
             uploaded = self._upload_and_verify(compared) if compared.unsynced else []
-            if not state.remove:  # removed files are never compared by time again
-                self._retime(compared, state.listing, uploaded)
+            self.plan.times.give(self.remote_root, compared, state.listing, uploaded)
             self._remove_leftovers(state.leftovers, state.listing)
             synced = compared.synced
             verified = [f for f in files if f.relpath in synced and f.unchanged()]
@@ -255,7 +255,9 @@ class DayUpload:
         local_sums, server_sums = self._upload(unsynced)
         # Large files were hashed on the server before their rename; the rest are
         # hashed now, in one command for the day.
-        rest = [f for f in unsynced if f.relpath not in server_sums]
+        # Names that collide on a case-insensitive server are proven by their final
+        # names again (there they shared a temporary file and one final name).
+        rest = [f for f in unsynced if f.relpath not in server_sums or f.relpath in self.colliding]
         after = {**server_sums, **self._remote_sums(rest)}
         compared.proven.update({p: s for p, s in local_sums.items() if after.get(p) == s})
         return [f for f in unsynced if f.relpath in local_sums]
@@ -302,20 +304,27 @@ class DayUpload:
             )
         return sent
 
-    def _aside(self, pairs: list[tuple[LocalFile, str]]) -> dict[str, str]:
-        """Return final path -> where its server copy goes before it is replaced (none
-        when replaced copies are not kept); create those folders."""
+    def _aside(self, pairs: list[tuple[LocalFile, str]]) -> dict[str, tuple[str, str]]:
+        """Return final path -> (its server copy, where to keep that) for the files a
+        changed local file replaces (``replaced.plan_aside``); create those folders."""
         if not self.plan.keep_replaced:
             return {}
-        existing = self.plan.listing(self.unit).files
-        aside = {
-            final: posixpath.join(
-                self.plan.replaced_folder, posixpath.relpath(final, self.plan.dst_path)
+        aside, case_only = plan_aside(
+            pairs,
+            self.plan.listing(self.unit),
+            self.colliding,
+            self.remote_root,
+            self.plan.replaced_folder,
+            self.plan.kept,
+        )
+        for relpath, server_name in case_only.items():
+            self.colliding.add(relpath)
+            self.log.error(
+                f"{relpath!r} differs only in letter case or normalization from "
+                f"{server_name!r} on the server: it is uploaded beside it (the server's copy "
+                "is kept aside first), but never removed locally"
             )
-            for local, final in pairs
-            if local.relpath in existing
-        }
-        folders = {posixpath.dirname(path) for path in aside.values()}
+        folders = {posixpath.dirname(path) for _held, path in aside.values()}
         self.remote.make_folders(sorted(ancestors(folders, self.plan.dst_path)))
         return aside
 
@@ -332,53 +341,6 @@ class DayUpload:
         for relpath in leftovers:
             self.remote.remove(posixpath.join(self.remote_root, relpath))
             listing.files.pop(relpath, None)
-
-    def _retime(self, compared: Comparison, listing: Listing, uploaded: list[LocalFile]) -> None:
-        """Give every server copy proven equal in this pass the local modification time,
-        so later passes find it by size and time: files just uploaded, copies from an
-        older version, touched files. Only proven copies get it: a copy that merely
-        arrived must never pass a later quick check."""
-        sent = {f.relpath for f in uploaded}
-        files = [
-            f
-            for f in [*compared.to_prove, *uploaded]
-            if f.relpath in compared.proven
-            and (f.relpath in sent or listing.files[f.relpath].mtime != f.mtime)
-        ]
-        times = [(posixpath.join(self.remote_root, f.relpath), f.mtime) for f in files]
-        try:
-            self.remote.set_mtimes(times)
-        except CircadianError as error:
-            if isinstance(error, TransientError):
-                raise
-            logger.warning(
-                "{} does not let modification times be set ({}): unchanged files are "
-                "compared by checksum on every pass",
-                self.remote.where,
-                error,
-            )
-            return
-        if times and not self.plan.times_checked:
-            self._check_times_kept(*times[0])
-
-    def _check_times_kept(self, path: str, wanted: int) -> None:
-        """Once per pass: does the server keep the time it was given? A FAT or exFAT
-        disk keeps it to 2 s (compared with that window then); a server that ignores it
-        costs a checksum comparison of every file on every pass, said once."""
-        self.plan.times_checked = True
-        entry = self.remote.stat(path)
-        kept = entry.mtime if entry is not None else None
-        if kept is None or abs(kept - wanted) > 2:
-            logger.warning(
-                "{} does not keep modification times (set {}, got {}): unchanged files are "
-                "compared by checksum on every pass",
-                self.remote.where,
-                wanted,
-                kept,
-            )
-        elif kept != wanted:
-            logger.info("{} keeps modification times to 2 s (a FAT disk?)", self.remote.where)
-            self.plan.modify_window = 2
 
     def _write_manifest(
         self, files: list[LocalFile], compared: Comparison, listing: Listing, changed: bool
@@ -461,14 +423,3 @@ class DayUpload:
         if proven:
             self.log.info(f"removed {removed} local files (their server copies are verified)")
         return removed
-
-
-def colliding_names(files: list[LocalFile]) -> set[str]:
-    """Return the relative paths that equal another one after case folding and Unicode
-    normalization (``A.bin`` and ``a.bin``; an ``é`` composed and decomposed)."""
-    groups: dict[str, list[str]] = {}
-    for local in files:
-        groups.setdefault(unicodedata.normalize("NFC", local.relpath).casefold(), []).append(
-            local.relpath
-        )
-    return {relpath for group in groups.values() if len(group) > 1 for relpath in group}

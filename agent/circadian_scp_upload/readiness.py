@@ -12,8 +12,11 @@ can move it at will instead of waiting for midnight.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import io
 import os
+import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +29,7 @@ DEFAULT_GRACE_PERIOD = datetime.timedelta(hours=1)
 UTC = datetime.timezone.utc
 LOCALTIME = Path("/etc/localtime")
 ZONEINFO_MARK = "zoneinfo/"
+TZPATH_ROOTS = zoneinfo.TZPATH
 
 
 def system_clock() -> datetime.datetime:
@@ -83,25 +87,34 @@ def station_zone(
     return StationZone(UTC, "UTC", "nothing: no CSU_TIMEZONE, TZ or /etc/localtime", True)
 
 
+UTC_NAMES = {"UTC", "Etc/UTC", "UCT", "Etc/UCT", "Zulu", "Etc/Zulu", "Universal", "Etc/Universal"}
+
+
 def _localtime_zone(localtime: Path) -> StationZone | None:
-    """Return the zone of a mounted ``/etc/localtime``, or None if there is none."""
+    """Return the zone of ``/etc/localtime``, or None if there is none.
+
+    The zone is read from the file's content (a host's zone file mounted over an image's
+    link changes the content, not the link); it is named after the link or
+    ``/etc/timezone`` only where their zone has that very content. Images ship UTC there:
+    UTC found this way counts as no zone given (the caller says so loudly).
+    """
     try:
-        target = os.readlink(localtime)
-    except OSError:
-        target = ""
-    if ZONEINFO_MARK in target:
-        name = target.split(ZONEINFO_MARK, 1)[1]
-        try:
-            return StationZone(ZoneInfo(name), name, str(localtime))
-        except (ZoneInfoNotFoundError, ValueError):
-            pass
-    try:
-        with localtime.open("rb") as handle:
-            zone = ZoneInfo.from_file(handle, key=str(localtime))
+        content = localtime.read_bytes()
+        zone = ZoneInfo.from_file(io.BytesIO(content), key=str(localtime))
     except (OSError, ValueError):
         return None
-    name = _timezone_file_name(localtime.parent / "timezone") or "the zone in /etc/localtime"
-    return StationZone(zone, name, str(localtime))
+    names = []
+    with contextlib.suppress(OSError):
+        target = os.readlink(localtime)
+        if ZONEINFO_MARK in target:
+            names.append(target.split(ZONEINFO_MARK, 1)[1])
+    names.append(_timezone_file_name(localtime.parent / "timezone") or "")
+    name = next((n for n in names if n and _zone_bytes(n) == content), "")
+    if name in UTC_NAMES or (not name and _zone_bytes("UTC") == content):
+        return StationZone(UTC, "UTC", f"{localtime}, as images ship it", True)
+    if name:
+        return StationZone(ZoneInfo(name), name, str(localtime))
+    return StationZone(zone, f"the zone in {localtime}", str(localtime))
 
 
 def _timezone_file_name(path: Path) -> str | None:
@@ -109,6 +122,14 @@ def _timezone_file_name(path: Path) -> str | None:
         return path.read_text().strip() or None
     except OSError:
         return None
+
+
+def _zone_bytes(name: str) -> bytes | None:
+    """Return the content of a named zone's file in the system's database, if any."""
+    for root in TZPATH_ROOTS:
+        with contextlib.suppress(OSError, ValueError):
+            return (Path(root) / name).read_bytes()
+    return None
 
 
 def resolve_timezone(timezone: str | datetime.tzinfo | None) -> datetime.tzinfo:

@@ -54,3 +54,27 @@ def write_private(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+MEMORY_FILESYSTEMS = ("tmpfs", "ramfs")
+
+
+def on_memory_filesystem(path: Path, mountinfo: Path = Path("/proc/self/mountinfo")) -> bool:
+    """Return whether ``path`` (or its nearest existing parent) is on a tmpfs or ramfs:
+    emptied by every restart."""
+    target = path.resolve()
+    best, kind = "", ""
+    try:
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return False
+    for line in lines:
+        before, _, after = line.partition(" - ")
+        fields = before.split()
+        if len(fields) < 5 or not after:
+            continue
+        point = fields[4].replace("\\040", " ")
+        inside = str(target) == point or str(target).startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, after.split()[0]
+    return kind in MEMORY_FILESYSTEMS

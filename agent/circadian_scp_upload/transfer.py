@@ -104,13 +104,14 @@ class Uploader:
         server_checksum: ServerChecksum | None,
         durable: bool,
         on_bytes: Callable[[int], None],
-        aside: dict[str, str] | None = None,
+        aside: dict[str, tuple[str, str]] | None = None,
         one_by_one: set[str] | None = None,
     ) -> None:
         self.remote, self.pacer, self.poll = remote, pacer, poll
         self.stream, self.server_checksum = stream, server_checksum
         self.durable, self.on_bytes = durable, on_bytes
-        self.aside = aside or {}  # final path -> where its server copy goes first
+        # final path -> (its server copy, where that is kept) before it is replaced
+        self.aside = aside or {}
         # relpaths never batched together: names a case-insensitive server cannot tell
         # apart would share a temporary file there
         self.one_by_one = one_by_one or set()
@@ -203,7 +204,7 @@ class Uploader:
         # Server copies that a changed local file replaces are kept aside first.
         good = [i for i, failure in enumerate(failures) if failure is None]
         kept = [i for i in good if files[i][1] in self.aside]
-        moved = batch.rename([(files[i][1], self.aside[files[i][1]]) for i in kept])
+        moved = batch.keep([self.aside[files[i][1]] for i in kept])
         for index, failure in zip(kept, moved, strict=True):
             failures[index] = failure
             self.kept_aside += failure is None
@@ -253,7 +254,7 @@ class Uploader:
                 "upload (checksums differ); it was discarded and is uploaded again next run"
             )
         if final in self.aside:  # keep the server's earlier copy
-            self.remote.rename_over(final, self.aside[final])
+            self.remote.keep(*self.aside[final])
             self.kept_aside += 1
         self.remote.rename_over(partial, final)
         return Uploaded(digest.hexdigest(), offset, remote_sha256)

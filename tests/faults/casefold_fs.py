@@ -75,6 +75,9 @@ class CaseFold(Operations):  # type: ignore[misc]
     def rename(self, old: str, new: str) -> None:
         os.replace(self._real(old), self._real(new))
 
+    def link(self, target: str, source: str) -> None:
+        os.link(self._real(source), self._real(target))
+
     def utimens(self, path: str, times: tuple[float, float] | None = None) -> None:
         os.utime(self._real(path), times)
 

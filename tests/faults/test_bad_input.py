@@ -35,6 +35,15 @@ pytestmark = pytest.mark.faults
 NOBODY = pwd.getpwnam("nobody")
 
 
+def bytes_read(pid: int) -> int:
+    """Return the bytes a process has read so far (0 once it is gone)."""
+    try:
+        text = Path(f"/proc/{pid}/io").read_text()
+    except OSError:
+        return 0
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith("rchar")))
+
+
 @pytest.fixture
 def read_only_folder(tmp_path: Path) -> Iterator[Path]:
     """A folder holding an empty known_hosts file, bind-mounted read-only."""
@@ -86,7 +95,17 @@ def test_accept_new_with_a_read_only_known_hosts_records_privately_and_refuses_a
         assert "CHANGED" in changed.stderr
     finally:
         proxy.close()
-    LEDGER.faults["accept-new with a read-only known_hosts"] += 1
+    # kept in a tmpfs (the image's /tmp), a restart would forget the key: refused at start
+    memory = tmp_path / "memory"
+    memory.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(memory)], check=True)
+    try:
+        forgetful = agent("once", env | {"CSU_STATE_DIR": str(memory / "state")})
+    finally:
+        subprocess.run(["umount", str(memory)], check=False)
+    assert forgetful.returncode == 2
+    assert "a tmpfs that every restart empties" in forgetful.stderr
+    LEDGER.faults["accept-new with a read-only known_hosts"] += 2
 
 
 def test_secrets_in_unreadable_keys_never_reach_the_log(
@@ -139,7 +158,8 @@ def test_the_state_folder_is_private_and_never_written_through_a_link(
     assert victim.read_text() == "must stay"
     assert not (state / "health.json").is_symlink()
     assert state.stat().st_mode & 0o777 == 0o700
-    assert sorted(p.name for p in state.iterdir()) == ["health.json"]  # no known_hosts
+    names = {p.name for p in state.iterdir()}
+    assert names == {"health.json", "status.json", "verified-days.json"}  # no known_hosts
     others = tmp_path / "others"
     others.mkdir()
     os.chown(others, NOBODY.pw_uid, NOBODY.pw_gid)
@@ -288,7 +308,8 @@ def test_every_wait_is_bounded_and_a_stop_ends_each_phase_within_2_seconds(
     subprocess.run(["chown", "-R", shell_server.user, str(dst)], check=True)
     removing = agent_env(shell_server, src, dst, CSU_REMOVE_AFTER_UPLOAD="true")
     process = start_agent("once", removing)
-    time.sleep(3)  # connected, listed: now hashing 24 GiB to prove it before removal
+    # hashing 24 GiB to prove it before removal: its reads show in /proc
+    wait_for(lambda: bytes_read(process.pid) > 2 << 30, timeout=60)
     assert process.poll() is None
     asked = time.monotonic()
     process.send_signal(signal.SIGTERM)

@@ -164,16 +164,42 @@ def test_names_that_collide_on_a_case_insensitive_server_are_never_removed(
     write_file(src / day(-2) / "cafe\u0301.txt", b"decomposed")
     write_file(src / day(-2) / "other.txt", b"no collision")
     env = agent_env(shell_server, src, case_insensitive_dir, CSU_REMOVE_AFTER_UPLOAD="true")
-    result = agent("once", env)
-    assert "differ only in letter case or Unicode normalization" in result.stderr, result.stderr
-    for name, content in (("A.bin", upper), ("a.bin", lower)):
-        assert (src / day(-2) / name).read_bytes() == content  # never removed
-    assert (src / day(-2) / "Caf\u00e9.txt").exists()
-    assert (src / day(-2) / "cafe\u0301.txt").exists()
-    assert not (src / day(-2) / "other.txt").exists(), result.stderr  # verified, removed
-    assert (case_insensitive_dir / day(-2) / "other.txt").read_bytes() == b"no collision"
-    assert (case_insensitive_dir / day(-2) / "a.bin").read_bytes() in (upper, lower)
+    for _ in range(2):  # a second pass changes nothing of that: no loss, no growth
+        result = agent("once", env)
+        assert result.returncode == 1, result.stderr[-3000:]  # one name cannot verify
+        assert "differ only in letter case or Unicode normalization" in result.stderr
+        for name, content in (("A.bin", upper), ("a.bin", lower)):
+            assert (src / day(-2) / name).read_bytes() == content  # never removed
+        assert (src / day(-2) / "Caf\u00e9.txt").read_bytes() == b"composed"
+        assert (src / day(-2) / "cafe\u0301.txt").read_bytes() == b"decomposed"
+        assert not (src / day(-2) / "other.txt").exists(), result.stderr  # verified, removed
+        remote = case_insensitive_dir / day(-2)
+        assert (remote / "other.txt").read_bytes() == b"no collision"
+        assert len(list(remote.iterdir())) == 3  # one file for each pair, and other.txt
+        assert not (case_insensitive_dir / ".csu-replaced").exists()
     LEDGER.faults["names colliding on a case-insensitive server"] += 2
+
+
+def test_a_name_that_differs_only_in_case_from_a_server_file_keeps_that_file(
+    shell_server: SSHServer, case_insensitive_dir: Path, tmp_path: Path
+) -> None:
+    """4, 3: Data.bin was uploaded, verified and removed; then data.bin appears locally."""
+    src = tmp_path / "src"
+    first, second = os.urandom(300_000), os.urandom(300_000)
+    write_file(src / day(-2) / "Data.bin", first)
+    env = agent_env(shell_server, src, case_insensitive_dir, CSU_REMOVE_AFTER_UPLOAD="true")
+    assert agent("once", env).returncode == 0
+    assert not (src / day(-2)).exists()
+    write_file(src / day(-2) / "data.bin", second)
+    result = agent("once", env)
+    assert "'data.bin' differs only in letter case or normalization from 'Data.bin'" in (
+        result.stderr
+    )
+    assert (src / day(-2) / "data.bin").read_bytes() == second  # never removed
+    assert (case_insensitive_dir / day(-2) / "DATA.BIN").read_bytes() == second
+    [kept] = tree(case_insensitive_dir / ".csu-replaced").values()
+    assert kept == first  # the verified first file lives on, kept aside
+    LEDGER.faults["a name differing in case from a verified server file"] += 1
 
 
 def test_two_folders_of_one_date_are_both_uploaded(

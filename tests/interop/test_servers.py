@@ -137,3 +137,39 @@ def test_the_refusal_is_clear_lines_without_a_traceback(unreachable: Case) -> No
     assert result.returncode == 3, unreachable.report(result)
     # Every error is one clear line on stderr, never a traceback (paramiko's included).
     assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_the_forced_command_wrapper_writes_only_below_its_root() -> None:
+    """The README's csu-only: a station key with it cannot write its way to a shell."""
+    from circadian_scp_upload import RemoteConnection
+    from tests.servers import SERVERS
+
+    with SERVERS["openssh-forced-command-wrapper"]() as server:
+        assert server.key_file is not None
+        connection = RemoteConnection(
+            server.host,
+            server.user,
+            port=server.port,
+            key_filename=server.key_file,
+            known_hosts_file=server.known_hosts,
+            allow_agent=False,
+        )
+        with connection:
+            home = home_of(server.user)
+            for target in (
+                home / ".ssh" / "authorized_keys",
+                home / ".bashrc",
+                server.landing / ".." / "escaped.txt",
+            ):
+                result = connection.run(f"cat > '{target}'", b"ssh-ed25519 AAAA intruder\n")
+                assert result.exit_status != 0, target
+                assert b"is not below" in result.stderr
+            (server.landing / "link").symlink_to(home / ".profile")
+            result = connection.run(f"cat > '{server.landing / 'link'}'", b"echo owned\n")
+            assert result.exit_status != 0  # never written through a link
+            assert not (server.landing.parent / "escaped.txt").exists()
+            bashrc = home / ".bashrc"
+            assert not bashrc.exists() or b"intruder" not in bashrc.read_bytes()
+            result = connection.run(f"cat > '{server.landing / 'ok.txt'}'", b"fine\n")
+            assert result.exit_status == 0
+            assert (server.landing / "ok.txt").read_bytes() == b"fine\n"

@@ -44,6 +44,7 @@ class Decision:
     fsync: bool = True
     posix_rename: bool = True
     statvfs: bool = True
+    hardlink: bool = True
     shell_text: str | None = None
     no_shell_detail: str = ""
     hashers: str = "openssl dgst -sha256 -r, sha256sum -z"
@@ -72,6 +73,7 @@ class Decision:
                 ("fsync", self.fsync),
                 ("posix-rename", self.posix_rename),
                 ("statvfs", self.statvfs),
+                ("hardlink", self.hardlink),
             )
         )
         if flags != want_flags:

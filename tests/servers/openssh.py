@@ -113,17 +113,6 @@ def openssh(kind: Kind) -> Iterator[RunningServer]:
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     host_key = keygen(workdir / "host_ed25519")
     client_key = keygen(workdir / "client_ed25519")
-    options = ""
-    if kind == "restrict":
-        options = 'restrict,command="internal-sftp" '
-    elif kind == "wrapper":
-        wrapper = workdir / "csu-only"
-        wrapper.write_text(forced_command_wrapper())
-        wrapper.chmod(0o755)
-        options = f'restrict,command="{wrapper}" '
-    authorized = workdir / "authorized_keys"
-    authorized.write_text(options + client_key.with_suffix(".pub").read_text())
-    authorized.chmod(0o644)
     cleanup: list[Path] = []
     if kind == "chroot":
         jail = make_workdir("chroot", parent=CHROOT_PARENT)
@@ -136,6 +125,21 @@ def openssh(kind: Kind) -> Iterator[RunningServer]:
         landing = landing_folder(workdir, user)
         dst = str(landing)
         extra = ""
+    options = ""
+    if kind == "restrict":
+        options = 'restrict,command="internal-sftp" '
+    elif kind == "wrapper":
+        wrapper = workdir / "csu-only"
+        wrapper.write_text(
+            forced_command_wrapper().replace(
+                'UPLOAD_ROOT = "/srv/upload"', f"UPLOAD_ROOT = {str(landing)!r}"
+            )
+        )
+        wrapper.chmod(0o755)
+        options = f'restrict,command="{wrapper}" '
+    authorized = workdir / "authorized_keys"  # root-owned, outside the user's home
+    authorized.write_text(options + client_key.with_suffix(".pub").read_text())
+    authorized.chmod(0o644)
     if kind == "noisy":
         bashrc = home_of(user) / ".bashrc"
         bashrc.write_text(NOISY_BASHRC)

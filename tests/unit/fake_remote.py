@@ -128,6 +128,10 @@ class MemoryRemote:
         if src in self.mtimes:
             self.mtimes[norm(dst)] = self.mtimes.pop(src)
 
+    def keep(self, src: str, dst: str) -> None:
+        src = self._do("keep", src)
+        self.files[norm(dst)] = self.files[src]
+
     def read_range(self, path: str, offset: int, length: int) -> bytes:
         return self.files[self._do("read", path)][offset : offset + length]
 
@@ -232,6 +236,11 @@ class MemoryBatch:
 
     def abandon(self) -> None:
         self.remote.log.append(("abandon", ""))
+
+    def keep(self, pairs: Sequence[tuple[str, str]]) -> list[CircadianError | None]:
+        for src, dst in pairs:
+            self.remote.keep(src, dst)
+        return [None] * len(pairs)
 
     def rename(self, pairs: Sequence[tuple[str, str]]) -> list[CircadianError | None]:
         results: list[CircadianError | None] = []

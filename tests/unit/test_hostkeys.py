@@ -71,3 +71,22 @@ def test_known_hosts_text_is_parsed_and_trusted() -> None:
 def test_a_malformed_fingerprint_is_a_config_error(bad: str) -> None:
     with pytest.raises(ConfigError, match="SHA256"):
         hostkeys.normalize_fingerprint(bad)
+
+
+def test_revoked_keys_are_never_trusted_and_cert_authorities_are_left_out() -> None:
+    good, bad = new_key(), new_key()
+    text = (
+        f"@cert-authority *.example.org ssh-ed25519 {new_key().get_base64()}\n"
+        f"@revoked * ssh-ed25519 {bad.get_base64()}\n"
+        f"[server]:2222 ssh-ed25519 {bad.get_base64()}\n"
+        f"[other]:2222 ssh-ed25519 {good.get_base64()}\n"
+    )
+    known = hostkeys.parse_known_hosts(text, "known_hosts")
+    assert known.revoked == {bad.asbytes()}
+    client = paramiko.SSHClient()
+    hostkeys.trust_entries(client, known)
+    assert client.get_host_keys().lookup("[server]:2222") is None  # revoked wins
+    assert client.get_host_keys().lookup("[other]:2222") is not None
+    policy = hostkeys.AcceptNew(None, known.revoked)
+    with pytest.raises(HostKeyError, match="@revoked"):
+        policy.missing_host_key(client, "[server]:2222", bad)

@@ -126,3 +126,16 @@ def test_ready_exactly_from_midnight_plus_grace(day: datetime.date, minutes: int
     now += datetime.timedelta(minutes=minutes)
     expected = minutes >= 24 * 60 + 60
     assert is_ready(day, now, HOUR, datetime.timezone.utc) is expected
+
+
+def test_an_images_utc_and_a_host_zone_mounted_over_its_link(tmp_path: Path) -> None:
+    link = tmp_path / "localtime"
+    link.symlink_to("/usr/share/zoneinfo/Etc/UTC")  # as python:3.12-slim ships it
+    found = station_zone("local", {}, link)
+    assert found.defaulted  # counts as no zone given: said loudly
+    mounted = tmp_path / "mounted" / "localtime"  # -v /etc/localtime:/etc/localtime:ro
+    mounted.parent.mkdir()
+    mounted.write_bytes(Path("/usr/share/zoneinfo/America/Denver").read_bytes())
+    found = station_zone("local", {}, mounted)
+    assert not found.defaulted
+    assert found.zone.utcoffset(datetime.datetime(2024, 1, 1)) == datetime.timedelta(hours=-7)

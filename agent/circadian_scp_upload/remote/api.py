@@ -70,6 +70,7 @@ class ServerTraits:
     fsync: bool = False
     posix_rename: bool = False
     statvfs: bool = False
+    hardlink: bool = False
     detail: str = ""
 
     def describe(self) -> str:
@@ -94,6 +95,7 @@ class ServerTraits:
                 ("fsync", self.fsync),
                 ("posix-rename", self.posix_rename),
                 ("statvfs", self.statvfs),
+                ("hardlink", self.hardlink),
             )
         )
         return f"{shell}; verification: {verify}; {flags}"
@@ -145,6 +147,10 @@ class Batch(Protocol):
         """Rename each (temporary, final) pair over its final name, pipelined where the
         server renames atomically; return per pair None or why it failed."""
 
+    def keep(self, pairs: Sequence[tuple[str, str]]) -> list[CircadianError | None]:
+        """Keep each (existing, aside) server file also under its aside name: a hard link
+        where the server makes them (the name stays in place), else a rename."""
+
 
 class Remote(Protocol):
     """The operations the upload needs from a server, in plain Python types.
@@ -184,6 +190,9 @@ class Remote(Protocol):
 
     def rename_over(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst`` atomically, replacing ``dst``."""
+
+    def keep(self, src: str, dst: str) -> None:
+        """Keep the file ``src`` also as ``dst``: a hard link, else a rename."""
 
     def read_range(self, path: str, offset: int, length: int) -> bytes:
         """Return up to ``length`` bytes of a file from ``offset``."""

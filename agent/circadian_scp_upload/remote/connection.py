@@ -131,7 +131,7 @@ class RemoteConnection:
                 known_hosts_path,
                 pinned,
                 accept_new_host_key,
-                tuple(entries),
+                entries,
                 Path(accepted_host_keys_file) if accepted_host_keys_file else None,
             ),
             Timeouts(connect_timeout, io_timeout, keepalive_seconds),
@@ -246,6 +246,10 @@ class RemoteConnection:
         """Rename ``src`` to ``dst`` atomically, replacing ``dst`` (posix-rename)."""
         self.sftp.rename_over(src, dst, self.traits().posix_rename)
 
+    def keep(self, src: str, dst: str) -> None:
+        """Keep the file ``src`` also as ``dst``: a hard link, else a rename."""
+        self.sftp.keep(src, dst, self.traits().hardlink)
+
     def read_range(self, path: str, offset: int, length: int) -> bytes:
         """Return up to ``length`` bytes of a remote file from ``offset``."""
         return self.sftp.read_range(path, offset, length)
@@ -266,7 +270,7 @@ class RemoteConnection:
     def open_batch(self) -> Batch:
         """Return a batch writer for many small files."""
         traits = self.traits()
-        return self.sftp.open_batch(traits.fsync, traits.posix_rename)
+        return self.sftp.open_batch(traits.fsync, traits.posix_rename, traits.hardlink)
 
     def set_mtimes(self, times: Sequence[tuple[str, int]]) -> None:
         """Give each path its modification time (seconds), pipelined."""

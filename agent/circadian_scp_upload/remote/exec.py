@@ -81,15 +81,22 @@ class ExecOps:
         (a congested link, too many sessions) and is retried."""
         channel = self.session.require_transport().open_session(timeout=self.connect_timeout)
         channel.settimeout(timeout)
+        # paramiko waits for the answer to an exec request without a timeout of its own
+        watchdog = threading.Timer(timeout, channel.close)
+        watchdog.start()
         try:
             channel.exec_command(command.encode("utf-8", "surrogateescape"))
         except paramiko.SSHException as error:
             channel.close()
+            if not watchdog.is_alive():
+                raise TimeoutError(f"no answer to a command request for {timeout:.0f} s") from None
             if not self.session.link_is_up():
                 raise
             raise ExecRefused(
                 f"{self.session.where} refused to run a command ({error or type(error).__name__})"
             ) from None
+        finally:
+            watchdog.cancel()
         return channel
 
 

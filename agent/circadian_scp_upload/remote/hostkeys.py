@@ -10,6 +10,7 @@ in every mode.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
@@ -34,16 +35,44 @@ def normalize_fingerprint(value: str) -> str:
     return text.rstrip("=")
 
 
-def parse_known_hosts(text: str, origin: str) -> list[paramiko.hostkeys.HostKeyEntry]:
-    """Given known_hosts content (OpenSSH's format), return its entries.
+@dataclass(frozen=True)
+class KnownHosts:
+    """What a known_hosts file or text says: trusted entries, and revoked keys."""
 
-    Raises ``ConfigError`` naming the first line that cannot be read.
+    entries: tuple[paramiko.hostkeys.HostKeyEntry, ...] = ()
+    revoked: frozenset[bytes] = frozenset()  # key blobs (``PKey.asbytes()``)
+
+    def __add__(self, other: KnownHosts) -> KnownHosts:
+        return KnownHosts(self.entries + other.entries, self.revoked | other.revoked)
+
+
+def parse_known_hosts(text: str, origin: str) -> KnownHosts:
+    """Given known_hosts content (OpenSSH's format), return its entries and revoked keys.
+
+    ``@revoked`` keys are never trusted, whatever else says; ``@cert-authority`` lines are
+    left out with a warning (paramiko verifies no host certificates). Raises
+    ``ConfigError`` naming the first line that cannot be read.
     """
     entries = []
+    revoked = set()
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
+        marker = ""
+        if line.startswith("@"):
+            marker, _, line = line.partition(" ")
+            line = line.strip()
+        if marker == "@cert-authority":
+            logger.warning(
+                "{}, line {}: a @cert-authority line is left out (host certificates are not "
+                "verified): trust the server's own key instead",
+                origin,
+                number,
+            )
+            continue
+        if marker not in ("", "@revoked"):
+            raise ConfigError(f"{origin}, line {number}: unknown marker {marker!r}")
         try:
             entry = paramiko.hostkeys.HostKeyEntry.from_line(line, number)
         except (paramiko.SSHException, paramiko.hostkeys.InvalidHostKey, ValueError) as error:
@@ -51,16 +80,20 @@ def parse_known_hosts(text: str, origin: str) -> list[paramiko.hostkeys.HostKeyE
                 f"{origin}, line {number}, is not a known_hosts line ({error}): give lines "
                 "as `ssh-keyscan` prints them"
             ) from None
-        if entry is not None:
+        if entry is None:
+            continue
+        if marker == "@revoked":
+            revoked.add(entry.key.asbytes())
+        else:
             entries.append(entry)
-    return entries
+    return KnownHosts(tuple(entries), frozenset(revoked))
 
 
-def read_known_hosts(path: Path | None) -> list[paramiko.hostkeys.HostKeyEntry]:
-    """Return the entries of a known_hosts file ([] if there is none yet); raise
+def read_known_hosts(path: Path | None) -> KnownHosts:
+    """Return what a known_hosts file says (nothing if there is none yet); raise
     ``ConfigError`` for a file that cannot be read or holds a line that is not one."""
     if path is None or not path.exists():
-        return []
+        return KnownHosts()
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
@@ -70,14 +103,22 @@ def read_known_hosts(path: Path | None) -> list[paramiko.hostkeys.HostKeyEntry]:
     return parse_known_hosts(text, f"the known_hosts file {str(path)!r}")
 
 
-def trust_entries(
-    client: paramiko.SSHClient, entries: list[paramiko.hostkeys.HostKeyEntry]
-) -> None:
+def trust_entries(client: paramiko.SSHClient, known: KnownHosts) -> None:
     """Add known_hosts entries to a client's trusted keys."""
     host_keys = client.get_host_keys()
-    for entry in entries:
+    for entry in known.entries:
+        if entry.key.asbytes() in known.revoked:
+            continue
         for name in entry.hostnames:
             host_keys.add(name, entry.key.get_name(), entry.key)
+
+
+def revoked_message(hostname: str, key: paramiko.PKey) -> str:
+    """Return the refusal of a server that offers a revoked key."""
+    return (
+        f"the host key of {hostname} ({key.get_name()} {fingerprint(key)}) is marked "
+        "@revoked in known_hosts: it is never trusted; nothing was uploaded"
+    )
 
 
 def host_entry_name(host: str, port: int) -> str:
@@ -139,12 +180,14 @@ class AcceptNew(paramiko.MissingHostKeyPolicy):
     that cannot be recorded is not trusted: it would be accepted again, whatever it is,
     on the next connection."""
 
-    def __init__(self, record: Path | None) -> None:
-        self.record = record
+    def __init__(self, record: Path | None, revoked: frozenset[bytes] = frozenset()) -> None:
+        self.record, self.revoked = record, revoked
 
     def missing_host_key(
         self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
     ) -> None:
+        if key.asbytes() in self.revoked:
+            raise HostKeyError(revoked_message(hostname, key))
         known = client.get_host_keys().lookup(hostname)
         if known:
             raise HostKeyError(

@@ -11,9 +11,10 @@ from collections.abc import Callable, Collection
 
 from .api import CommandResult, ServerTraits
 
-# A string that only a POSIX shell gives back unchanged from shlex.quote's quoting: fish,
-# for one, reads backslash escapes inside single quotes.
-QUOTING_TORTURE = "a'b\"c\\'d\\\\e $(f) `g` ${h} *?[i] ~j ;k&l|m<n>o #p\\"
+# A string that only a POSIX shell gives back unchanged from shlex.quote's quoting: fish
+# reads backslash escapes inside single quotes; csh and tcsh refuse a line break there
+# and expand ``!``.
+QUOTING_TORTURE = "a'b\"c\\'d\\\\e $(f) `g` ${h} *?[i] ~j ;k&l|m<n>o #p !q\nr\\"
 PROBE = (
     "echo @1; sha256sum -z -- /dev/null; echo @2; "
     "openssl dgst -sha256 -r < /dev/null; echo @3; sha256sum < /dev/null; echo @4; "
@@ -39,12 +40,14 @@ def traits_from(result: CommandResult | None, extensions: Collection[str]) -> Se
     fsync = "fsync@openssh.com" in extensions
     posix_rename = "posix-rename@openssh.com" in extensions
     statvfs = "statvfs@openssh.com" in extensions
+    hardlink = "hardlink@openssh.com" in extensions
     if result is None:
         return ServerTraits(
             detail="the server refuses to run commands",
             fsync=fsync,
             posix_rename=posix_rename,
             statvfs=statvfs,
+            hardlink=hardlink,
         )
     answers = parse_probe(result.stdout)
     ran = "5" in answers
@@ -67,6 +70,7 @@ def traits_from(result: CommandResult | None, extensions: Collection[str]) -> Se
         fsync=fsync,
         posix_rename=posix_rename,
         statvfs=statvfs,
+        hardlink=hardlink,
     )
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import paramiko
 from loguru import logger
 
-from ..errors import TransientError
+from ..errors import HostKeyError, TransientError
 from . import hostkeys
 from .errors import Translator
 from .wire import OfferTransport, Wire, open_wire, to_wire
@@ -47,7 +47,7 @@ class Trust:
     known_hosts_file: Path | None
     pinned: str | None = None
     accept_new: bool = False
-    entries: tuple[paramiko.hostkeys.HostKeyEntry, ...] = ()
+    entries: hostkeys.KnownHosts = field(default_factory=hostkeys.KnownHosts)
     accepted_file: Path | None = None  # where accept-new records keys (and reads them back)
 
 
@@ -77,6 +77,7 @@ class Session:
         self.client: paramiko.SSHClient | None = None
         self.wire: Wire | None = None
         self.transports: list[OfferTransport] = []  # of the current connection attempt
+        self.revoked: frozenset[bytes] = frozenset()
         self.translate = Translator(
             host,
             port,
@@ -119,6 +120,9 @@ class Session:
             )
             transport = client.get_transport()
             assert transport is not None
+            offered = transport.get_remote_server_key()
+            if offered.asbytes() in self.revoked:  # trusted elsewhere, revoked here
+                raise HostKeyError(hostkeys.revoked_message(self.where, offered))
             transport.set_keepalive(max(1, int(self.timeouts.keepalive)))
             wire = open_wire(transport, self.timeouts.io)
         except BaseException as error:  # noqa: BLE001 - translated (or re-raised) below
@@ -188,13 +192,14 @@ class Session:
         if trust.pinned is not None:
             client.set_missing_host_key_policy(hostkeys.PinnedFingerprint(trust.pinned))
             return
-        hostkeys.trust_entries(client, hostkeys.read_known_hosts(trust.known_hosts_file))
-        hostkeys.trust_entries(client, list(trust.entries))
+        known = hostkeys.read_known_hosts(trust.known_hosts_file) + trust.entries
         if trust.accepted_file not in (None, trust.known_hosts_file):
-            hostkeys.trust_entries(client, hostkeys.read_known_hosts(trust.accepted_file))
+            known = known + hostkeys.read_known_hosts(trust.accepted_file)
+        hostkeys.trust_entries(client, known)
+        self.revoked = known.revoked
         if trust.accept_new:
             client.set_missing_host_key_policy(
-                hostkeys.AcceptNew(trust.accepted_file or trust.known_hosts_file)
+                hostkeys.AcceptNew(trust.accepted_file or trust.known_hosts_file, known.revoked)
             )
         else:
             client.set_missing_host_key_policy(

@@ -19,6 +19,7 @@ from paramiko.sftp import (
     CMD_EXTENDED,
     CMD_MKDIR,
     CMD_OPEN,
+    CMD_RENAME,
     CMD_SETSTAT,
     CMD_WRITE,
     SFTP_FLAG_CREATE,
@@ -202,9 +203,17 @@ class SftpOps:
             if isinstance(reply, OSError):
                 raise self.translate.operation_error(reply, "set the modification time of", path)
 
-    def open_batch(self, fsync: bool, posix_rename: bool) -> SftpBatch:
+    def open_batch(self, fsync: bool, posix_rename: bool, hardlink: bool) -> SftpBatch:
         """Return a batch writer for many small files."""
-        return SftpBatch(self, fsync, posix_rename)
+        return SftpBatch(self, fsync, posix_rename, hardlink)
+
+    def keep(self, src: str, dst: str, hardlink: bool) -> None:
+        """Keep ``src`` also as ``dst``: ``hardlink@openssh.com``, else a rename."""
+        with self.translate("keep a copy of", src):
+            if hardlink:
+                self.wire.extended("hardlink@openssh.com", to_wire(src), to_wire(dst))
+            else:
+                self.wire.rename(to_wire(src), to_wire(dst))
 
 
 class SftpSink:
@@ -251,8 +260,9 @@ class SftpBatch:
     failure is diagnosed (a full disk costs one question, not one per file).
     """
 
-    def __init__(self, ops: SftpOps, fsync: bool, posix_rename: bool) -> None:
+    def __init__(self, ops: SftpOps, fsync: bool, posix_rename: bool, hardlink: bool) -> None:
         self.ops, self.fsync, self.posix_rename = ops, fsync, posix_rename
+        self.hardlink = hardlink
         self.paths: list[str] = []
         self.handles: list[bytes | None] = []
         self.done: set[int] = set()  # put or discarded: their handles are closed
@@ -335,6 +345,30 @@ class SftpBatch:
             )
         return [
             self.ops.translate.operation_error(reply, "rename", src)
+            if isinstance(reply, OSError)
+            else None
+            for (src, _dst), reply in zip(pairs, replies, strict=True)
+        ]
+
+    def keep(self, pairs: Sequence[tuple[str, str]]) -> list[CircadianError | None]:
+        """Keep each (existing, aside) file also under its aside name, pipelined: a hard
+        link (the file stays in place until its replacement is renamed over it), else a
+        rename."""
+        if not pairs:
+            return []
+        if self.hardlink:
+            with self.ops.translate("keep a copy of", pairs[0][0]):
+                replies = self.ops.wire.pipeline(
+                    Request(CMD_EXTENDED, ("hardlink@openssh.com", to_wire(src), to_wire(dst)))
+                    for src, dst in pairs
+                )
+        else:
+            with self.ops.translate("keep a copy of", pairs[0][0]):
+                replies = self.ops.wire.pipeline(
+                    Request(CMD_RENAME, (to_wire(src), to_wire(dst))) for src, dst in pairs
+                )
+        return [
+            self.ops.translate.operation_error(reply, "keep a copy of", src)
             if isinstance(reply, OSError)
             else None
             for (src, _dst), reply in zip(pairs, replies, strict=True)
