@@ -1,0 +1,54 @@
+"""The status record, the metrics text and the pings' log tail (status.py, metrics.py,
+pings.py), on a real disk, read back by Prometheus's own parser."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from circadian_scp_upload.local import find_days
+from circadian_scp_upload.metrics import render, write_textfile
+from circadian_scp_upload.patterns import DatedPattern
+from circadian_scp_upload.status import StatusBook, read_status
+
+
+def days(src: Path) -> list:  # type: ignore[type-arg]
+    return find_days(src, "directories", DatedPattern(r"^%Y%m%d$"), lambda *_: None)
+
+
+def test_the_backlog_counts_what_is_not_known_to_be_verified(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for name, size in (("20240917/a", 10), ("20240918/b", 20), ("20240918/c", 30)):
+        (src / name).parent.mkdir(parents=True, exist_ok=True)
+        (src / name).write_bytes(b"x" * size)
+    book = StatusBook(tmp_path / "state", "st-1")
+    (tmp_path / "state").mkdir()
+    units = days(src)
+    book.record_verified("job", units[0], [1, 10, units[0].list_files()[0].mtime_ns])
+    backlog = book.backlog("job", units)
+    assert (backlog.days, backlog.files, backlog.bytes) == (1, 2, 50)
+    assert backlog.oldest_pending_day == "2024-09-18"
+    started = datetime.datetime.now(datetime.timezone.utc)
+    status = book.finish_pass(started, "failed", "link down", {"job": backlog}, (3, 300))
+    assert read_status(tmp_path / "state") == status
+    (src / "20240917" / "a").write_bytes(b"y" * 11)  # changed after it was verified
+    assert StatusBook(tmp_path / "state", "st-1").backlog("job", days(src)).days == 2
+
+
+def test_metrics_parse_with_prometheus_and_are_written_atomically(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir()
+    book = StatusBook(tmp_path / "state", 'st "7"\n')
+    started = datetime.datetime.now(datetime.timezone.utc)
+    status = book.finish_pass(started, "ok", "", {}, (5, 500))
+    text = render(status)
+    path = tmp_path / "csu.prom"
+    write_textfile(path, text)
+    assert path.stat().st_mode & 0o777 == 0o644
+    families = {f.name: f for f in text_string_to_metric_families(path.read_text())}
+    assert families["csu_uploaded_files"].type == "counter"
+    [sample] = [s for s in families["csu_passes"].samples if s.labels["outcome"] == "ok"]
+    assert sample.value == 1
+    assert sample.labels["station"] == 'st "7"\n'  # escaped and read back intact
+    assert families["csu_last_success_timestamp_seconds"].samples[0].value > 0

@@ -1,0 +1,57 @@
+"""The upload window and the bandwidth timetable (schedule.py)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from circadian_scp_upload.errors import ConfigError
+from circadian_scp_upload.schedule import BandwidthSchedule, UploadWindow, parse_rate
+
+
+def at(hour: int, minute: int = 0, weekday: int = 0) -> datetime.datetime:
+    return datetime.datetime(2024, 9, 16 + weekday, hour, minute)  # 2024-09-16 is a Monday
+
+
+def test_a_window_across_midnight_and_several_spans() -> None:
+    night = UploadWindow.parse("22:00-06:00")
+    assert night.is_open(at(23)) and night.is_open(at(5, 59))  # noqa: PT018
+    assert not night.is_open(at(6)) and not night.is_open(at(12))  # noqa: PT018
+    two = UploadWindow.parse("06:00-08:00, 12:30:15-13:00")
+    assert two.is_open(at(7)) and two.is_open(at(12, 45))  # noqa: PT018
+    assert not two.is_open(at(9))
+
+
+@pytest.mark.parametrize("bad", ["22:00", "25:00-01:00", "10:00-10:00", "x-y"])
+def test_a_bad_window_names_the_problem(bad: str) -> None:
+    with pytest.raises(ConfigError, match="CSU_UPLOAD_WINDOW"):
+        UploadWindow.parse(bad)
+
+
+def test_rates_in_rclones_units() -> None:
+    assert parse_rate("512") == 512 * 1024
+    assert parse_rate("512k") == parse_rate("512K") == 512 * 1024
+    assert parse_rate("1.5M") == int(1.5 * 1024 * 1024)
+    assert parse_rate("100B") == 100
+    assert parse_rate("off") == 0
+    assert parse_rate("10M:100k") == 10 * 1024 * 1024  # upload:download, upload counts
+    with pytest.raises(ConfigError, match="not a rate"):
+        parse_rate("fast")
+
+
+def test_a_daily_timetable_cycles_through_midnight() -> None:
+    table = BandwidthSchedule.parse("08:00,512k 19:00,off")
+    assert table.rate_at(at(9)) == 512 * 1024
+    assert table.rate_at(at(20)) == 0
+    assert table.rate_at(at(3)) == 0  # still the 19:00 entry, from the day before
+    assert BandwidthSchedule.parse("1M").rate_at(at(3)) == 1024 * 1024
+
+
+def test_a_weekly_timetable() -> None:
+    table = BandwidthSchedule.parse("Mon-08:00,256k Sat-00:00,off")
+    assert table.rate_at(at(9, weekday=2)) == 256 * 1024  # Wednesday
+    assert table.rate_at(at(9, weekday=6)) == 0  # Sunday
+    assert table.rate_at(at(7, weekday=0)) == 0  # Monday before eight: still Saturday's
+    with pytest.raises(ConfigError, match="a day"):
+        BandwidthSchedule.parse("Mon-08:00,256k 19:00,off")
