@@ -28,6 +28,7 @@ from .local import (
     LocalFile,
     fingerprint,
     remove_empty_tree,
+    remove_files,
     sha256_file,
 )
 from .log import DayLog
@@ -178,7 +179,7 @@ class DayUpload:
                     for f in verified
                     if f.relpath in compared.proven and f.relpath not in self.colliding
                 ]
-                self.result.removed = self._remove_local(proven)
+                self.result.removed = remove_files(proven, self.log.info, self.log.error)
         finally:
             self._release_markers(remote=marked_remote, local=marked_local)
         self._report(files, verified, compared)
@@ -409,17 +410,3 @@ class DayUpload:
             )
         self.result.status = "uploaded" if not bad else "failed"
         self.log.info("done" if not bad else "done, with files left to upload next run")
-
-    def _remove_local(self, proven: list[LocalFile]) -> int:
-        removed = 0
-        for local in proven:
-            try:
-                local.path.unlink()
-                removed += 1
-            except FileNotFoundError:
-                pass
-            except OSError as error:
-                self.log.error(f"could not remove {local.relpath!r} after upload: {error.strerror}")
-        if proven:
-            self.log.info(f"removed {removed} local files (their server copies are verified)")
-        return removed

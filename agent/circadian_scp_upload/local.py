@@ -208,3 +208,24 @@ def fingerprint(files: list[LocalFile]) -> list[int]:
     """Return what identifies a day's local content without reading it: the number of
     files, their bytes, and the latest modification time (ns)."""
     return [len(files), sum(f.size for f in files), max((f.mtime_ns for f in files), default=0)]
+
+
+def remove_files(
+    files: list[LocalFile], info: Callable[[str], None], error: Callable[[str], None]
+) -> int:
+    """Remove local files whose server copies are verified; return how many went.
+
+    A file already gone counts as nothing; one that cannot be removed is reported.
+    """
+    removed = 0
+    for local in files:
+        try:
+            local.path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+        except OSError as failure:
+            error(f"could not remove {local.relpath!r} after upload: {failure.strerror}")
+    if files:
+        info(f"removed {removed} local files (their server copies are verified)")
+    return removed
