@@ -27,6 +27,7 @@ from tenacity import Retrying
 
 from .callbacks import UploadClientCallbacks
 from .client import DailyTransferClient, RunReport
+from .day import DayResult
 from .health import HEARTBEAT_SECONDS, Health
 from .local import Variant
 from .metrics import MetricsServer, render, write_textfile
@@ -39,7 +40,7 @@ from .retry import retrying
 from .schedule import BandwidthSchedule, UploadWindow
 from .settings import AgentSettings, Job
 from .state import prepare_state_dir
-from .status import Backlog, StatusBook
+from .status import Backlog, StatusBook, day_key
 
 
 def station_name(settings: AgentSettings) -> str:
@@ -56,6 +57,7 @@ class Agent:
         stop_event: threading.Event | None = None,
         clock: Clock = system_clock,
         sleep: Callable[[float], None] | None = None,
+        serve_metrics: bool = False,
     ) -> None:
         self.settings = settings
         self.stop_event = stop_event or threading.Event()
@@ -75,7 +77,12 @@ class Agent:
         self.book = StatusBook(state_dir, station_name(settings))
         self.tail = LogTail()
         self.pinger = Pinger(settings.ping_url.get_secret_value()) if settings.ping_url else None
-        self.metrics = MetricsServer(settings.metrics_port) if settings.metrics_port else None
+        # only the daemon serves: a `check` or `once` beside it must not take its port
+        self.metrics = (
+            MetricsServer(settings.metrics_port)
+            if settings.metrics_port and serve_metrics
+            else None
+        )
         self._say_zone()
 
     def _say_zone(self) -> None:
@@ -118,12 +125,6 @@ class Agent:
     def run_pass(self) -> Outcome:
         """Upload every ready day of every job once; return how it went."""
         self.health.beat(force=True)
-        if self.window is not None and not self.window.is_open(self._local_now()):
-            logger.info(
-                "outside the upload window ({}, station time): no pass starts",
-                self.window.text,
-            )
-            return Outcome.STOPPED
         if self.settings.start_jitter_seconds:
             self._wait(random.uniform(0, self.settings.start_jitter_seconds))
         if self.stop_event.is_set():
@@ -131,14 +132,24 @@ class Agent:
         started = datetime.datetime.now(datetime.timezone.utc)
         sink = logger.add(self.tail, level="INFO", format="{message}")
         self.tail.clear()
-        if self.pinger is not None:
-            self.pinger.start()
-        moved = self.pacer.total
         reports: list[tuple[Job, RunReport]] = []
-        outcome, message = self._pass(reports)
+        moved = self.pacer.total
+        closed = self._window_closed()
+        if closed:
+            logger.info("outside the upload window ({}, station time): no pass starts", closed)
+            outcome, message = Outcome.IDLE, f"outside the upload window ({self.window_text})"
+        else:
+            if self.pinger is not None:
+                self.pinger.start()
+            outcome, message = self._pass(reports)
         self._finish(outcome, message, started, reports, self.pacer.total - moved)
         logger.remove(sink)
         return outcome
+
+    @property
+    def window_text(self) -> str:
+        """The upload window as configured (empty without one)."""
+        return self.window.text if self.window is not None else ""
 
     def _pass(self, reports: list[tuple[Job, RunReport]]) -> tuple[Outcome, str]:
         """Run every job; return the pass's outcome and what to say of it."""
@@ -146,7 +157,7 @@ class Agent:
         try:
             with self.connection() as connection:
                 for job in self.jobs:
-                    if self.stop_event.is_set():
+                    if self.stop_event.is_set() or self._window_closed():
                         outcomes.append(Outcome.STOPPED)
                         break
                     outcomes.append(self._run_job(connection, job, reports))
@@ -173,6 +184,8 @@ class Agent:
                 f"(the oldest {left.oldest_pending_day})"
             )
             logger.info("pass stopped: {}; the next pass resumes", message)
+        elif outcome == Outcome.IDLE:
+            pass
         else:
             level = "INFO" if outcome in (Outcome.OK, Outcome.STOPPED) else "ERROR"
             logger.log(level, "pass finished: {}", outcome.value)
@@ -188,21 +201,33 @@ class Agent:
                 )
         if self.metrics is not None:
             self.metrics.text = text
-        if self.pinger is not None and outcome != Outcome.STOPPED:
-            self.pinger.finish(outcome == Outcome.OK, outcome.value, self.tail.text())
+        if self.pinger is not None:
+            if outcome in (Outcome.STOPPED, Outcome.IDLE):
+                self.pinger.note(message or outcome.value, self.tail.text())
+            else:
+                self.pinger.finish(outcome == Outcome.OK, outcome.value, self.tail.text())
         self.health.finish_pass(outcome)
 
     def _backlogs(self, reports: list[tuple[Job, RunReport]]) -> dict[str, Backlog]:
-        """Record the days the pass verified; return each job's backlog (local only)."""
+        """Record the days the pass verified; return each job's backlog (local only).
+
+        Days the pass screened are counted from what it saw; only days it did not reach
+        are listed again.
+        """
+        seen: dict[str, dict[str, DayResult]] = {}
         for job, report in reports:
             for result in report.days:
-                if result.status == "uploaded" and result.unit is not None:
+                if result.unit is None:
+                    continue
+                seen.setdefault(job.label, {})[day_key(result.unit)] = result
+                if result.status == "uploaded":
                     self.book.record_verified(job.label, result.unit, result.fingerprint)
         backlogs = {}
         for job in self.jobs:
             client = self.make_client(None, job)
             try:
-                backlogs[job.label] = self.book.backlog(job.label, client.ready_days())
+                units = client.ready_days(report_odd_names=False)
+                backlogs[job.label] = self.book.backlog(job.label, units, seen.get(job.label, {}))
             except Exception as error:  # noqa: BLE001 - the status says it, the pass is over
                 backlogs[job.label] = Backlog(error=str(error))
         return backlogs
@@ -286,6 +311,7 @@ class Agent:
             self.health.beat()
 
         def should_stop() -> bool:  # polled twice a second in every long wait or loop
+            self.health.mark_active()
             self.health.beat()
             return self.stop_event.is_set()
 

@@ -76,7 +76,7 @@ def _run_command(command: str, settings: AgentSettings) -> int:
     stop_event = threading.Event()
     install_signal_handlers(stop_event)
     try:
-        agent = Agent(settings, stop_event)
+        agent = Agent(settings, stop_event, serve_metrics=command == "run")
     except ConfigError as error:
         logger.error("invalid configuration: {}", error)
         return exit_code(Outcome.CONFIG)

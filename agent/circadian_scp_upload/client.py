@@ -128,17 +128,19 @@ class DailyTransferClient:
         self.keep_replaced = keep_replaced
         self.stop_between_files = stop_between_files or (lambda: None)
         self.too_old: list[DayUnit] = []  # ready days left alone by the look-back window
+        self.report = RunReport()  # of the last run, also when it ended in an error
         self._log = DayLog(self.callbacks, None)
 
-    def ready_days(self) -> list[DayUnit]:
-        """Return the days of the source folder that are over plus the grace period."""
+    def ready_days(self, report_odd_names: bool = True) -> list[DayUnit]:
+        """Return the days of the source folder that are over plus the grace period
+        (``report_odd_names``: say which dated names are ambiguous or of the wrong kind)."""
         now = self.clock()
         days = find_days(
             self.src_path,
             self.variant,
             self.callbacks.dated_pattern,
-            self._ambiguous,
-            self._misfit,
+            self._ambiguous if report_odd_names else lambda _name, _dates: None,
+            self._misfit if report_odd_names else None,
         )
         ready = [d for d in days if is_ready(d.date, now, self.grace_period, self.timezone)]
         if self.max_age_days is None:
@@ -155,7 +157,7 @@ class DailyTransferClient:
         refusals) ends the run and propagates, after the markers were released, so the
         caller can retry; an abort returns early with ``aborted`` set.
         """
-        report = RunReport()
+        report = self.report = RunReport()  # filled as days finish, read after a failure
         plan = self._plan()
         with SourceLock(self.src_path):
             ready = self.ready_days()

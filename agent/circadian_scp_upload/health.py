@@ -1,10 +1,11 @@
 """The health file Docker's HEALTHCHECK reads, and what "healthy" means.
 
 Healthy: the loop reports (a heartbeat), the last pass was not refused by the server nor
-stopped by the configuration, and a pass succeeded, or bytes moved, within
-``CSU_UNHEALTHY_AFTER_SECONDS`` (counted from the first start the state folder saw until
-a pass succeeds). A long first pass that keeps uploading stays healthy; a station whose
-every pass fails does not, across restarts and `once` runs alike.
+stopped by the configuration, and a pass succeeded or work went on (bytes moved, files
+hashed, a closed upload window waited for) within ``CSU_UNHEALTHY_AFTER_SECONDS``,
+counted from the first start the state folder saw. A long first pass that keeps
+uploading stays healthy; a station whose every pass fails does not, across restarts and
+``once`` runs alike.
 """
 
 from __future__ import annotations
@@ -47,7 +48,12 @@ class Health:
         self.last_success: float | None = earlier.get("last_success")
         self.last_progress: float | None = earlier.get("last_progress")
         self._moved = progress()
+        self._active = False
         self._last_beat = 0.0
+
+    def mark_active(self) -> None:
+        """Note work in progress that moves no byte (hashing, listing, a closed window)."""
+        self._active = True
 
     def beat(self, force: bool = False) -> None:
         """Record that the loop is alive (at most every ``HEARTBEAT_SECONDS`` unless forced)."""
@@ -56,8 +62,8 @@ class Health:
             return
         self._last_beat = now
         moved = self.progress()
-        if moved != self._moved:
-            self._moved, self.last_progress = moved, now
+        if moved != self._moved or self._active:
+            self._moved, self.last_progress, self._active = moved, now, False
         state = {
             "pid": os.getpid(),
             "heartbeat": now,
@@ -72,10 +78,12 @@ class Health:
             logger.warning("cannot write the health file {}: {}", self.path, error)
 
     def finish_pass(self, outcome: Outcome) -> None:
-        """Record a pass's outcome."""
+        """Record a pass's outcome (outside the upload window counts as work done)."""
         self.last_outcome = outcome.value
         if outcome == Outcome.OK:
             self.last_success = time.time()
+        if outcome == Outcome.IDLE:
+            self.mark_active()
         self.beat(force=True)
 
 
@@ -107,7 +115,7 @@ def check_health(
     since = max(float(state.get(key) or 0) for key in ("last_success", "last_progress", "started"))
     if now - since > unhealthy_after:
         return False, (
-            f"no pass succeeded and no byte moved for {now - since:.0f} s (more than "
+            f"no pass succeeded and no work went on for {now - since:.0f} s (more than "
             f"{unhealthy_after:.0f} s); the last pass: {outcome or 'none finished'} "
             "(see the logs)"
         )

@@ -2,8 +2,8 @@
 optionally the same text over HTTP (``/metrics``).
 
 Names start with ``csu_``; every series carries the ``station`` label, the backlog also
-``job``. The textfile is written atomically (a temporary file renamed over it), as the
-collector requires, readable by the collector (0644).
+``upload_job`` (``job`` is Prometheus's own). The textfile is written atomically (a
+temporary file renamed over it), as the collector requires, readable by it (0644).
 """
 
 from __future__ import annotations
@@ -31,8 +31,14 @@ HELP = {
     "csu_uploaded_files_total": ("counter", "files uploaded and verified"),
     "csu_uploaded_bytes_total": ("counter", "bytes sent"),
     "csu_passes_total": ("counter", "passes, by outcome"),
+    "csu_backlog_error": ("gauge", "1 where the backlog could not be counted (see status)"),
 }
-OUTCOMES = ("ok", "stopped", "failed", "refused", "config")
+OUTCOMES = ("ok", "idle", "stopped", "failed", "refused", "config")
+
+
+def _number(value: float) -> str:
+    """Every digit of a value (Prometheus reads floats; ``:g`` would keep six)."""
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
 def _timestamp(text: str | None) -> float:
@@ -68,8 +74,12 @@ def render(status: Status) -> str:
     for job, backlog in sorted(status.jobs.items()):
         for key in ("days", "files", "bytes"):
             samples[f"csu_backlog_{key}"].append(
-                (_labels(station=station, job=job), float(backlog.get(key, 0)))
+                (_labels(station=station, upload_job=job), float(backlog.get(key, 0)))
             )
+    for job, backlog in sorted(status.jobs.items()):
+        samples["csu_backlog_error"].append(
+            (_labels(station=station, upload_job=job), 1.0 if backlog.get("error") else 0.0)
+        )
     samples["csu_uploaded_files_total"].append(
         (_labels(station=station), float(status.uploaded_files_total))
     )
@@ -83,7 +93,7 @@ def render(status: Status) -> str:
     lines = []
     for name, (kind, text) in HELP.items():
         lines += [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
-        lines += [f"{name}{labels} {value:g}" for labels, value in samples[name]]
+        lines += [f"{name}{labels} {_number(value)}" for labels, value in samples[name]]
     return "\n".join(lines) + "\n"
 
 

@@ -35,6 +35,7 @@ class Outcome(str, enum.Enum):
     """How a day, a job or a pass went."""
 
     OK = "ok"
+    IDLE = "idle"  # outside the upload window: no pass was due
     STOPPED = "stopped"  # a stop was requested (abort, SIGTERM) while work remained
     FAILED = "failed"  # a day failed, or link faults outlasted the retries
     REFUSED = "refused"  # the server refused (login, host key) or the source is locked
@@ -69,6 +70,7 @@ RULES: dict[type[BaseException], Rule] = {
 
 EXIT_CODES: dict[Outcome, int] = {
     Outcome.OK: 0,
+    Outcome.IDLE: 0,
     Outcome.STOPPED: 0,
     Outcome.FAILED: 1,
     Outcome.CONFIG: 2,
@@ -82,7 +84,14 @@ EXIT_CODE_MEANINGS: dict[int, str] = {
     3: "the server refused (login, host key) or another agent holds the source",
 }
 
-SEVERITY = [Outcome.OK, Outcome.STOPPED, Outcome.FAILED, Outcome.REFUSED, Outcome.CONFIG]
+SEVERITY = [
+    Outcome.OK,
+    Outcome.IDLE,
+    Outcome.STOPPED,
+    Outcome.FAILED,
+    Outcome.REFUSED,
+    Outcome.CONFIG,
+]
 
 
 def rule_for(error: BaseException) -> Rule:

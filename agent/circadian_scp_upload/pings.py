@@ -44,18 +44,36 @@ class LogTail:
         self.lines.clear()
 
 
+def check_ping_url(url: str) -> None:
+    """Raise ValueError (never echoing the URL: it holds the check's token) for a URL a
+    ping cannot go to."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("give an http:// or https:// URL of the monitor's check")
+    if "/api/push/" in parts.path and "{status}" not in url:
+        raise ValueError(
+            "an Uptime Kuma push URL needs {status} (and may have {msg}) in its query: "
+            "...?status={status}&msg={msg}&ping="
+        )
+
+
 class Pinger:
     """Sends the pings of one monitor URL."""
 
     def __init__(self, url: str, timeout: float = PING_TIMEOUT_SECONDS) -> None:
-        self.url = url.rstrip("/") if "{status}" not in url else url
+        self.url = url
         self.timeout = timeout
         self.templated = "{status}" in url
+
+    def _with(self, suffix: str) -> str:
+        """The URL with ``suffix`` added to its path (its query, if any, kept after)."""
+        parts = urllib.parse.urlsplit(self.url)
+        return urllib.parse.urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
 
     def start(self) -> None:
         """A pass starts (healthchecks: ``/start``; nothing for a templated URL)."""
         if not self.templated:
-            self._send(self.url + "/start", b"")
+            self._send(self._with("/start"), b"")
 
     def finish(self, ok: bool, outcome: str, log: str) -> None:
         """A pass ended: success or failure, with the log's last lines."""
@@ -65,7 +83,16 @@ class Pinger:
             )
             self._send(url, None)
         else:
-            self._send(self.url if ok else self.url + "/fail", log.encode())
+            self._send(self._with("" if ok else "/fail"), log.encode())
+
+    def note(self, message: str, log: str) -> None:
+        """A pass stopped early or did not start (a stop, the upload window): healthchecks
+        gets it as ``/log`` (it ends the ``/start`` without a verdict); a templated URL
+        gets ``up``."""
+        if self.templated:
+            self.finish(True, message, log)
+        else:
+            self._send(self._with("/log"), log.encode())
 
     def _send(self, url: str, body: bytes | None) -> None:
         shown = urllib.parse.urlsplit(url).netloc  # the path may hold the check's token
@@ -76,5 +103,7 @@ class Pinger:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 response.read(1024)
-        except OSError as error:  # URLError, timeouts, refused: logged, never fatal
-            logger.warning("the ping to {} failed ({}); the pass goes on", shown, error)
+        except Exception as error:  # noqa: BLE001 - a ping never fails a pass, whatever it meets
+            logger.warning(
+                "the ping to {} failed ({}); the pass goes on", shown, type(error).__name__
+            )

@@ -44,6 +44,7 @@ from .callbacks import DEFAULT_DATED_REGEX
 from .client import normalize_remote
 from .errors import ConfigError, PatternError
 from .patterns import DatedPattern
+from .pings import check_ping_url
 from .readiness import StationZone, named_zone, station_zone
 from .remote import RemoteConnection
 from .schedule import BandwidthSchedule, UploadWindow
@@ -240,7 +241,7 @@ class AgentSettings(BaseSettings, JobFields):
     unhealthy_after_seconds: float = Field(
         3600.0,
         gt=0,
-        description="unhealthy when no pass succeeded (and no byte moved) for this long",
+        description="unhealthy when no pass succeeded (and no work went on) for this long",
     )
     upload_window: str | None = Field(
         None,
@@ -259,8 +260,8 @@ class AgentSettings(BaseSettings, JobFields):
     )
     state_dir: Path = Field(
         Path("/tmp/circadian-scp-upload"),  # a tmpfs in the image
-        description="private folder for the health file and host keys accepted on first use "
-        "(a volume keeps them across restarts)",
+        description="private folder for health, status, counters, verified days and host keys "
+        "accepted on first use (a volume keeps them across restarts)",
     )
 
     @field_validator("jobs", mode="before")
@@ -281,6 +282,13 @@ class AgentSettings(BaseSettings, JobFields):
                 named_zone(value, "CSU_TIMEZONE")
             except ConfigError as error:
                 raise ValueError(str(error).removeprefix("CSU_TIMEZONE: ")) from None
+        return value
+
+    @field_validator("ping_url")
+    @classmethod
+    def _ping(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_ping_url(value.get_secret_value())
         return value
 
     @field_validator("upload_window")

@@ -2,7 +2,8 @@
 
 - ``verified-days.json``: per job, the days known to be verified on the server, each
   with the fingerprint of its local files then (count, bytes, latest modification).
-- ``status.json``: written after each pass: the last pass, the last success, the backlog
+- ``status.json``: written after each pass (and each pass outside the upload window):
+  the last pass, the last success, the backlog
   (ready days not known to be verified, so it is right while the link is down) per job
   and in total, and counters (files and bytes uploaded, passes by outcome).
 
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from loguru import logger
 
+from .day import DayResult
+from .errors import CircadianError
 from .local import DayUnit, fingerprint
 from .state import write_private
 
@@ -91,15 +95,29 @@ class StatusBook:
         """Remember that a day is verified on the server with this local content."""
         self.verified.setdefault(job, {})[day_key(unit)] = print_
 
-    def backlog(self, job: str, units: list[DayUnit]) -> Backlog:
-        """Return the ready days of a job whose content is not known to be verified."""
+    def backlog(
+        self, job: str, units: list[DayUnit], seen: Mapping[str, DayResult] | None = None
+    ) -> Backlog:
+        """Return the ready days of a job whose content is not known to be verified.
+
+        ``seen``: what this pass found of days (by day key): counted from that instead of
+        listing them again. A day that cannot be listed counts as pending.
+        """
         found = Backlog()
         known = self.verified.get(job, {})
         for unit in units:
-            files = unit.list_files()
-            if known.get(day_key(unit)) == fingerprint(files):
-                continue
-            found.add(Backlog(1, len(files), sum(f.size for f in files), unit.date.isoformat()))
+            key = day_key(unit)
+            result = (seen or {}).get(key)
+            if result is not None and result.fingerprint:
+                print_ = result.fingerprint
+            else:
+                try:
+                    print_ = fingerprint(unit.list_files())
+                except CircadianError:
+                    found.add(Backlog(1, 0, 0, unit.date.isoformat()))
+                    continue
+            if known.get(key) != print_:
+                found.add(Backlog(1, print_[0], print_[1], unit.date.isoformat()))
         return found
 
     def finish_pass(

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .errors import CircadianError, LocalFileError, RemotePathError
+from .errors import CircadianError, LocalFileError, RemotePathError, UploadAborted
 from .local import HASH_CHUNK_BYTES, LocalFile, local_io
 from .pacing import AbortPoller, Pacer
 from .progress import Progress
@@ -173,17 +173,26 @@ class Uploader:
         of what was sent, for the files renamed into place.
 
         A local file that cannot be read is recorded in ``skipped`` and the rest go on;
-        the first failure on the server is raised after the good files were renamed.
+        the first failure on the server is raised after the good files were renamed. A
+        stop asked between files (an upload window closing) ends the batch at the next
+        file: the files written so far are renamed into place, then it is raised.
         """
         batch = self.remote.open_batch()
         failures: list[CircadianError | None] = batch.open([partial_path(f) for _l, f in files])
         sums: dict[str, str] = {}
         unreadable: set[int] = set()
+        stop: str | None = None
         try:
             for index, (local, _final) in enumerate(files):
                 if failures[index] is not None:
                     continue
                 self.poll()
+                stop = stop or self.poll.between_files()
+                if stop:  # not written: closed, not renamed, sent again next time
+                    failures[index] = UploadAborted(stop)
+                    unreadable.add(index)
+                    batch.discard(index)
+                    continue
                 try:
                     with local_io("read the local file", local.path):
                         content = local.path.read_bytes()
@@ -220,6 +229,8 @@ class Uploader:
         )
         if first is not None:
             raise first
+        if stop:  # the files renamed so far are proven by the next pass
+            raise UploadAborted(stop)
         return sums
 
     # -- large files ---------------------------------------------------------------

@@ -279,7 +279,7 @@ def test_a_file_deleted_after_screening_or_unreadable_is_digested_later(
         files = days[0].list_files()
         (src / "20240917" / "file1.txt").unlink()
         days[0].list_files = lambda: files  # type: ignore[method-assign]
-        upload.ready_days = lambda: days  # type: ignore[method-assign]
+        upload.ready_days = lambda report_odd_names=True: days  # type: ignore[method-assign]
         report = upload.run()
     assert [d.status for d in report.days] == ["failed", "uploaded"]
     assert any("cannot read the local file" in m and "file1.txt" in m for m in recorder.errors)

@@ -132,7 +132,7 @@ def test_status_and_metrics_say_the_backlog_even_while_the_link_is_down(
     first = metric_values(metrics.read_text())
     assert first[("csu_passes_total", (("outcome", "ok"), ("station", "st-7")))] == 1
     assert first[("csu_uploaded_files_total", (("station", "st-7"),))] == 6
-    assert first[("csu_backlog_days", (("job", str(src)), ("station", "st-7")))] == 0
+    assert first[("csu_backlog_days", (("station", "st-7"), ("upload_job", str(src))))] == 0
 
     make_day_dirs(src, [day(-1)], files_per_day=2)  # a new day while the link is down
     down = env | {
@@ -155,7 +155,7 @@ def test_status_and_metrics_say_the_backlog_even_while_the_link_is_down(
         == datetime.date.fromisoformat(f"{day(-1)[:4]}-{day(-1)[4:6]}-{day(-1)[6:]}").isoformat()
     )
     second = metric_values(metrics.read_text())
-    assert second[("csu_backlog_bytes", (("job", str(src)), ("station", "st-7")))] == size
+    assert second[("csu_backlog_bytes", (("station", "st-7"), ("upload_job", str(src))))] == size
     assert second[("csu_passes_total", (("outcome", "failed"), ("station", "st-7")))] == 1
     human = agent("status", env)
     assert "backlog: 1 day(s), 3 files" in human.stdout
@@ -231,7 +231,7 @@ def test_health_means_something(shell_server: SSHServer, tmp_path: Path) -> None
     assert agent("once", down).returncode == 1
     unhealthy = agent("healthcheck", env)
     assert unhealthy.returncode == 1
-    assert "no pass succeeded and no byte moved for" in unhealthy.stdout
+    assert "no pass succeeded and no work went on for" in unhealthy.stdout
     refused = env | {"CSU_KEY_FILE": "", "CSU_PASSWORD": "wrong-password-x"}
     assert agent("once", refused).returncode == 3
     result = agent("healthcheck", env)

@@ -228,7 +228,7 @@ def test_a_local_file_gone_after_screening_fails_its_day_only(tmp_path: Path) ->
     files = days[0].list_files()  # screened...
     vanishing.unlink()  # ...then gone
     days[0].list_files = lambda: files  # type: ignore[method-assign]
-    original.ready_days = lambda: days  # type: ignore[method-assign]
+    original.ready_days = lambda report_odd_names=True: days  # type: ignore[method-assign]
     report = original.run()
     assert [d.status for d in report.days] == ["failed", "uploaded"]
     assert "/srv/20240917/small.txt" in remote.files  # the readable file of that day went

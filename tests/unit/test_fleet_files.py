@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from circadian_scp_upload.local import find_days
 from circadian_scp_upload.metrics import render, write_textfile
 from circadian_scp_upload.patterns import DatedPattern
-from circadian_scp_upload.status import StatusBook, read_status
+from circadian_scp_upload.pings import Pinger, check_ping_url
+from circadian_scp_upload.status import Status, StatusBook, read_status
 
 
 def days(src: Path) -> list:  # type: ignore[type-arg]
@@ -52,3 +54,30 @@ def test_metrics_parse_with_prometheus_and_are_written_atomically(tmp_path: Path
     assert sample.value == 1
     assert sample.labels["station"] == 'st "7"\n'  # escaped and read back intact
     assert families["csu_last_success_timestamp_seconds"].samples[0].value > 0
+
+
+def test_metric_values_keep_every_digit() -> None:
+    status = Status(
+        "st-1",
+        last_success="2026-11-24T17:30:17+00:00",
+        uploaded_bytes_total=123_456_789_012,
+        uploaded_files_total=1_234_567,
+    )
+    values = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(render(status))
+        for s in family.samples
+    }
+    assert values[("csu_uploaded_bytes_total", (("station", "st-1"),))] == 123_456_789_012
+    assert values[("csu_uploaded_files_total", (("station", "st-1"),))] == 1_234_567
+    stamp = datetime.datetime.fromisoformat("2026-11-24T17:30:17+00:00").timestamp()
+    assert values[("csu_last_success_timestamp_seconds", (("station", "st-1"),))] == stamp
+
+
+def test_ping_urls_are_checked_and_suffixes_go_into_the_path() -> None:
+    for bad in ("hc-ping.com/uuid", "ftp://x/y", "https://kuma/api/push/T?ping="):
+        with pytest.raises(ValueError, match=r"http|status") as raised:
+            check_ping_url(bad)
+        assert "uuid" not in str(raised.value)
+    pinger = Pinger("https://hc.example.org/ping/abc?rid=1")
+    assert pinger._with("/fail") == "https://hc.example.org/ping/abc/fail?rid=1"

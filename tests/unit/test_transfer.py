@@ -196,3 +196,22 @@ def test_a_short_server_copy_is_never_renamed_into_place(tmp_path: Path) -> None
     with pytest.raises(RemotePathError, match="stored 0 of 300000 bytes"):
         upload.put_large(local, "/day/big.bin", print)
     assert "/day/big.bin" not in remote.files
+
+
+def test_a_stop_between_files_ends_a_batch_at_the_next_file(tmp_path: Path) -> None:
+    remote = MemoryRemote()
+    remote.folders.add("/day")
+    files = [local_file(tmp_path, f"f{i}", f"c{i}".encode()) for i in range(5)]
+    asked: list[int] = []
+
+    def window() -> str | None:
+        asked.append(1)
+        return "the upload window (22:00-06:00) closed" if len(asked) > 2 else None
+
+    upload = uploader(remote)
+    upload.poll.between_files = window
+    with pytest.raises(UploadAborted, match="window"):
+        upload.put_small([(f, f"/day/{f.relpath}") for f in files])
+    finals = {k: v for k, v in remote.files.items() if not k.endswith(".csu-partial")}
+    assert finals == {"/day/f0": b"c0", "/day/f1": b"c1"}  # the written ones renamed
+    assert remote.files["/day/.f2.csu-partial"] == b""  # opened, not written: a leftover
