@@ -21,6 +21,13 @@ from dataclasses import dataclass
 from .errors import ConfigError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+FULL_DAYS = dict(
+    zip(
+        DAYS,
+        ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"),
+        strict=True,
+    )
+)
 UNITS = {"b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
 TIME = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 SECONDS_A_DAY = 24 * 3600
@@ -90,27 +97,28 @@ class BandwidthSchedule:
         entries = text.split()
         if len(entries) == 1 and "," not in entries[0]:
             return cls(((0, parse_rate(entries[0])),), False, text.strip())
-        points = []
-        weekly = None
+        parsed: list[tuple[int | None, int, int]] = []  # (day or None, seconds, rate)
         for entry in entries:
-            when, sep, rate = entry.partition(",")
+            when, sep, rate_text = entry.partition(",")
             if not sep:
                 raise ConfigError(
                     f"CSU_BANDWIDTH_SCHEDULE: {entry!r} is not TIME,RATE (such as 08:00,512k)"
                 )
-            day, dash, clock = when.rpartition("-") if "-" in when else ("", "", when)
-            has_day = bool(dash)
-            if weekly is not None and weekly != has_day:
-                raise ConfigError(
-                    "CSU_BANDWIDTH_SCHEDULE: give every entry a day (Mon-08:00,...) or none"
-                )
-            weekly = has_day
-            offset = 0
-            if has_day:
-                if day.lower()[:3] not in DAYS:
-                    raise ConfigError(f"CSU_BANDWIDTH_SCHEDULE: {day!r} is not a day name")
-                offset = DAYS.index(day.lower()[:3]) * SECONDS_A_DAY
-            points.append((offset + _seconds(clock, "CSU_BANDWIDTH_SCHEDULE"), parse_rate(rate)))
+            day_name, dash, clock = when.rpartition("-") if "-" in when else ("", "", when)
+            weekday = None
+            if dash:
+                name = day_name.lower()
+                if name[:3] not in DAYS or name not in (name[:3], FULL_DAYS[name[:3]]):
+                    raise ConfigError(f"CSU_BANDWIDTH_SCHEDULE: {day_name!r} is not a day name")
+                weekday = DAYS.index(name[:3])
+            at = _seconds(clock, "CSU_BANDWIDTH_SCHEDULE")
+            parsed.append((weekday, at, parse_rate(rate_text)))
+        weekly = any(weekday is not None for weekday, _at, _rate in parsed)
+        points: list[tuple[int, int]] = []
+        for weekday, at, rate in parsed:
+            # as in rclone: in a weekly table, an entry without a day applies to every day
+            days = [weekday] if weekday is not None else (range(7) if weekly else [0])
+            points += [(day * SECONDS_A_DAY + at, rate) for day in days]
         return cls(tuple(sorted(points)), bool(weekly), text.strip())
 
     def rate_at(self, moment: datetime.datetime) -> int:

@@ -53,5 +53,10 @@ def test_a_weekly_timetable() -> None:
     assert table.rate_at(at(9, weekday=2)) == 256 * 1024  # Wednesday
     assert table.rate_at(at(9, weekday=6)) == 0  # Sunday
     assert table.rate_at(at(7, weekday=0)) == 0  # Monday before eight: still Saturday's
-    with pytest.raises(ConfigError, match="a day"):
-        BandwidthSchedule.parse("Mon-08:00,256k 19:00,off")
+    mixed = BandwidthSchedule.parse("Mon-08:00,256k 19:00,off")  # 19:00 on every day
+    assert mixed.rate_at(at(9, weekday=0)) == 256 * 1024
+    assert mixed.rate_at(at(20, weekday=3)) == 0
+    assert mixed.rate_at(at(9, weekday=3)) == 0  # Thursday: Wednesday's 19:00 still
+    assert BandwidthSchedule.parse("Monday-08:00,1M").rate_at(at(9)) == 1024 * 1024
+    with pytest.raises(ConfigError, match="not a day name"):
+        BandwidthSchedule.parse("Mongolia-08:00,1M")
