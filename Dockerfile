@@ -44,14 +44,14 @@ RUN --mount=type=secret,id=ca,required=false \
       /opt/venv/bin/pip install -q --prefer-binary /src $pynacl; \
     fi; \
     /opt/venv/bin/pip uninstall -q -y circadian-scp-upload; \
-    rm -rf /src/agent /src/README.md; \
+    rm -rf /src/agent /src/README.md /src/build; \
     find /opt/venv -name '*.so*' -type f -exec ldd {} + 2>/dev/null \
       | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u \
       | while read -r lib; do \
           dpkg-query -S "$lib" 2>/dev/null || dpkg-query -S "$(readlink -f "$lib")" 2>/dev/null || true; \
         done \
       | cut -d: -f1 | sort -u | comm -23 - /tmp/base-packages >/opt/venv/debian-runtime-packages
-# Then the package itself; importing it proves that every extension loads.
+# Then the package itself; running its command proves that every extension loads.
 COPY README.md /src/
 COPY agent /src/agent
 RUN --mount=type=secret,id=ca,required=false \
@@ -59,7 +59,8 @@ RUN --mount=type=secret,id=ca,required=false \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
     /opt/venv/bin/pip install -q --no-deps /src; \
     /opt/venv/bin/pip check; \
-    /opt/venv/bin/python -c 'import circadian_scp_upload, nacl.bindings, bcrypt, cryptography'; \
+    /opt/venv/bin/python -c 'import nacl.bindings, bcrypt, cryptography, pydantic_core'; \
+    /opt/venv/bin/circadian-scp-upload exit-codes >/dev/null; \
     find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +; \
     /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
@@ -86,7 +87,7 @@ RUN if [ -s /opt/venv/debian-runtime-packages ]; then \
       && apt-get clean \
       && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     fi \
-    && /opt/venv/bin/python -B -c 'import circadian_scp_upload, nacl.bindings'
+    && PYTHONDONTWRITEBYTECODE=1 /opt/venv/bin/circadian-scp-upload exit-codes >/dev/null
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
