@@ -78,16 +78,19 @@ RUN groupadd --gid "${GID}" csu \
        --shell /usr/sbin/nologin csu \
     && mkdir -p /data \
     && chown csu:csu /data
-COPY --from=build /opt/venv /opt/venv
-# Runtime libraries of extensions built from source (on linux/arm/v7: libsodium23).
-RUN if [ -s /opt/venv/debian-runtime-packages ]; then \
+# Runtime libraries of extensions built from source (on linux/arm/v7: libsodium23),
+# before the virtualenv so that a code change does not repeat this step.
+COPY --from=build /opt/venv/debian-runtime-packages /tmp/
+RUN if [ -s /tmp/debian-runtime-packages ]; then \
       apt-get update -q \
       && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-         $(cat /opt/venv/debian-runtime-packages) >/dev/null \
+         $(cat /tmp/debian-runtime-packages) >/dev/null \
       && apt-get clean \
       && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
     fi \
-    && PYTHONDONTWRITEBYTECODE=1 /opt/venv/bin/circadian-scp-upload exit-codes >/dev/null
+    && rm /tmp/debian-runtime-packages
+COPY --from=build /opt/venv /opt/venv
+RUN PYTHONDONTWRITEBYTECODE=1 /opt/venv/bin/circadian-scp-upload exit-codes >/dev/null
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
