@@ -21,7 +21,7 @@ case "$PLATFORM" in
 esac
 IMAGE="circadian-scp-upload:test-$name"
 PROJECT="csu-test-$name"
-export CSU_AGENT_IMAGE="$IMAGE" CSU_AREAS=dirs,files,sftp
+export AGENT_IMAGE="$IMAGE" CSU_AREAS=dirs,files,sftp
 compose() { docker-compose -f docker-compose.test.yml -p "$PROJECT" "$@"; }
 step() { echo "== $*" >&2; }
 fail() { echo "FAIL $*" >&2; exit 1; }
