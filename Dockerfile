@@ -1,25 +1,68 @@
-# circadian-scp-upload agent image.
+# circadian-scp-upload agent image, for linux/amd64, linux/arm64 and linux/arm/v7.
+# It needs BuildKit (for the optional CA secret below):
 #
-#   docker build -t circadian-scp-upload .
+#   docker build -t circadian-scp-upload .                   # Docker CE 23 and later
+#   DOCKER_BUILDKIT=1 docker build -t circadian-scp-upload .  # Debian's docker.io 20.10
 #
 # Behind a TLS-intercepting proxy, hand pip the proxy's CA bundle as a BuildKit secret
 # (it is used during the build only and never stored in a layer):
 #   DOCKER_BUILDKIT=1 docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt .
 #
-# Another base (any Debian-like image with python3 and python3-venv):
-#   docker build --build-arg BASE_IMAGE=my-registry/python:3.12-slim .
+# Another base (any Debian-like image with python3 and python3-venv, also a local one
+# where no registry is reachable):
+#   DOCKER_BUILDKIT=1 docker build --build-arg BASE_IMAGE=csu-local/debian-python:bookworm .
 ARG BASE_IMAGE=python:3.12-slim
 
 FROM ${BASE_IMAGE} AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
-RUN python3 -m venv /opt/venv
-COPY pyproject.toml README.md /src/
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
+    SODIUM_INSTALL=system
+RUN python3 -m venv /opt/venv \
+    && dpkg-query -W -f '${Package}\n' | sort >/tmp/base-packages
+# The dependencies first, in a layer that only pyproject.toml invalidates (a stub stands
+# in for the package), so a rebuild on the same machine skips this step.
+# Wheels only, where every dependency publishes one for this platform (amd64, arm64).
+# Where one does not (PyNaCl and cffi on 32-bit ARM, linux/arm/v7), this stage gets a C
+# compiler and headers and builds them, PyNaCl against Debian's libsodium
+# (SODIUM_INSTALL=system) rather than compiling its bundled copy under emulation; PyNaCl
+# 1.6 needs libsodium 1.0.19, so with Debian 12's 1.0.18 it is PyNaCl 1.5 (what paramiko
+# asks for). The Debian libraries the built extensions link to are listed for the final
+# stage, which installs those and never a compiler.
+COPY pyproject.toml /src/
+RUN --mount=type=secret,id=ca,required=false \
+    set -eu; \
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    mkdir -p /src/agent/circadian_scp_upload; \
+    touch /src/README.md /src/agent/circadian_scp_upload/__init__.py; \
+    if ! /opt/venv/bin/pip install -q --only-binary=:all: /src; then \
+      echo "no wheel for some dependency on $(dpkg --print-architecture): building from source" >&2; \
+      headers="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"; \
+      dev=""; [ -e "$headers/Python.h" ] || dev=python3-dev; \
+      apt-get update -q; \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        gcc libc6-dev libffi-dev libsodium-dev make pkg-config $dev >/dev/null; \
+      pynacl=""; pkg-config --atleast-version=1.0.19 libsodium || pynacl="pynacl<1.6"; \
+      /opt/venv/bin/pip install -q --prefer-binary /src $pynacl; \
+    fi; \
+    /opt/venv/bin/pip uninstall -q -y circadian-scp-upload; \
+    rm -rf /src/agent /src/README.md /src/build; \
+    find /opt/venv -name '*.so*' -type f -exec ldd {} + 2>/dev/null \
+      | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u \
+      | while read -r lib; do \
+          dpkg-query -S "$lib" 2>/dev/null || dpkg-query -S "$(readlink -f "$lib")" 2>/dev/null || true; \
+        done \
+      | cut -d: -f1 | sort -u | comm -23 - /tmp/base-packages >/opt/venv/debian-runtime-packages
+# Then the package itself; running its command proves that every extension loads.
+COPY README.md /src/
 COPY agent /src/agent
 RUN --mount=type=secret,id=ca,required=false \
+    set -eu; \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
-    /opt/venv/bin/pip install /src \
-    && find /opt/venv -name '__pycache__' -prune -exec rm -rf {} + \
-    && /opt/venv/bin/python -m compileall -q /opt/venv/lib
+    /opt/venv/bin/pip install -q --no-deps /src; \
+    /opt/venv/bin/pip check; \
+    /opt/venv/bin/python -c 'import nacl.bindings, bcrypt, cryptography, pydantic_core'; \
+    /opt/venv/bin/circadian-scp-upload exit-codes >/dev/null; \
+    find /opt/venv -name '__pycache__' -prune -exec rm -rf {} +; \
+    /opt/venv/bin/python -m compileall -q /opt/venv/lib
 
 FROM ${BASE_IMAGE}
 ARG UID=10001
@@ -35,7 +78,19 @@ RUN groupadd --gid "${GID}" csu \
        --shell /usr/sbin/nologin csu \
     && mkdir -p /data \
     && chown csu:csu /data
+# Runtime libraries of extensions built from source (on linux/arm/v7: libsodium23),
+# before the virtualenv so that a code change does not repeat this step.
+COPY --from=build /opt/venv/debian-runtime-packages /tmp/
+RUN if [ -s /tmp/debian-runtime-packages ]; then \
+      apt-get update -q \
+      && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+         $(cat /tmp/debian-runtime-packages) >/dev/null \
+      && apt-get clean \
+      && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin; \
+    fi \
+    && rm /tmp/debian-runtime-packages
 COPY --from=build /opt/venv /opt/venv
+RUN PYTHONDONTWRITEBYTECODE=1 /opt/venv/bin/circadian-scp-upload exit-codes >/dev/null
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
-# Prepare a fresh Debian 12 machine (as root) for the whole test suite: OpenSSH server,
-# rsync, this package with its test tools, and (for the container tier) a running
-# Docker engine with docker-compose and a base image. Idempotent; safe to run again.
+# Prepare a fresh Debian 12 or Ubuntu 24.04 machine (as root) for the whole test suite:
+# OpenSSH server, rsync, a virtual environment .venv with this package and its test
+# tools, and (for the container tier) a running Docker engine with docker-compose, base
+# images, and arm64/armv7 emulation. Idempotent; safe to run again.
+#
+# The package goes into .venv, made with the first python3 on PATH: Debian's and
+# Ubuntu's own python3 refuse `pip install` outside a virtual environment (PEP 668,
+# externally-managed-environment). The test command runs that environment's
+# interpreter, `.venv/bin/python -m pytest`, so nothing needs activating.
+# CSU_SKIP_ARM=1 leaves out the ARM emulation and bases (the ARM tests then skip).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +17,7 @@ need_apt=()
 for package in openssh-server openssh-client rsync fuse libfuse2; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
+command -v python3 >/dev/null || need_apt+=(python3 python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need_apt[@]}"
@@ -17,6 +25,18 @@ fi
 mkdir -p /run/sshd
 bash tests/servers/install.sh
 
-python3 -m pip install -q -e '.[test]'
+if ! .venv/bin/python -c 'import sys' 2>/dev/null; then
+  rm -rf .venv
+  if ! python3 -m venv .venv 2>/dev/null; then
+    # Debian and Ubuntu ship venv's pip bootstrap (ensurepip) in python3-venv.
+    rm -rf .venv
+    apt-get update -q
+    apt-get install -y -q --no-install-recommends python3-venv
+    python3 -m venv .venv
+  fi
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+echo "test environment: .venv ($(.venv/bin/python --version))" >&2
 
 bash tests/container/prepare-docker.sh
+[ "${CSU_SKIP_ARM:-}" = 1 ] || bash tests/container/prepare-arm.sh

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The agent's main job, end to end, on one machine: start a throwaway OpenSSH server,
-# generate a few days of instrument data, start the agent daemon, and show what the
-# server received. Exits 0 once the agent's first pass finished cleanly.
+# generate instrument data (yesterday and the three days before it, today and tomorrow),
+# start the agent daemon with two jobs, and show what the server received and what
+# stayed on the station. Exits 0 once the agent's first pass finished cleanly.
+#   spectrometer: /data/dirs, a folder per day; local files removed once verified
+#   weather:      /data/files, dated files; local files kept
 # KEEP=1 leaves the stack running afterwards (stop it with `docker-compose -p csu-demo down -v`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -26,6 +29,7 @@ done
 compose logs --no-color agent | sed 's/^[^|]*| //'
 echo "== what the server holds now" >&2
 compose exec -T sshd sh -c 'cd /srv/upload/station && find . -type f | sort'
-echo "== what stayed on the station (today and tomorrow are not ready yet)" >&2
+echo "== what stayed on the station: spectrometer (dirs/) removed its uploaded days;" \
+  "weather (files/) keeps every file; today and tomorrow are not ready yet" >&2
 compose run --rm -T --entrypoint sh generate -c 'cd /data && find dirs files -type f | sort'
 exit "$status"

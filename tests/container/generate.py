@@ -5,6 +5,8 @@ Areas under /data, each uploaded by its own job in docker-compose.test.yml:
   files/   dated files, 2 per day, plus noise (shell user, removal off)
   sftp/    day folders                        (SFTP-only user, removal on)
   restart/ one past day with a larger file    (the server-restart scenario)
+Past days are yesterday and the three days before it; today and tomorrow are not ready
+yet. AREAS (comma-separated, default all four) picks the areas to generate.
 The expected outcome is written to /data/manifest.json.
 """
 
@@ -20,8 +22,9 @@ from pathlib import Path
 DATA = Path(os.environ.get("DATA_DIR", "/data"))
 MANIFEST = DATA / "manifest.json"
 RESTART_MIB = int(os.environ.get("RESTART_MIB", "24"))
+AREAS = os.environ.get("AREAS", "dirs,files,sftp,restart").split(",")
 TODAY = datetime.datetime.now(datetime.timezone.utc).date()
-PAST = [TODAY - datetime.timedelta(days=n) for n in (4, 3, 2)]
+PAST = [TODAY - datetime.timedelta(days=n) for n in (4, 3, 2, 1)]
 NOT_YET = [TODAY, TODAY + datetime.timedelta(days=1)]
 
 
@@ -36,17 +39,23 @@ def main() -> None:
     for day in PAST + NOT_YET:
         stamp = day.strftime("%Y%m%d")
         for area in ("dirs", "sftp"):
-            write(DATA / area / stamp / "spectrum.dat", os.urandom(300_000), files)
-            write(DATA / area / stamp / "logs" / "run 1; $(x).log", stamp.encode() * 10, files)
-        write(DATA / "files" / f"{stamp}-a.txt", os.urandom(20_000), files)
-        write(DATA / "files" / f"{stamp}-b.txt", os.urandom(10_000), files)
-    write(DATA / "files" / "README.txt", b"not dated", files)
-    stamp = PAST[-1].strftime("%Y%m%d")
-    write(DATA / "restart" / stamp / "big.bin", os.urandom(RESTART_MIB * 1024 * 1024), files)
+            if area in AREAS:
+                write(DATA / area / stamp / "spectrum.dat", os.urandom(300_000), files)
+                write(DATA / area / stamp / "logs" / "run 1; $(x).log", stamp.encode() * 10, files)
+        if "files" in AREAS:
+            write(DATA / "files" / f"{stamp}-a.txt", os.urandom(20_000), files)
+            write(DATA / "files" / f"{stamp}-b.txt", os.urandom(10_000), files)
+    if "files" in AREAS:
+        write(DATA / "files" / "README.txt", b"not dated", files)
+    if "restart" in AREAS:
+        stamp = PAST[-1].strftime("%Y%m%d")
+        big = os.urandom(RESTART_MIB * 1024 * 1024)
+        write(DATA / "restart" / stamp / "big.bin", big, files)
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     MANIFEST.write_text(
         json.dumps(
             {
+                "areas": AREAS,
                 "past": [d.strftime("%Y%m%d") for d in PAST],
                 "not_yet": [d.strftime("%Y%m%d") for d in NOT_YET],
                 "files": files,

@@ -1,7 +1,9 @@
 """The container tier: the image's properties, and docker-compose.test.yml end to end.
 
 Needs a Docker engine and docker-compose (tests/container/prepare-docker.sh sets both
-up on Debian). Without them these tests skip with the reason; in CI a skip fails.
+up on Debian), and for the ARM images qemu emulation and local Debian ARM bases
+(tests/container/prepare-arm.sh). Without them these tests skip with the reason; in CI
+a skip fails.
 """
 
 from __future__ import annotations
@@ -18,6 +20,11 @@ pytestmark = pytest.mark.container
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = "/usr/bin/docker"
 IMAGE = "circadian-scp-upload:test"
+# platform -> (qemu binfmt entry, local Debian base, what `uname -m` says inside)
+ARM = {
+    "linux/arm64": ("qemu-aarch64", "csu-local/debian-python:bookworm-arm64", "aarch64"),
+    "linux/arm/v7": ("qemu-arm", "csu-local/debian-python:bookworm-armhf", "armv7l"),
+}
 
 
 def docker_missing() -> str | None:
@@ -41,6 +48,15 @@ def images() -> None:
         timeout=900,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def arm_missing(platform: str) -> str | None:
+    qemu, base, _ = ARM[platform]
+    if not Path("/proc/sys/fs/binfmt_misc", qemu).exists():
+        return f"no {qemu} emulation registered (run tests/container/prepare-arm.sh)"
+    if docker("image", "inspect", base).returncode != 0:
+        return f"no local base {base} (run tests/container/prepare-arm.sh)"
+    return None
 
 
 def docker(*args: str) -> subprocess.CompletedProcess[str]:
@@ -178,3 +194,27 @@ def test_the_readme_demo_uploads_the_past_days(images: None) -> None:
     assert "pass finished: ok" in output
     assert "./spectrometer/" in result.stdout
     assert "./weather/" in result.stdout
+
+
+@pytest.mark.parametrize("platform", list(ARM))
+def test_arm_image_uploads_under_emulation(images: None, platform: str) -> None:
+    """The Raspberry Pi images: built for the platform, run under qemu against the server."""
+    reason = arm_missing(platform)
+    if reason is not None:
+        pytest.skip(reason)
+    result = subprocess.run(
+        ["bash", "tests/container/run-arm-test.sh", platform],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert f"uname -m inside: {ARM[platform][2]}" in output
+    assert f"image platform: {platform}" in output
+    assert "; 0 problems" in output
+    assert "pass finished: ok" in output
+    for line in output.splitlines():
+        if line.startswith(("built circadian-scp-upload:", "verified ")) or "emulation" in line:
+            print(line)
