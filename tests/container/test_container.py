@@ -127,48 +127,38 @@ def _env() -> dict[str, str]:
     return dict(os.environ)
 
 
-def test_docker_reports_the_running_daemon_healthy(images: None) -> None:
-    """The HEALTHCHECK passes while the loop runs, even if the server is unreachable."""
-    name = "csu-health-test"
+def test_docker_health_follows_an_outage_longer_than_the_limit(images: None) -> None:
+    """Healthy while the loop retries an unreachable server, unhealthy once no pass has
+    succeeded for CSU_UNHEALTHY_AFTER_SECONDS, with a message that says so."""
+    name = "csu-health-outage"
     docker("rm", "-f", name)
     started = docker(
         "run",
         "-d",
         "--name",
         name,
-        "--read-only",
-        "--tmpfs",
-        "/tmp",
-        "--health-interval",
-        "1s",
-        "--health-start-period",
-        "0s",
-        "-e",
-        "CSU_HOST=127.0.0.1",
-        "-e",
-        "CSU_PORT=9",
-        "-e",
-        "CSU_USER=u",
-        "-e",
-        "CSU_DST=/x",
-        "-e",
-        "CSU_RETRY_GIVE_UP_SECONDS=2",
-        "-e",
-        "CSU_RETRY_MAX_WAIT_SECONDS=1",
-        "-e",
-        "CSU_INTERVAL_SECONDS=5",
+        *HEALTH_FLAGS,
+        *env_flags(
+            CSU_HOST="127.0.0.1",
+            CSU_PORT="9",
+            CSU_USER="u",
+            CSU_PASSWORD="pw",
+            CSU_DST="/x",
+            CSU_RETRY_GIVE_UP_SECONDS="2",
+            CSU_RETRY_MAX_WAIT_SECONDS="1",
+            CSU_INTERVAL_SECONDS="5",
+            CSU_UNHEALTHY_AFTER_SECONDS="15",
+        ),
         IMAGE,
         "run",
     )
     assert started.returncode == 0, started.stderr
     try:
-        status = ""
-        for _ in range(60):
-            status = docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout.strip()
-            if status == "healthy":
-                break
-            time.sleep(0.5)
-        assert status == "healthy", docker("logs", name).stderr[-2000:]
+        assert wait_health(name, "healthy", 30) == "healthy", docker("logs", name).stderr[-2000:]
+        assert wait_health(name, "unhealthy", 60) == "unhealthy"
+        output = last_health_output(name)
+        assert output.startswith("unhealthy: no pass succeeded and no work went on for")
+        assert "the last pass: " in output
         logs = docker("logs", name).stderr
         assert "retrying in" in logs
         assert "Traceback" not in logs
@@ -178,6 +168,120 @@ def test_docker_reports_the_running_daemon_healthy(images: None) -> None:
         assert state["ExitCode"] == 0
     finally:
         docker("rm", "-f", name)
+
+
+def test_docker_health_after_a_refused_pass_and_after_a_good_one(images: None) -> None:
+    """Two daemons against the OpenSSH server container: a wrong password makes the
+    first unhealthy at its first pass (the message names the refusal); the right key
+    makes the second healthy after a pass that uploaded the past days."""
+    project = "csu-health"
+    compose = ["docker-compose", "-f", "docker-compose.test.yml", "-p", project]
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*compose, *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={**_env(), **env},
+        )
+
+    names = ("csu-health-refused", "csu-health-ok")
+    run("down", "-v", "--remove-orphans")
+    try:
+        assert run("up", "-d", "sshd").returncode == 0
+        for _ in range(60):
+            if run("exec", "-T", "sshd", "test", "-s", "/keys/known_hosts").returncode == 0:
+                break
+            time.sleep(0.5)
+        generated = run("run", "--rm", "-T", "generate", CSU_AREAS="dirs")
+        assert generated.returncode == 0, generated.stderr
+        common = [
+            *HEALTH_FLAGS,
+            "--network",
+            f"{project}_default",
+            "-v",
+            f"{project}_keys:/keys:ro",
+            "-v",
+            f"{project}_data:/data",
+            *env_flags(
+                CSU_HOST="sshd",
+                CSU_USER="station",
+                CSU_KNOWN_HOSTS_FILE="/keys/known_hosts",
+                CSU_TIMEZONE="UTC",
+                CSU_GRACE_MINUTES="0",
+                CSU_SRC="/data/dirs",
+                CSU_INTERVAL_SECONDS="600",
+            ),
+        ]
+        refused = docker(
+            "run", "-d", "--name", names[0], *common,
+            *env_flags(CSU_PASSWORD="not-the-password", CSU_DST="/srv/upload/station/h1"),
+            IMAGE, "run",
+        )  # fmt: skip
+        good = docker(
+            "run", "-d", "--name", names[1], *common,
+            *env_flags(CSU_KEY_FILE="/keys/client_ed25519", CSU_DST="/srv/upload/station/h2"),
+            IMAGE, "run",
+        )  # fmt: skip
+        assert refused.returncode == 0, refused.stderr
+        assert good.returncode == 0, good.stderr
+        status = wait_health(names[0], "unhealthy", 60)
+        assert status == "unhealthy", docker("logs", names[0]).stderr[-3000:]
+        output = last_health_output(names[0])
+        assert output.startswith("unhealthy: the last pass was refused by the server"), output
+        assert "not-the-password" not in docker("logs", names[0]).stderr
+
+        status = wait_health(names[1], "healthy", 120)
+        assert status == "healthy", docker("logs", names[1]).stderr[-3000:]
+        for _ in range(120):  # healthy at once; the pass's outcome follows when it ends
+            output = last_health_output(names[1])
+            if "last pass: ok" in output:
+                break
+            time.sleep(0.5)
+        assert "last pass: ok" in output, output
+        assert "pass finished: ok" in docker("logs", names[1]).stderr
+        listing = run("exec", "-T", "sshd", "find", "/srv/upload/station/h2", "-type", "f")
+        assert listing.stdout.count("\n") >= 4, listing.stdout
+    finally:
+        for name in names:
+            docker("rm", "-f", name)
+        run("down", "-v", "--remove-orphans")
+
+
+HEALTH_FLAGS = (
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--health-interval",
+    "1s",
+    "--health-retries",
+    "1",
+    "--health-start-period",
+    "1s",  # 0s would mean the image's 60 s, during which failures do not count
+)
+
+
+def env_flags(**values: str) -> list[str]:
+    return [flag for key, value in values.items() for flag in ("-e", f"{key}={value}")]
+
+
+def wait_health(name: str, wanted: str, seconds: float) -> str:
+    status = ""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status = docker("inspect", "-f", "{{.State.Health.Status}}", name).stdout.strip()
+        if status == wanted:
+            break
+        time.sleep(0.5)
+    return status
+
+
+def last_health_output(name: str) -> str:
+    [state] = json.loads(docker("inspect", name).stdout)
+    log = state["State"]["Health"]["Log"]
+    return str(log[-1]["Output"]).strip() if log else ""
 
 
 def test_the_readme_demo_uploads_the_past_days(images: None) -> None:
