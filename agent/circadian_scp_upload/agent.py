@@ -36,7 +36,7 @@ from .pacing import Pacer
 from .pings import LogTail, Pinger
 from .readiness import Clock, system_clock
 from .remote import RemoteConnection
-from .retry import retrying
+from .retry import Backoff, retrying
 from .schedule import BandwidthSchedule, UploadWindow
 from .settings import AgentSettings, Job
 from .state import prepare_state_dir
@@ -239,7 +239,7 @@ class Agent:
         connection = self.settings.connection
         try:
             if retry:
-                for attempt in self._retrying():
+                for attempt in self._retrying(self._backoff()):
                     with attempt:
                         connection.connect()
             else:
@@ -254,10 +254,15 @@ class Agent:
         with logger.contextualize(job=job.label if len(self.jobs) > 1 else ""):
             try:
                 client = self.make_client(connection, job)
-                for attempt in self._retrying():
-                    with attempt:
-                        connection.ensure_connected()
-                        report = client.run()
+                backoff = self._backoff()
+                try:
+                    for attempt in self._retrying(backoff):
+                        with attempt:
+                            connection.ensure_connected()
+                            report = client.run()
+                finally:
+                    if backoff.retries:
+                        logger.info("{}", backoff.summary())
             except Exception as error:
                 if rule_for(error).scope == "pass":
                     raise
@@ -282,14 +287,17 @@ class Agent:
             logger.error("{}: {}", what, error)
         return rule.outcome
 
-    def _retrying(self) -> Retrying:
-        return retrying(
+    def _backoff(self) -> Backoff:
+        """Waits and give-up time of one series of attempts; data moving resets both."""
+        return Backoff(
+            self.settings.retry_initial_wait_seconds,
             self.settings.retry_max_wait_seconds,
             self.settings.retry_give_up_seconds,
-            self.stop_event,
-            self._sleep or self._interruptible_sleep,
-            self.settings.retry_initial_wait_seconds,
+            progress=lambda: self.pacer.total,
         )
+
+    def _retrying(self, backoff: Backoff) -> Retrying:
+        return retrying(backoff, self.stop_event, self._sleep or self._interruptible_sleep)
 
     def _interruptible_sleep(self, seconds: float) -> None:
         self.health.beat(force=True)

@@ -212,13 +212,19 @@ class AgentSettings(BaseSettings, JobFields):
     )
     keepalive_seconds: float = Field(15.0, gt=0, description="SSH and TCP keepalive interval")
     retry_initial_wait_seconds: float = Field(
-        1.0, gt=0, description="first wait before retrying a link fault (doubles each time)"
+        1.0,
+        gt=0,
+        description="first wait before retrying a link fault (doubles after each attempt "
+        "that moved no data; starts again after one that did)",
     )
     retry_max_wait_seconds: float = Field(
         300.0, gt=0, description="cap of the exponential backoff between retries"
     )
     retry_give_up_seconds: float = Field(
-        1800.0, gt=0, description="stop retrying a pass after this long; the next pass tries again"
+        1800.0,
+        gt=0,
+        description="stop retrying after this long without any data moving; the next pass "
+        "tries again",
     )
     progress_seconds: float = Field(30.0, gt=0, description="seconds between progress lines")
     bandwidth_limit_kib: int = Field(

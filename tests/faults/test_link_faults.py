@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import subprocess
 import time
 from collections.abc import Iterator
@@ -112,6 +113,50 @@ def test_a_hundred_cuts_at_random_offsets_lose_nothing_and_resend_little(
     ratio = proxy.bytes_up / total
     LEDGER.notes["bytes sent / data size under cuts"] = f"{ratio:.2f}"
     assert ratio < 2.0, (proxy.bytes_up, total)
+
+
+def test_a_link_cut_every_few_megabytes_completes_in_one_pass_with_default_retries(
+    shell_server: SSHServer, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A cellular link that drops every 2-12 MB: each attempt moves data, so the backoff
+    starts again from the first wait after each cut, and one pass completes."""
+    src, dst = tmp_path / "src", shell_server.new_remote_dir("fault-cellular")
+    files: dict[str, int] = {}
+    for offset in range(-5, -1):  # 4 days x 30 MB
+        files[f"{day(offset)}/spectra.bin"] = 24 << 20
+        for index in range(6):
+            files[f"{day(offset)}/sub/scan-{index}.dat"] = 1 << 20
+    original = make_files(src, files)
+    rng = random.Random(20241124)
+    proxy.faults.cut_after_bytes = [rng.randint(2 << 20, 12 << 20) for _ in range(200)]
+    subprocess.run(["chown", "-R", shell_server.user, str(dst)], check=True)
+    env = agent_env(
+        shell_server,
+        src,
+        dst,
+        port=proxy.port,
+        CSU_KNOWN_HOSTS_FILE=str(known_hosts_for(shell_server, proxy.port, tmp_path)),
+        CSU_REMOVE_AFTER_UPLOAD="true",
+    )
+    for name in ("MAX_WAIT", "INITIAL_WAIT", "GIVE_UP"):  # the defaults, as shipped
+        env.pop(f"CSU_RETRY_{name}_SECONDS", None)
+    result = agent("once", env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    check_final(original, src, dst, set(original))
+    cuts = proxy.cuts
+    assert cuts >= 8, cuts
+    summary = re.search(
+        r"(\d+) retr(?:y|ies) after link faults, ([\d.]+) s spent waiting", result.stderr
+    )
+    assert summary is not None, result.stderr[-3000:]
+    retries, waited = int(summary.group(1)), float(summary.group(2))
+    assert retries >= cuts - 1, (retries, cuts)
+    # every wait was a first wait (1 s plus up to 1 s of jitter): doubling would have
+    # reached minutes after eight cuts
+    assert waited <= 2.0 * retries, (waited, retries)
+    LEDGER.faults["connection cut"] += cuts
+    LEDGER.runs_completed += 1
+    LEDGER.notes["cellular link: cuts, retries, seconds waiting"] = f"{cuts}, {retries}, {waited}"
 
 
 def test_a_stalled_link_is_noticed_within_the_io_timeout(
