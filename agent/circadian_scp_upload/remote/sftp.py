@@ -298,7 +298,7 @@ class SftpBatch:
         requests.append(Request(CMD_CLOSE, (handle,)))
         self.done.add(index)
         with self.ops.translate("upload to", self.paths[index]):
-            self.sent += [(index, self.ops.wire.send(r), False) for r in requests]
+            self.sent += [(index, number, False) for number in self.ops.wire.queue(requests)]
 
     def discard(self, index: int) -> None:
         """Close a file that will not be written (its temporary file stays, empty)."""

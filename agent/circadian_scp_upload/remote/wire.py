@@ -5,7 +5,13 @@ paramiko 3.4 to 5.x (the range ``pyproject.toml`` allows, and the test suite run
 ``statvfs@openssh.com``, pipelined requests of any kind but writes, or listings of names
 that are not UTF-8. ``Wire`` adds them on top of the private request API
 (``_async_request``, ``_read_response``, ``_request``, ``_send_version``,
-``SFTPFile._reqs``), so nothing else in the package touches it. ``OfferTransport``
+``SFTPFile._reqs``), so nothing else in the package touches it.
+
+Requests are coalesced. SFTP is one byte stream inside one channel, so ``queue`` encodes
+requests straight into an outbox that goes out in full SSH packets (one ``send`` per
+``FLUSH_BYTES``, not one per request), and replies are read from a buffer filled in
+large pieces. The outbox is flushed before anything else is sent or any reply awaited,
+so the order on the wire is the order of the calls. ``OfferTransport``
 records what the server offered in its key exchange (``_really_parse_kex_init``), so a
 server with no algorithm in common can be named with both sides' lists.
 """
@@ -13,6 +19,7 @@ server with no algorithm in common can be named with both sides' lists.
 from __future__ import annotations
 
 import struct
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +38,7 @@ from paramiko.sftp import (
     CMD_VERSION,
     SFTPError,
 )
+from paramiko.sftp import int64 as sftp_int64
 from paramiko.sftp_attr import SFTPAttributes
 
 SFTP_VERSION = 3
@@ -61,16 +69,51 @@ def from_wire(name: bytes) -> str:
     return name.decode("utf-8", "surrogateescape")
 
 
+# One flush of coalesced requests: paramiko cuts it into channel packets of the server's
+# maximum size (32 KiB with OpenSSH), so all but the last go out full.
+FLUSH_BYTES = 256 * 1024
+# Replies are read from the channel in pieces of up to this size, not two reads a reply.
+READ_AHEAD_BYTES = 64 * 1024
+
+
+def encode(command: int, number: int, args: tuple[Any, ...]) -> bytes:
+    """Return one SFTP request packet, length first (what paramiko's ``Message`` builds,
+    without its per-field copies)."""
+    parts: list[bytes] = []
+    for item in args:
+        if isinstance(item, sftp_int64):
+            parts.append(struct.pack(">Q", item))
+        elif isinstance(item, int):
+            parts.append(struct.pack(">I", item))
+        elif isinstance(item, SFTPAttributes):
+            message = Message()
+            item._pack(message)  # type: ignore[attr-defined]
+            parts.append(message.asbytes())
+        else:
+            data = item.encode("utf-8") if isinstance(item, str) else bytes(item)
+            parts.append(struct.pack(">I", len(data)))
+            parts.append(data)
+    body = b"".join(parts)
+    return struct.pack(">IBI", len(body) + 5, command, number) + body
+
+
 class Wire(paramiko.SFTPClient):
-    """An SFTP session that records the server's extensions and pipelines requests."""
+    """An SFTP session that records the server's extensions and coalesces requests."""
 
     extensions: dict[str, bytes]
+
+    def __init__(self, sock: paramiko.Channel) -> None:
+        self._outbox: list[bytes] = []
+        self._outbox_bytes = 0
+        self._outbox_lock = threading.Lock()
+        self._inbox = bytearray()
+        super().__init__(sock)
 
     def _send_version(self) -> int:
         """Exchange versions (as paramiko does) and keep the extensions the server lists."""
         message = Message()
         message.add_int(SFTP_VERSION)
-        self._send_packet(CMD_INIT, message)  # type: ignore[attr-defined]
+        self._send_packet(CMD_INIT, message)
         kind, data = self._read_packet()  # type: ignore[attr-defined]
         if kind != CMD_VERSION:
             raise SFTPError("Incompatible sftp protocol")
@@ -82,10 +125,68 @@ class Wire(paramiko.SFTPClient):
         """Return whether the server announced ``extension`` (e.g. ``fsync@openssh.com``)."""
         return extension in self.extensions
 
+    def queue(self, requests: Iterable[Request]) -> list[int]:
+        """Queue requests without waiting for their answers; return their numbers.
+
+        They go out in full packets once the outbox holds ``FLUSH_BYTES``, or before
+        anything else is sent or awaited.
+        """
+        numbers: list[int] = []
+        with self._outbox_lock:
+            for request in requests:
+                with self._lock:  # type: ignore[attr-defined]
+                    number: int = self.request_number
+                    self._expecting[number] = type(None)  # type: ignore[attr-defined]
+                    self.request_number = number + 1
+                packet = encode(request.command, number, request.args)
+                self._outbox.append(packet)
+                self._outbox_bytes += len(packet)
+                numbers.append(number)
+                if self._outbox_bytes >= FLUSH_BYTES:
+                    self._flush_locked()
+        return numbers
+
     def send(self, request: Request) -> int:
-        """Send one request without waiting for its answer; return its number."""
-        number: int = self._async_request(type(None), request.command, *request.args)  # type: ignore[attr-defined]
-        return number
+        """Queue one request (see ``queue``); return its number."""
+        return self.queue((request,))[0]
+
+    def flush(self) -> None:
+        """Send whatever is queued."""
+        with self._outbox_lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._outbox:
+            data = b"".join(self._outbox)
+            self._outbox.clear()
+            self._outbox_bytes = 0
+            self._write_all(data)
+
+    def _send_packet(self, t: int, packet: Message) -> None:
+        """paramiko's own requests (and its file writes) go after whatever is queued."""
+        self.flush()
+        super()._send_packet(t, packet)  # type: ignore[misc]
+
+    def _write_all(self, out: bytes) -> None:
+        self.sock.sendall(out)
+
+    def _read_all(self, n: int) -> bytes:
+        """Return the next ``n`` bytes the server sent, reading ahead in large pieces.
+
+        Everything queued is flushed first: a reply is never awaited for a request that
+        still waits in the outbox.
+        """
+        if self._outbox:
+            self.flush()
+        inbox = self._inbox
+        while len(inbox) < n:
+            piece = self.sock.recv(max(n - len(inbox), READ_AHEAD_BYTES))
+            if not piece:
+                raise EOFError
+            inbox += piece
+        out = bytes(inbox[:n])
+        del inbox[:n]
+        return out
 
     def replies(self, numbers: Iterable[int]) -> list[bytes | OSError]:
         """Read the answers to sent requests, in order.
@@ -108,7 +209,7 @@ class Wire(paramiko.SFTPClient):
 
     def pipeline(self, requests: Iterable[Request]) -> list[bytes | OSError]:
         """Send every request, then read every answer (one round trip in all)."""
-        return self.replies([self.send(r) for r in requests])
+        return self.replies(self.queue(requests))
 
     def extended(self, name: str, *args: Any) -> Message | None:
         """Send one extended request; return its reply message (None for a plain OK)."""
