@@ -347,4 +347,5 @@ class Agent:
             max_age_days=job.max_age_days,
             keep_replaced=job.keep_replaced,
             stop_between_files=self._window_closed,
+            channels=self.settings.channels,
         )

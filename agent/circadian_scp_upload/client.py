@@ -33,6 +33,7 @@ from .readiness import (
     today,
 )
 from .remote.api import Remote
+from .transfer import MAX_CHANNELS
 
 VARIANTS = ("directories", "files")
 
@@ -78,7 +79,9 @@ class DailyTransferClient:
     server. ``max_age_days``: leave days older than this many days alone (rclone's
     ``--max-age``); None considers every day. ``keep_replaced``: a server copy that a
     changed local file replaces is kept under ``<dst>/.csu-replaced/<time>/`` (like
-    rsync's ``--backup-dir``), never destroyed; False overwrites it.
+    rsync's ``--backup-dir``), never destroyed; False overwrites it. ``channels``: SFTP
+    channels to upload in parallel (0: four on a link whose round trip takes 10 ms or
+    more, else one).
     """
 
     _read_only_noticed: ClassVar[set[Path]] = set()
@@ -102,6 +105,7 @@ class DailyTransferClient:
         max_age_days: int | None = None,
         keep_replaced: bool = True,
         stop_between_files: Callable[[], str | None] | None = None,
+        channels: int = 0,
     ) -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"unknown variant {variant!r}: use 'directories' or 'files'")
@@ -127,6 +131,9 @@ class DailyTransferClient:
         self.checksum, self.manifest, self.max_age_days = checksum, manifest, max_age_days
         self.keep_replaced = keep_replaced
         self.stop_between_files = stop_between_files or (lambda: None)
+        if not 0 <= channels <= MAX_CHANNELS:
+            raise ConfigError(f"channels must be 0 (by the link) to {MAX_CHANNELS}")
+        self.channels = channels
         self.too_old: list[DayUnit] = []  # ready days left alone by the look-back window
         self.report = RunReport()  # of the last run, also when it ended in an error
         self._log = DayLog(self.callbacks, None)
@@ -230,6 +237,7 @@ class DailyTransferClient:
             manifest=self.manifest,
             local_markers=local_markers,
             keep_replaced=self.keep_replaced,
+            channels=self.channels,
         )
 
     def _source_writable(self) -> bool:

@@ -81,6 +81,7 @@ class DayPlan:
     manifest: bool = False
     local_markers: bool = True
     keep_replaced: bool = True
+    channels: int = 0
     hasher: RemoteHasher = field(init=False)
     replaced_folder: str = field(init=False)
     times: ServerTimes = field(init=False)
@@ -124,12 +125,14 @@ class DayUpload:
         self.local_root = unit.local_root()
         self.unreadable: dict[str, CircadianError] = {}  # local files that failed to read
         self.colliding: set[str] = set()  # names one case-insensitive server cannot tell apart
+        self.listing: Listing | None = None
 
     def assess(self) -> Assessment:
         """Compare both sides by listing alone (nothing is read, nothing written)."""
         files = self._screen()
         self.remote.ensure_connected()
         listing = self.plan.listing(self.unit)
+        self.listing = listing  # the server's side as found: what a changed file replaces
         full = self.plan.checksum or self.plan.remove or self._manifest_missing(listing)
         return Assessment(
             files,
@@ -291,6 +294,10 @@ class DayUpload:
             on_bytes=progress.add,
             aside=self._aside(pairs),
             one_by_one=self.colliding,
+            channels=self.plan.channels,
+            # in parallel only where each file's check runs on the server, not over
+            # the session's own SFTP channel
+            parallel_large=traits.stream_hasher is not None,
         )
         try:
             sent = uploader.put_all(pairs, progress, self._resuming)
@@ -312,7 +319,7 @@ class DayUpload:
             return {}
         aside, case_only = plan_aside(
             pairs,
-            self.plan.listing(self.unit),
+            self.listing if self.listing is not None else self.plan.listing(self.unit),
             self.colliding,
             self.remote_root,
             self.plan.replaced_folder,

@@ -21,9 +21,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import posixpath
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO
+
+from loguru import logger
 
 from .errors import CircadianError, LocalFileError, RemotePathError, UploadAborted
 from .local import HASH_CHUNK_BYTES, LocalFile, local_io
@@ -38,6 +41,33 @@ RESUME_CHECK_BYTES = 256 * 1024
 SMALL_FILE_BYTES = 256 * 1024
 BATCH_FILES = 4096
 BATCH_BYTES = 128 * 1024 * 1024
+# A link whose probe took this long is long: several SFTP channels move more than one,
+# which is capped at the server's window (2 MiB with OpenSSH) per round trip.
+LONG_LINK_SECONDS = 0.01
+LONG_LINK_LANES = 4
+MAX_CHANNELS = 8  # OpenSSH allows 10 sessions a connection (MaxSessions)
+MIN_FILES_PER_LANE = 64  # fewer small files are not worth another channel
+
+_Plan = tuple[list["LocalFile"], list["LocalFile"]]  # one lane's small and large files
+
+
+@dataclass
+class _LaneResult:
+    """What one lane did: checksums of what it sent, and the failure that ended it."""
+
+    local_sums: dict[str, str] = field(default_factory=dict)
+    server_sums: dict[str, str] = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+def _merge(plans: list[_Plan], lanes: int) -> list[_Plan]:
+    """Fold the plans of lanes the server did not open into the ones it did."""
+    merged: list[_Plan] = [([], []) for _ in range(min(lanes, len(plans)))]
+    for index, (small, large) in enumerate(plans):
+        merged[index % len(merged)][0].extend(small)
+        merged[index % len(merged)][1].extend(large)
+    return merged
+
 
 ServerChecksum = Callable[[str, int], "str | None"]
 
@@ -106,6 +136,8 @@ class Uploader:
         on_bytes: Callable[[int], None],
         aside: dict[str, tuple[str, str]] | None = None,
         one_by_one: set[str] | None = None,
+        channels: int = 0,
+        parallel_large: bool = False,
     ) -> None:
         self.remote, self.pacer, self.poll = remote, pacer, poll
         self.stream, self.server_checksum = stream, server_checksum
@@ -119,6 +151,14 @@ class Uploader:
         self.bytes_sent = 0  # not counting prefixes a resume kept
         self.files_sent = 0
         self.kept_aside = 0
+        # SFTP channels to share the work among (0: by the measured round trip), and
+        # whether large files may go in parallel (their checks must not need the
+        # session's own channel)
+        self.channels, self.parallel_large = channels, parallel_large
+        self.lock = threading.Lock()  # counters and progress, shared by the lanes
+        self.pace_lock = threading.Lock()
+        self.progress = Progress(lambda _line: None, 0, 0, 3600.0)
+        self.on_resume: Callable[[LocalFile, int], None] = lambda _f, _o: None
 
     def put_all(
         self,
@@ -129,46 +169,147 @@ class Uploader:
         """Upload (local file, final path) pairs, small ones in batches first; return
         relpath -> SHA-256 of what was sent, and relpath -> the server's SHA-256 taken
         before the rename (large files). A local file that cannot be read is recorded
-        in ``skipped``; the others go on."""
-        local_sums: dict[str, str] = {}
-        server_sums: dict[str, str] = {}
-        batched = {
-            f.relpath
+        in ``skipped``; the others go on.
+
+        On a long link the work is shared among several SFTP channels (``lanes``), one
+        thread each: one channel moves at most the server's window per round trip.
+        """
+        self.progress, self.on_resume = progress, on_resume
+        finals = dict(pairs)
+        small = [
+            f
             for f, _final in pairs
             if f.size <= SMALL_FILE_BYTES and f.relpath not in self.one_by_one
-        }
-        for batch in batches([f for f, _final in pairs if f.relpath in batched]):
-            self.poll.check()
-            progress.start_file(len(batch))
-            finals = dict(pairs)
-            before = progress.done_bytes
-            try:
-                local_sums.update(self.put_small([(f, finals[f]) for f in batch]))
-            finally:
-                self.bytes_sent += progress.done_bytes - before
-            self.files_sent += len(batch)
-        for local, final in pairs:
-            if local.relpath in batched:
-                continue
-            self.poll.check()
-            progress.start_file()
-            before = progress.done_bytes
-            try:
-                outcome = self.put_large(local, final, functools.partial(on_resume, local))
-            except LocalFileError as error:
-                self.skipped[local.relpath] = error
-                continue
-            self.bytes_sent += progress.done_bytes - before - outcome.resumed_from
-            local_sums[local.relpath] = outcome.sha256
-            if outcome.remote_sha256 is not None:
-                server_sums[local.relpath] = outcome.remote_sha256
-            self.files_sent += 1
+        ]
+        batched = {f.relpath for f in small}
+        large = [f for f, _final in pairs if f.relpath not in batched]
+        plans = self._plan(small, large)
+        views = self.remote.lanes(len(plans)) if len(plans) > 1 else [self.remote]
+        plans = _merge(plans, len(views))
+        if len(views) > 1:
+            trip = self.remote.round_trip
+            logger.info(
+                "{} files on {} SFTP channels in parallel{}",
+                len(pairs),
+                len(views),
+                f" (round trip {trip * 1000:.0f} ms)" if trip is not None else "",
+            )
+        tasks = [
+            [("small", batch) for batch in batches(lane_small)]
+            + [("large", [f]) for f in lane_large]
+            for lane_small, lane_large in plans
+        ]
+        results = [_LaneResult() for _ in tasks]
+        if len(tasks) == 1:
+            self._run_lane(views[0], tasks[0], finals, results[0])
+        else:
+            threads = [
+                threading.Thread(
+                    target=self._run_lane,
+                    args=(view, lane_tasks, finals, result),
+                    name=f"csu-lane-{index}",
+                    daemon=True,
+                )
+                for index, (view, lane_tasks, result) in enumerate(
+                    zip(views, tasks, results, strict=True)
+                )
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        local_sums: dict[str, str] = {}
+        server_sums: dict[str, str] = {}
+        for result in results:
+            local_sums.update(result.local_sums)
+            server_sums.update(result.server_sums)
+        failure = next((r.error for r in results if r.error is not None), None)
+        if failure is not None:
+            raise failure
         progress.finish()
         return local_sums, server_sums
 
+    def _plan(self, small: list[LocalFile], large: list[LocalFile]) -> list[_Plan]:
+        """Share the files among lanes: one on short links; on long ones (a measured
+        round trip of ``LONG_LINK_SECONDS`` or more, or ``channels`` set) small files
+        in ranges of about equal bytes, large files dealt largest first."""
+        wanted = self.channels
+        if wanted <= 0:
+            trip = self.remote.round_trip
+            wanted = LONG_LINK_LANES if trip is not None and trip >= LONG_LINK_SECONDS else 1
+        small_lanes = max(1, min(wanted, len(small) // MIN_FILES_PER_LANE))
+        large_lanes = max(1, min(wanted, len(large))) if self.parallel_large else 1
+        count = max(small_lanes, large_lanes)
+        plans: list[_Plan] = [([], []) for _ in range(count)]
+        total = sum(f.size for f in small) or 1
+        done = 0
+        for local in small:  # contiguous ranges: each batch stays in one folder's order
+            lane = min(small_lanes - 1, done * small_lanes // total)
+            plans[lane][0].append(local)
+            done += local.size
+        loads = [0] * large_lanes
+        for local in sorted(large, key=lambda f: f.size, reverse=True):
+            lane = loads.index(min(loads))
+            plans[lane][1].append(local)
+            loads[lane] += local.size
+        for lane_plan in plans:
+            lane_plan[1].sort(key=lambda f: large.index(f))
+        return plans
+
+    def _run_lane(
+        self,
+        remote: Remote,
+        tasks: list[tuple[str, list[LocalFile]]],
+        finals: dict[LocalFile, str],
+        result: _LaneResult,
+    ) -> None:
+        """Upload one lane's batches and large files in order; keep its outcome."""
+        try:
+            for kind, files in tasks:
+                self.poll.check()
+                with self.lock:
+                    self.progress.start_file(len(files))
+                if kind == "small":
+                    sums = self.put_small([(f, finals[f]) for f in files], remote)
+                    result.local_sums.update(sums)
+                    with self.lock:
+                        self.files_sent += len(files)
+                    continue
+                local = files[0]
+                try:
+                    outcome = self.put_large(
+                        local,
+                        finals[local],
+                        functools.partial(self.on_resume, local),
+                        remote,
+                    )
+                except LocalFileError as error:
+                    self.skipped[local.relpath] = error
+                    continue
+                result.local_sums[local.relpath] = outcome.sha256
+                if outcome.remote_sha256 is not None:
+                    result.server_sums[local.relpath] = outcome.remote_sha256
+                with self.lock:
+                    self.files_sent += 1
+        except BaseException as error:  # noqa: BLE001 - raised by put_all once all lanes end
+            result.error = error
+
+    def _sent(self, count: int) -> None:
+        """Count ``count`` bytes sent (progress and the day's total)."""
+        with self.lock:
+            self.bytes_sent += count
+            self.on_bytes(count)
+
+    def _pace(self, count: int) -> None:
+        """Wait as the bandwidth limit says before sending ``count`` bytes (all lanes)."""
+        with self.pace_lock:
+            self.pacer(count, self.poll)
+
     # -- small files ---------------------------------------------------------------
 
-    def put_small(self, files: list[tuple[LocalFile, str]]) -> dict[str, str]:
+    def put_small(
+        self, files: list[tuple[LocalFile, str]], remote: Remote | None = None
+    ) -> dict[str, str]:
         """Upload (local file, final path) pairs in one batch; return relpath -> SHA-256
         of what was sent, for the files renamed into place.
 
@@ -177,7 +318,7 @@ class Uploader:
         stop asked between files (an upload window closing) ends the batch at the next
         file: the files written so far are renamed into place, then it is raised.
         """
-        batch = self.remote.open_batch()
+        batch = (remote or self.remote).open_batch()
         failures: list[CircadianError | None] = batch.open([partial_path(f) for _l, f in files])
         sums: dict[str, str] = {}
         unreadable: set[int] = set()
@@ -201,10 +342,10 @@ class Uploader:
                     unreadable.add(index)
                     batch.discard(index)
                     continue
-                self.pacer(len(content), self.poll)
+                self._pace(len(content))
                 sums[local.relpath] = hashlib.sha256(content).hexdigest()
                 batch.put(index, content, self.durable)
-                self.on_bytes(len(content))
+                self._sent(len(content))
         except BaseException:
             batch.abandon()  # keep the channel in step; partial files wait for the next run
             raise
@@ -216,7 +357,8 @@ class Uploader:
         moved = batch.keep([self.aside[files[i][1]] for i in kept])
         for index, failure in zip(kept, moved, strict=True):
             failures[index] = failure
-            self.kept_aside += failure is None
+            with self.lock:
+                self.kept_aside += failure is None
         good = [i for i, failure in enumerate(failures) if failure is None]
         renamed = batch.rename([(partial_path(files[i][1]), files[i][1]) for i in good])
         for index, failure in zip(good, renamed, strict=True):
@@ -235,44 +377,54 @@ class Uploader:
 
     # -- large files ---------------------------------------------------------------
 
-    def put_large(self, local: LocalFile, final: str, on_resume: Callable[[int], None]) -> Uploaded:
+    def put_large(
+        self,
+        local: LocalFile,
+        final: str,
+        on_resume: Callable[[int], None],
+        remote: Remote | None = None,
+    ) -> Uploaded:
         """Upload one file to ``final`` atomically, resuming a partial file of it."""
+        remote = remote or self.remote
         partial = partial_path(final)
-        offset = self.resume_offset(local, partial)
+        offset = self.resume_offset(local, partial, remote)
         digest = hashlib.sha256()
         if offset:
             on_resume(offset)
             _hash_prefix(local, offset, digest, self.poll)
-            self.on_bytes(offset)
+            with self.lock:
+                self.on_bytes(offset)
         chunk = STREAM_CHUNK_BYTES if self.stream else WRITE_CHUNK_BYTES
-        with self.remote.open_file(partial, offset, self.stream) as sink:
+        with remote.open_file(partial, offset, self.stream) as sink:
             total = offset + self._send(local, offset, chunk, sink, digest)
             sink.commit(self.durable)
-        stored = self.remote.stat(partial)
+        stored = remote.stat(partial)
         if stored is None or stored.size != total:
             # Never rename a short or overlong file into place, whatever the server said.
             raise RemotePathError(
-                f"{self.remote.where} stored {stored.size if stored else 0} of {total} bytes "
+                f"{remote.where} stored {stored.size if stored else 0} of {total} bytes "
                 f"of {final!r}: the server's disk may be full; the file stays under its "
                 "temporary name and is resumed on the next run"
             )
         remote_sha256 = self.server_checksum(partial, total) if self.server_checksum else None
         if remote_sha256 is not None and remote_sha256 != digest.hexdigest():
             # Corrupt: start this file over next time rather than keep a bad prefix.
-            self.remote.remove(partial)
+            remote.remove(partial)
             raise RemotePathError(
                 f"the server's copy of {final!r} does not match the local file after "
                 "upload (checksums differ); it was discarded and is uploaded again next run"
             )
         if final in self.aside:  # keep the server's earlier copy
-            self.remote.keep(*self.aside[final])
-            self.kept_aside += 1
-        self.remote.rename_over(partial, final)
+            remote.keep(*self.aside[final])
+            with self.lock:
+                self.kept_aside += 1
+        remote.rename_over(partial, final)
         return Uploaded(digest.hexdigest(), offset, remote_sha256)
 
-    def resume_offset(self, local: LocalFile, partial: str) -> int:
+    def resume_offset(self, local: LocalFile, partial: str, remote: Remote | None = None) -> int:
         """Return the byte to continue ``partial`` from: its end if its tail matches, else 0."""
-        entry = self.remote.stat(partial)
+        remote = remote or self.remote
+        entry = remote.stat(partial)
         if entry is None or not entry.is_file or entry.size == 0 or entry.size > local.size:
             return 0
         length = min(entry.size, RESUME_CHECK_BYTES)
@@ -280,7 +432,7 @@ class Uploader:
         with local_io("read the local file", local.path), local.path.open("rb") as handle:
             handle.seek(start)
             expected = handle.read(length)
-        if self.remote.read_range(partial, start, length) != expected:
+        if remote.read_range(partial, start, length) != expected:
             return 0
         return entry.size
 
@@ -295,11 +447,11 @@ class Uploader:
         with source:
             source.seek(offset)
             while chunk := _read(source, chunk_size, local):
-                self.pacer(len(chunk), self.poll)
+                self._pace(len(chunk))
                 sink.write(chunk)
                 digest.update(chunk)
                 sent += len(chunk)
-                self.on_bytes(len(chunk))
+                self._sent(len(chunk))
                 self.poll()
         return sent
 

@@ -39,6 +39,7 @@ def main() -> None:
             variant="directories",
             callbacks=callbacks,
             clock=lambda: now,
+            channels=settings.get("channels", 0),
         ).run()
         read_during = bytes_read() - read_before
     if errors or not report.days or report.failed:

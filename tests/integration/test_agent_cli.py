@@ -138,6 +138,35 @@ def test_connection_cuts_are_retried_and_resumed(
     assert not (src / day(-2)).exists()
 
 
+def test_a_long_link_shares_the_upload_among_several_sftp_channels(
+    shell_server: SSHServer, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    src = tmp_path / "data"
+    expected = {}
+    for index in range(300):
+        expected[f"{day(-2)}/sub{index % 3}/small-{index:03d}.dat"] = os.urandom(2000 + index)
+    for name in ("a.bin", "b.bin", "c.bin"):
+        expected[f"{day(-2)}/{name}"] = os.urandom(1_000_000)
+    for relpath, content in expected.items():
+        write_file(src / relpath, content)
+    dst = shell_server.new_remote_dir("cli-lanes")
+    proxy.faults.latency_seconds = 0.01  # a 20 ms round trip
+    env = agent_env(
+        shell_server,
+        src,
+        dst,
+        port=proxy.port,
+        CSU_REMOVE_AFTER_UPLOAD="true",
+        CSU_KNOWN_HOSTS_FILE=str(known_hosts_for(shell_server, proxy.port, tmp_path)),
+    )
+    result = agent("once", env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "303 files on 4 SFTP channels in parallel (round trip" in result.stderr
+    assert tree(dst) == expected
+    assert leftovers(dst) == []
+    assert not (src / day(-2)).exists()  # every file proven, then removed
+
+
 def test_a_stalled_link_is_detected_and_the_upload_completes(
     shell_server: SSHServer, proxy: FaultProxy, tmp_path: Path
 ) -> None:

@@ -46,6 +46,8 @@ class MemoryRemote:
     where: str = "memory:22"
     io_timeout: float = 5.0
     clock: int = 1_700_000_000  # the server's "now" for files it writes
+    round_trip: float | None = None  # seconds; 10 ms or more counts as a long link
+    lane_count: int = 1  # SFTP channels the fake server grants
 
     def fail(self, operation: str, path: str, error: CircadianError) -> None:
         """Make ``operation`` on ``path`` raise ``error`` (once)."""
@@ -147,6 +149,11 @@ class MemoryRemote:
         self.files[path] = kept
         self.mtimes[path] = self.clock  # a write gives the file the server's time
         return MemorySink(self, path)
+
+    def lanes(self, count: int) -> list[MemoryRemote]:
+        """Views for parallel lanes: this same server, ``lane_count`` times at most."""
+        self.log.append(("lanes", str(count)))
+        return [self] * max(1, min(count, self.lane_count))
 
     def open_batch(self) -> MemoryBatch:
         return MemoryBatch(self)

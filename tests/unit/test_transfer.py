@@ -12,6 +12,7 @@ import pytest
 from circadian_scp_upload.errors import RemotePathError, UploadAborted
 from circadian_scp_upload.local import LocalFile
 from circadian_scp_upload.pacing import AbortPoller, Pacer
+from circadian_scp_upload.progress import Progress
 from circadian_scp_upload.transfer import (
     Uploader,
     batches,
@@ -215,3 +216,56 @@ def test_a_stop_between_files_ends_a_batch_at_the_next_file(tmp_path: Path) -> N
     finals = {k: v for k, v in remote.files.items() if not k.endswith(".csu-partial")}
     assert finals == {"/day/f0": b"c0", "/day/f1": b"c1"}  # the written ones renamed
     assert remote.files["/day/.f2.csu-partial"] == b""  # opened, not written: a leftover
+
+
+def long_link_upload(
+    tmp_path: Path, remote: MemoryRemote, small: int, large: int
+) -> tuple[Uploader, list[tuple[LocalFile, str]], list[str]]:
+    remote.folders.add("/day")
+    files = [local_file(tmp_path, f"s{i:03d}", os.urandom(1000 + i)) for i in range(small)]
+    files += [local_file(tmp_path, f"L{i}", os.urandom(300_000 + i)) for i in range(large)]
+    pairs = [(f, f"/day/{f.relpath}") for f in files]
+    lines: list[str] = []
+    up = uploader(remote)
+    up.parallel_large = True
+    return up, pairs, lines
+
+
+@pytest.mark.parametrize(("round_trip", "granted", "lanes"), [(0.05, 8, "4"), (0.05, 2, "4")])
+def test_on_a_long_link_small_and_large_files_share_several_channels(
+    tmp_path: Path, round_trip: float, granted: int, lanes: str
+) -> None:
+    remote = MemoryRemote(round_trip=round_trip, lane_count=granted)
+    up, pairs, lines = long_link_upload(tmp_path, remote, small=300, large=3)
+    total = sum(f.size for f, _final in pairs)
+    progress = Progress(lines.append, len(pairs), total, 3600.0)
+    local_sums, server_sums = up.put_all(pairs, progress, lambda _f, _o: None)
+    assert ("lanes", lanes) in remote.log
+    assert remote.files == {final: f.path.read_bytes() for f, final in pairs}
+    assert local_sums == {
+        f.relpath: hashlib.sha256(f.path.read_bytes()).hexdigest() for f, _ in pairs
+    }
+    assert set(server_sums) == {"L0", "L1", "L2"}
+    assert up.files_sent == len(pairs)
+    assert up.bytes_sent == total
+    assert lines[-1] == f"100.0 % ({len(pairs)}/{len(pairs)}) uploaded"
+
+
+def test_on_a_short_link_one_channel_does_it_all(tmp_path: Path) -> None:
+    remote = MemoryRemote(round_trip=0.0005, lane_count=8)
+    up, pairs, lines = long_link_upload(tmp_path, remote, small=300, large=3)
+    progress = Progress(lines.append, len(pairs), 1, 3600.0)
+    up.put_all(pairs, progress, lambda _f, _o: None)
+    assert not any(operation == "lanes" for operation, _path in remote.log)
+    assert len(remote.files) == len(pairs)
+
+
+def test_a_failure_in_one_lane_is_raised_after_the_others_finished(tmp_path: Path) -> None:
+    remote = MemoryRemote(round_trip=0.05, lane_count=4)
+    up, pairs, lines = long_link_upload(tmp_path, remote, small=300, large=0)
+    remote.fail("open", "/day/.s250.csu-partial", RemotePathError("permission denied"))
+    progress = Progress(lines.append, len(pairs), 1, 3600.0)
+    with pytest.raises(RemotePathError, match="permission denied"):
+        up.put_all(pairs, progress, lambda _f, _o: None)
+    assert ("lanes", "4") in remote.log
+    assert set(remote.files) == {final for f, final in pairs if f.relpath != "s250"}

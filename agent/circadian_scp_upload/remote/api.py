@@ -204,6 +204,14 @@ class Remote(Protocol):
         """Open ``path`` for writing from ``offset`` (0 truncates); ``stream`` sends the
         bytes as a raw stream over an exec channel (a shell is needed), else over SFTP."""
 
+    def lanes(self, count: int) -> Sequence[Remote]:
+        """Up to ``count`` views of this server, each usable from its own thread (the
+        first is this one)."""
+
+    @property
+    def round_trip(self) -> float | None:
+        """Seconds of the last measured round trip to the server (None: unknown)."""
+
     def open_batch(self) -> Batch:
         """Return a batch writer for many small files."""
 

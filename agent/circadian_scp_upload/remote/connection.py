@@ -7,7 +7,9 @@ server's traits (``probe.py``, once per connection).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
@@ -266,6 +268,30 @@ class RemoteConnection:
         if stream:
             return self.shell.open_stream(path, offset, self.sftp.fsync_file if fsync else None)
         return self.sftp.open_sink(path, offset, fsync)
+
+    def lanes(self, count: int) -> list[RemoteConnection]:
+        """Return up to ``count`` views of this connection, each with its own SFTP
+        channel (the first is this one), for uploads in parallel on long links. Fewer
+        when the server refuses more channels. Each view is used by one thread only."""
+        self.traits()  # probed once, shared by every view
+        views = [self]
+        if count < 2:
+            return views
+        # opened side by side: each costs a few round trips, which add up on a long link
+        with ThreadPoolExecutor(count - 1, thread_name_prefix="csu-open") as pool:
+            opened = list(pool.map(self.session.lane_wire, range(1, count)))
+        for lane, wire in enumerate(opened, start=1):
+            if wire is None:
+                break
+            view = copy.copy(self)
+            view.sftp = SftpOps(self.session, lane)
+            views.append(view)
+        return views
+
+    @property
+    def round_trip(self) -> float | None:
+        """Seconds of the last probe's round trip (None before one)."""
+        return self.session.round_trip
 
     def open_batch(self) -> Batch:
         """Return a batch writer for many small files."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,8 @@ class Session:
         self.login, self.trust, self.timeouts = login, trust, timeouts
         self.client: paramiko.SSHClient | None = None
         self.wire: Wire | None = None
+        self.lane_wires: dict[int, Wire] = {}  # more SFTP channels on the same connection
+        self.round_trip: float | None = None  # seconds, measured by the last probe
         self.transports: list[OfferTransport] = []  # of the current connection attempt
         self.revoked: frozenset[bytes] = frozenset()
         self.translate = Translator(
@@ -145,6 +148,8 @@ class Session:
             with contextlib.suppress(Exception):  # closing a broken link may fail any way
                 self.client.close()
         self.client = self.wire = None
+        self.lane_wires = {}
+        self.round_trip = None
 
     def link_is_up(self) -> bool:
         """Return whether the SSH transport is still active (no round trip)."""
@@ -155,11 +160,36 @@ class Session:
         """Probe the connection with one cheap round trip; return whether it answered."""
         if self.wire is None or not self.link_is_up():
             return False
+        started = time.monotonic()
         try:
             self.wire.normalize(".")
         except Exception:  # noqa: BLE001 - any failure means the link is not usable
             return False
+        self.round_trip = time.monotonic() - started
         return True
+
+    def lane_wire(self, lane: int) -> Wire | None:
+        """Return SFTP channel number ``lane`` (0: the session's own), opening it on the
+        same connection when first asked; None when the server refuses another channel
+        (OpenSSH allows 10 a connection; others may allow fewer)."""
+        if lane == 0:
+            return self.require_wire()
+        wire = self.lane_wires.get(lane)
+        if wire is None:
+            try:
+                wire = open_wire(self.require_transport(), self.timeouts.io)
+            except (paramiko.SSHException, OSError, EOFError) as error:
+                logger.debug("no SFTP channel {} on {}: {}", lane, self.where, error)
+                return None
+            self.lane_wires[lane] = wire
+        return wire
+
+    def require_lane(self, lane: int) -> Wire:
+        """Return an opened SFTP channel (TransientError when the connection is gone)."""
+        wire = self.lane_wires.get(lane) if lane else self.wire
+        if wire is None:
+            raise TransientError(f"not connected to {self.where} (SFTP channel {lane} closed)")
+        return wire
 
     def require_wire(self) -> Wire:
         """Return the SFTP session, or raise TransientError when not connected."""

@@ -60,14 +60,14 @@ def entry_of(attrs: SFTPAttributes) -> RemoteEntry:
 class SftpOps:
     """Single SFTP requests on a session (one round trip each, unless said otherwise)."""
 
-    def __init__(self, session: Session) -> None:
-        self.session = session
+    def __init__(self, session: Session, lane: int = 0) -> None:
+        self.session, self.lane = session, lane
         self.translate = session.translate
 
     @property
     def wire(self) -> Wire:
-        """The session's SFTP channel (TransientError when not connected)."""
-        return self.session.require_wire()
+        """This lane's SFTP channel (TransientError when not connected)."""
+        return self.session.require_lane(self.lane)
 
     def stat(self, path: str) -> RemoteEntry | None:
         """Return what is at ``path`` on the server, or None if nothing is there."""
