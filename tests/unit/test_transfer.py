@@ -251,11 +251,19 @@ def test_on_a_long_link_small_and_large_files_share_several_channels(
     assert lines[-1] == f"100.0 % ({len(pairs)}/{len(pairs)}) uploaded"
 
 
-def test_on_a_short_link_one_channel_does_it_all(tmp_path: Path) -> None:
+def test_on_a_short_link_two_channels_share_the_work(tmp_path: Path) -> None:
     remote = MemoryRemote(round_trip=0.0005, lane_count=8)
     up, pairs, lines = long_link_upload(tmp_path, remote, small=300, large=3)
     progress = Progress(lines.append, len(pairs), 1, 3600.0)
     up.put_all(pairs, progress, lambda _f, _o: None)
+    assert [path for operation, path in remote.log if operation == "lanes"] == ["2"]
+    assert len(remote.files) == len(pairs)
+
+
+def test_a_few_small_files_stay_on_one_channel(tmp_path: Path) -> None:
+    remote = MemoryRemote(round_trip=0.05, lane_count=8)
+    up, pairs, lines = long_link_upload(tmp_path, remote, small=100, large=0)
+    up.put_all(pairs, Progress(lines.append, len(pairs), 1, 3600.0), lambda _f, _o: None)
     assert not any(operation == "lanes" for operation, _path in remote.log)
     assert len(remote.files) == len(pairs)
 
@@ -269,3 +277,18 @@ def test_a_failure_in_one_lane_is_raised_after_the_others_finished(tmp_path: Pat
         up.put_all(pairs, progress, lambda _f, _o: None)
     assert ("lanes", "4") in remote.log
     assert set(remote.files) == {final for f, final in pairs if f.relpath != "s250"}
+
+
+def test_names_a_case_insensitive_server_cannot_tell_apart_share_one_lane(
+    tmp_path: Path,
+) -> None:
+    """Two lanes writing .A.bin.csu-partial and .a.bin.csu-partial at once would write
+    one file on a case-insensitive server."""
+    remote = MemoryRemote(round_trip=0.05, lane_count=8)
+    up, pairs, _lines = long_link_upload(tmp_path, remote, small=0, large=6)
+    up.one_by_one = {"L1", "L4"}
+    plans = up._plan([], [f for f, _final in pairs])
+    assert len(plans) == 4
+    lanes_of = {f.relpath: i for i, (_small, large) in enumerate(plans) for f in large}
+    assert lanes_of["L1"] == lanes_of["L4"]
+    assert sorted(lanes_of) == [f"L{i}" for i in range(6)]
