@@ -1,7 +1,8 @@
 """A TCP proxy on loopback that injects link faults between a client and a real sshd.
 
 Controllable from the test while it runs: cut connections after N bytes, stall them
-(no data, no reset), limit bandwidth, add latency. ``tc netem`` is not available on
+(no data, no reset), limit bandwidth (per connection, or an uplink all connections
+share), add latency. ``tc netem`` is not available on
 these machines, so faults are made here, in user space.
 """
 
@@ -24,7 +25,9 @@ class Faults:
     cut_after_bytes: list[int] = field(default_factory=list)  # one entry per connection, in order
     stall: bool = False  # while True, no byte moves in either direction
     latency_seconds: float = 0.0  # added to each chunk, each way
-    bytes_per_second: float = 0.0  # 0 = unlimited
+    bytes_per_second: float = 0.0  # each connection, each way; 0 = unlimited
+    # client to server, shared by every connection (a station's uplink); 0 = unlimited
+    uplink_bytes_per_second: float = 0.0
 
 
 class FaultProxy:
@@ -41,6 +44,8 @@ class FaultProxy:
         self._closing = threading.Event()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._uplink_lock = threading.Lock()
+        self._uplink_free_at = 0.0  # when the shared uplink has sent all it was given
         threading.Thread(target=self._accept, daemon=True).start()
 
     def close(self) -> None:
@@ -103,6 +108,8 @@ class FaultProxy:
                     time.sleep(0.05)
                 if self.faults.bytes_per_second:
                     time.sleep(len(data) / self.faults.bytes_per_second)
+                if upstream and self.faults.uplink_bytes_per_second:
+                    self._through_uplink(len(data))
                 if upstream:
                     with self._lock:
                         self.bytes_up += len(data)
@@ -118,6 +125,15 @@ class FaultProxy:
         line.put(None)
         writer.join()
         _close_pair(pair)
+
+    def _through_uplink(self, size: int) -> None:
+        """Wait until ``size`` bytes have passed the uplink all connections share: each
+        chunk takes its turn after what was queued before it, at the uplink's rate."""
+        with self._uplink_lock:
+            now = time.monotonic()
+            done = max(now, self._uplink_free_at) + size / self.faults.uplink_bytes_per_second
+            self._uplink_free_at = done
+        time.sleep(max(0.0, done - time.monotonic()))
 
     def _deliver(
         self,

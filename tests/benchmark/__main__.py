@@ -1,6 +1,6 @@
 """Throughput benchmark: this project against rsync and OpenSSH scp, on one machine, one run.
 
-    python -m tests.benchmark               # workloads (a)-(d) and steady state, 3 repetitions
+    python -m tests.benchmark               # workloads (a)-(f) and steady state, 3 repetitions
     python -m tests.benchmark --tiny        # seconds-long smoke version (run by the tests)
     python -m tests.benchmark --workloads a,d --repeat 5
 
@@ -9,9 +9,12 @@ uploads the same day with each tool into a fresh remote folder, checks every upl
 for byte, and prints the median wall time and peak memory (max RSS) per tool with the
 ratios to rsync and scp. The project runs through its library API in its own process
 (verification on, removal off); its time includes interpreter start-up, as rsync's and
-scp's include theirs. Workload (c) goes through a loopback proxy that adds 25 ms each
-way. Workload (s) is the steady state (``steady.py``): 40 and 400 days already uploaded,
-then a second pass against rsync's no-op run. Timings are reported, never asserted.
+scp's include theirs. Workloads (c), (e) and (f) go through a loopback proxy that adds
+latency each way ((f) also a 20 Mbit/s uplink shared by all connections, a station's);
+scp, which waits a round trip per file, is stopped after ``SCP_CAP_SECONDS`` there and
+shown as "over N s". Workload (s) is the steady state (``steady.py``): 40 and 400 days
+already uploaded, then a second pass against rsync's no-op run. Timings are reported,
+never asserted; after the table, the targets of this round say met or not met.
 """
 
 from __future__ import annotations
@@ -36,6 +39,9 @@ from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
 ROOT = Path(__file__).resolve().parents[2]
 DAY = "20240917"
 MIB = 1024 * 1024
+SCP_CAP_SECONDS = 60.0
+STATION_UPLINK = 20_000_000 / 8  # 20 Mbit/s in bytes per second
+PROJECT = "circadian-scp-upload"
 
 
 @dataclass(frozen=True)
@@ -44,18 +50,41 @@ class Workload:
     title: str
     files: dict[str, int]  # relative path in the day -> size
     latency: float = 0.0  # seconds, each way
+    uplink: float = 0.0  # bytes per second, shared by all connections; 0: unlimited
+    scp_cap: float = 0.0  # seconds after which scp is stopped; 0: the --timeout
 
 
 def workloads(tiny: bool) -> list[Workload]:
     large = 2 * MIB if tiny else 512 * MIB
     count = 200 if tiny else 5000
     small = {f"d{i // 500:02d}/f{i:05d}.dat": 20_000 for i in range(count)}
+    uplinked = 1 * MIB if tiny else 64 * MIB
     return [
         Workload("a", f"2 files x {large // MIB} MiB", {"a.bin": large, "b.bin": large}),
         Workload("b", f"{count} files x 20 KB", small),
-        Workload("c", f"{count} files x 20 KB, 50 ms round trip", small, 0.005 if tiny else 0.025),
+        Workload(
+            "c",
+            f"{count} files x 20 KB, 50 ms round trip",
+            small,
+            0.005 if tiny else 0.025,
+            scp_cap=SCP_CAP_SECONDS,
+        ),
         Workload(
             "d", f"1 file x {(8 if tiny else 1024)} MiB", {"big.bin": (8 if tiny else 1024) * MIB}
+        ),
+        Workload(
+            "e",
+            f"{count} files x 20 KB, 150 ms round trip",
+            small,
+            0.015 if tiny else 0.075,
+            scp_cap=SCP_CAP_SECONDS,
+        ),
+        Workload(
+            "f",
+            f"2 files x {uplinked // MIB} MiB, 50 ms round trip, 20 Mbit/s uplink",
+            {"a.bin": uplinked, "b.bin": uplinked},
+            0.005 if tiny else 0.025,
+            uplink=STATION_UPLINK,
         ),
     ]
 
@@ -152,7 +181,8 @@ def measure_round(
         os.sync()  # no tool pays for another's write-back
         dst = server.new_remote_dir(f"bench-{workload.key}-{tool}-{os.urandom(3).hex()}")
         command = command_for(tool, server, port, known_hosts, src, dst)
-        wrapper = [sys.executable, "-m", "tests.benchmark.measure", str(timeout), *command]
+        limit = min(timeout, workload.scp_cap) if tool == "scp" and workload.scp_cap else timeout
+        wrapper = [sys.executable, "-m", "tests.benchmark.measure", str(limit), *command]
         output = subprocess.run(
             wrapper,
             cwd=ROOT,
@@ -194,8 +224,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmark")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes, one repetition")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--workloads", default="a,b,c,d,s")
-    parser.add_argument("--tools", default="circadian-scp-upload,rsync,scp")
+    parser.add_argument("--workloads", default="a,b,c,d,e,f,s")
+    parser.add_argument("--tools", default=f"{PROJECT},rsync,scp")
     parser.add_argument("--timeout", type=float, default=300.0, help="per upload")
     args = parser.parse_args()
     reason = can_run_sshd()
@@ -216,7 +246,7 @@ def main() -> int:
             src = work / f"src-{workload.key}"
             generate(src, workload)
             os.sync()
-            proxy = FaultProxy(server.port) if workload.latency else None
+            proxy = FaultProxy(server.port) if workload.latency or workload.uplink else None
             port = proxy.port if proxy else server.port
             known = work / f"known_hosts-{port}"
             known.write_text(
@@ -224,6 +254,7 @@ def main() -> int:
             )
             if proxy:
                 proxy.faults.latency_seconds = workload.latency
+                proxy.faults.uplink_bytes_per_second = workload.uplink
             results = {tool: Measurement([], []) for tool in tools}
             expected = tree_digest(src / DAY)
             for _ in range(repeat):
@@ -255,6 +286,8 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
     if rows:
         print(render(rows, tools, repeat))
+        print()
+        print(render_targets(rows))
     if steady:
         print(render_steady(steady))
     return 1 if failures else 0
@@ -294,6 +327,37 @@ def render(
                 f"| ({workload.key}) {workload.title} | {tool} | {medians[tool]:.2f} s | "
                 f"{max(m.rss_mb):.0f} MB | {ratio['rsync']} | {ratio['scp']} |"
             )
+    return "\n".join(lines)
+
+
+# this round's targets: workload, the tool compared with, the largest ratio allowed
+TARGETS = (("a", "scp", 1.1), ("b", "rsync", 1.0), ("c", "rsync", 1.0), ("e", "rsync", 1.0))
+PEAK_MEMORY_MB = 80.0
+
+
+def render_targets(rows: list[tuple[Workload, dict[str, Measurement]]]) -> str:
+    """Say, for each target whose workload ran, the figure and whether it was met."""
+    lines = ["Targets in this run:", ""]
+    measured = {w.key: results for w, results in rows}
+    for key, base, limit in TARGETS:
+        results = measured.get(key)
+        if results is None or PROJECT not in results or base not in results:
+            continue
+        ours, theirs = results[PROJECT], results[base]
+        if not ours.seconds or not theirs.seconds:
+            failed = ours.failed or theirs.failed
+            lines.append(f"- ({key}) <= {limit:.1f}x {base}: not measured ({failed})")
+            continue
+        ratio = statistics.median(ours.seconds) / statistics.median(theirs.seconds)
+        verdict = "met" if ratio <= limit else "not met"
+        lines.append(f"- ({key}) <= {limit:.1f}x {base}: {ratio:.2f}x, {verdict}")
+    peaks = [max(r[PROJECT].rss_mb) for _w, r in rows if PROJECT in r and r[PROJECT].rss_mb]
+    if peaks:
+        verdict = "met" if max(peaks) <= PEAK_MEMORY_MB else "not met"
+        lines.append(
+            f"- peak memory <= {PEAK_MEMORY_MB:.0f} MB: {max(peaks):.0f} MB "
+            f"(largest of all workloads), {verdict}"
+        )
     return "\n".join(lines)
 
 

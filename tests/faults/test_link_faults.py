@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import random
 import re
+import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +186,40 @@ def test_a_stalled_link_is_noticed_within_the_io_timeout(
     LEDGER.faults["link stalled"] += 1
     LEDGER.runs_completed += 1
     check_final(original, src, dst, {f"dirs/{day(-2)}/big.bin"})
+
+
+def test_the_proxys_uplink_limit_is_shared_by_every_connection() -> None:
+    """The benchmark's station uplink (workload (f)): two connections sending at once
+    share one rate, so together they take at least as long as their sum needs."""
+    sink = socket.create_server(("127.0.0.1", 0))
+    received = [0]
+
+    def drain(connection: socket.socket) -> None:
+        with connection:
+            while data := connection.recv(65536):
+                received[0] += len(data)
+
+    def accept() -> None:
+        for _ in range(2):
+            connection, _address = sink.accept()
+            threading.Thread(target=drain, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    link = FaultProxy(int(sink.getsockname()[1]))
+    link.faults.uplink_bytes_per_second = 1_000_000
+    payload = b"x" * 600_000
+    started = time.monotonic()
+    senders = [
+        threading.Thread(
+            target=lambda: socket.create_connection(("127.0.0.1", link.port)).sendall(payload)
+        )
+        for _ in range(2)
+    ]
+    for sender in senders:
+        sender.start()
+    wait_for(lambda: received[0] >= 2 * len(payload), timeout=30)
+    elapsed = time.monotonic() - started
+    link.close()
+    sink.close()
+    assert received[0] == 2 * len(payload)
+    assert elapsed >= 1.1, elapsed  # 1.2 MB at 1 MB/s; each alone would need 0.6 s
