@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import textwrap
@@ -40,3 +41,18 @@ def test_readme_snippet_type_checks_against_the_installed_package(tmp_path: Path
     # Run from elsewhere so the installed package, not the source tree, is checked.
     result = run("mypy", "--strict", "--no-incremental", "snippet.py", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_module_over_450_lines_and_no_class_over_300() -> None:
+    """The package stays in pieces a reader can hold in mind (the layering issue's rule)."""
+    too_long = []
+    for path in sorted((ROOT / "agent").rglob("*.py")):
+        source = path.read_text()
+        if len(source.splitlines()) > 450:
+            too_long.append(f"{path.relative_to(ROOT)}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 300:
+                    too_long.append(f"{path.relative_to(ROOT)}: class {node.name}: {lines} lines")
+    assert not too_long, too_long

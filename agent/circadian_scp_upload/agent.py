@@ -239,7 +239,7 @@ class Agent:
         connection = self.settings.connection
         try:
             if retry:
-                for attempt in self._retrying(self._backoff()):
+                for attempt in self._retrying(backoff_for(self.settings, self.pacer)):
                     with attempt:
                         connection.connect()
             else:
@@ -254,7 +254,7 @@ class Agent:
         with logger.contextualize(job=job.label if len(self.jobs) > 1 else ""):
             try:
                 client = self.make_client(connection, job)
-                backoff = self._backoff()
+                backoff = backoff_for(self.settings, self.pacer)
                 try:
                     for attempt in self._retrying(backoff):
                         with attempt:
@@ -286,15 +286,6 @@ class Agent:
         elif rule.outcome != Outcome.STOPPED:
             logger.error("{}: {}", what, error)
         return rule.outcome
-
-    def _backoff(self) -> Backoff:
-        """Waits and give-up time of one series of attempts; data moving resets both."""
-        return Backoff(
-            self.settings.retry_initial_wait_seconds,
-            self.settings.retry_max_wait_seconds,
-            self.settings.retry_give_up_seconds,
-            progress=lambda: self.pacer.total,
-        )
 
     def _retrying(self, backoff: Backoff) -> Retrying:
         return retrying(backoff, self.stop_event, self._sleep or self._interruptible_sleep)
@@ -349,3 +340,13 @@ class Agent:
             stop_between_files=self._window_closed,
             channels=self.settings.channels,
         )
+
+
+def backoff_for(settings: AgentSettings, pacer: Pacer) -> Backoff:
+    """Waits and give-up time of one series of attempts; data moving resets both."""
+    return Backoff(
+        settings.retry_initial_wait_seconds,
+        settings.retry_max_wait_seconds,
+        settings.retry_give_up_seconds,
+        progress=lambda: pacer.total,
+    )

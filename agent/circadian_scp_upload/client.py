@@ -17,6 +17,7 @@ from typing import ClassVar
 from .callbacks import UploadClientCallbacks
 from .day import DayPlan, DayResult, DayStatus, DayUpload
 from .errors import CircadianError, ConfigError, UploadAborted
+from .lanes import MAX_CHANNELS
 from .local import DayUnit, Variant, find_days
 from .log import DayLog
 from .markers import SourceLock
@@ -33,7 +34,6 @@ from .readiness import (
     today,
 )
 from .remote.api import Remote
-from .transfer import MAX_CHANNELS
 
 VARIANTS = ("directories", "files")
 

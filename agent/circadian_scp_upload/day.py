@@ -125,14 +125,13 @@ class DayUpload:
         self.local_root = unit.local_root()
         self.unreadable: dict[str, CircadianError] = {}  # local files that failed to read
         self.colliding: set[str] = set()  # names one case-insensitive server cannot tell apart
-        self.listing: Listing | None = None
+        self.listing: Listing | None = None  # the server's side as assess found it
 
     def assess(self) -> Assessment:
         """Compare both sides by listing alone (nothing is read, nothing written)."""
         files = self._screen()
         self.remote.ensure_connected()
-        listing = self.plan.listing(self.unit)
-        self.listing = listing  # the server's side as found: what a changed file replaces
+        self.listing = listing = self.plan.listing(self.unit)
         full = self.plan.checksum or self.plan.remove or self._manifest_missing(listing)
         return Assessment(
             files,
@@ -295,9 +294,7 @@ class DayUpload:
             aside=self._aside(pairs),
             one_by_one=self.colliding,
             channels=self.plan.channels,
-            # in parallel only where each file's check runs on the server, not over
-            # the session's own SFTP channel
-            parallel_large=traits.stream_hasher is not None,
+            parallel_large=traits.stream_hasher is not None,  # checks run on the server
         )
         try:
             sent = uploader.put_all(pairs, progress, self._resuming)

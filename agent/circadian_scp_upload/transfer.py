@@ -23,12 +23,13 @@ import hashlib
 import posixpath
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import BinaryIO
 
 from loguru import logger
 
 from .errors import CircadianError, LocalFileError, RemotePathError, UploadAborted
+from .lanes import LaneResult, merge, plan_lanes, run_lanes, wanted_lanes
 from .local import HASH_CHUNK_BYTES, LocalFile, local_io
 from .pacing import AbortPoller, Pacer
 from .progress import Progress
@@ -41,35 +42,6 @@ RESUME_CHECK_BYTES = 256 * 1024
 SMALL_FILE_BYTES = 256 * 1024
 BATCH_FILES = 4096
 BATCH_BYTES = 128 * 1024 * 1024
-# A link whose probe took this long is long: several SFTP channels move more than one,
-# which is capped at the server's window (2 MiB with OpenSSH) per round trip.
-LONG_LINK_SECONDS = 0.01
-LONG_LINK_LANES = 4
-SHORT_LINK_LANES = 2
-MAX_CHANNELS = 8  # OpenSSH allows 10 sessions a connection (MaxSessions)
-MIN_FILES_PER_LANE = 64  # fewer small files are not worth another channel
-
-_Plan = tuple[list["LocalFile"], list["LocalFile"]]  # one lane's small and large files
-
-
-@dataclass
-class _LaneResult:
-    """What one lane did: checksums of what it sent, and the failure that ended it."""
-
-    local_sums: dict[str, str] = field(default_factory=dict)
-    server_sums: dict[str, str] = field(default_factory=dict)
-    error: BaseException | None = None
-
-
-def _merge(plans: list[_Plan], lanes: int) -> list[_Plan]:
-    """Fold the plans of lanes the server did not open into the ones it did."""
-    merged: list[_Plan] = [([], []) for _ in range(min(lanes, len(plans)))]
-    for index, (small, large) in enumerate(plans):
-        merged[index % len(merged)][0].extend(small)
-        merged[index % len(merged)][1].extend(large)
-    return merged
-
-
 ServerChecksum = Callable[[str, int], "str | None"]
 
 
@@ -152,9 +124,8 @@ class Uploader:
         self.bytes_sent = 0  # not counting prefixes a resume kept
         self.files_sent = 0
         self.kept_aside = 0
-        # SFTP channels to share the work among (0: by the measured round trip), and
-        # whether large files may go in parallel (their checks must not need the
-        # session's own channel)
+        # SFTP channels (0: by the link); large files in parallel only where their
+        # checks do not need the session's own channel
         self.channels, self.parallel_large = channels, parallel_large
         self.lock = threading.Lock()  # counters and progress, shared by the lanes
         self.pace_lock = threading.Lock()
@@ -184,9 +155,12 @@ class Uploader:
         ]
         batched = {f.relpath for f in small}
         large = [f for f, _final in pairs if f.relpath not in batched]
-        plans = self._plan(small, large)
+        wanted = wanted_lanes(self.channels, self.remote.round_trip)
+        plans = plan_lanes(
+            small, large, wanted, parallel_large=self.parallel_large, one_by_one=self.one_by_one
+        )
         views = self.remote.lanes(len(plans)) if len(plans) > 1 else [self.remote]
-        plans = _merge(plans, len(views))
+        plans = merge(plans, len(views))
         if len(views) > 1:
             trip = self.remote.round_trip
             logger.info(
@@ -195,30 +169,15 @@ class Uploader:
                 len(views),
                 f" (round trip {trip * 1000:.0f} ms)" if trip is not None else "",
             )
-        tasks = [
-            [("small", batch) for batch in batches(lane_small)]
-            + [("large", [f]) for f in lane_large]
-            for lane_small, lane_large in plans
-        ]
-        results = [_LaneResult() for _ in tasks]
-        if len(tasks) == 1:
-            self._run_lane(views[0], tasks[0], finals, results[0])
-        else:
-            threads = [
-                threading.Thread(
-                    target=self._run_lane,
-                    args=(view, lane_tasks, finals, result),
-                    name=f"csu-lane-{index}",
-                    daemon=True,
-                )
-                for index, (view, lane_tasks, result) in enumerate(
-                    zip(views, tasks, results, strict=True)
+        results = [LaneResult() for _ in plans]
+        run_lanes(
+            [
+                functools.partial(self._run_lane, view, lane_small, lane_large, finals, result)
+                for view, (lane_small, lane_large), result in zip(
+                    views, plans, results, strict=True
                 )
             ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
+        )
         local_sums: dict[str, str] = {}
         server_sums: dict[str, str] = {}
         for result in results:
@@ -230,67 +189,28 @@ class Uploader:
         progress.finish()
         return local_sums, server_sums
 
-    def _plan(self, small: list[LocalFile], large: list[LocalFile]) -> list[_Plan]:
-        """Share the files among lanes: small files in ranges of about equal bytes,
-        large files dealt largest first. ``channels`` says how many; by default four on
-        a long link (a measured round trip of ``LONG_LINK_SECONDS`` or more), two on a
-        short one (the server then creates and hashes files in two processes, and this
-        side reads, hashes and sends while the other waits: measured faster on
-        loopback, 5.7-6.0 s against 7.5-8.9 s for 5,000 small files and 7.4 s against
-        8.9-9.1 s for two files of 512 MiB)."""
-        wanted = self.channels
-        if wanted <= 0:
-            trip = self.remote.round_trip
-            long_link = trip is not None and trip >= LONG_LINK_SECONDS
-            wanted = LONG_LINK_LANES if long_link else SHORT_LINK_LANES
-        small_lanes = max(1, min(wanted, len(small) // MIN_FILES_PER_LANE))
-        large_lanes = max(1, min(wanted, len(large))) if self.parallel_large else 1
-        count = max(small_lanes, large_lanes)
-        plans: list[_Plan] = [([], []) for _ in range(count)]
-        total = sum(f.size for f in small) or 1
-        done = 0
-        for local in small:  # contiguous ranges: each batch stays in one folder's order
-            lane = min(small_lanes - 1, done * small_lanes // total)
-            plans[lane][0].append(local)
-            done += local.size
-        loads = [0] * large_lanes
-        for local in sorted(large, key=lambda f: f.size, reverse=True):
-            # names a case-insensitive server cannot tell apart share one temporary
-            # file there: they go one after the other, on the first lane
-            lane = 0 if local.relpath in self.one_by_one else loads.index(min(loads))
-            plans[lane][1].append(local)
-            loads[lane] += local.size
-        for lane_plan in plans:
-            lane_plan[1].sort(key=lambda f: large.index(f))
-        return plans
-
     def _run_lane(
         self,
         remote: Remote,
-        tasks: list[tuple[str, list[LocalFile]]],
+        small: list[LocalFile],
+        large: list[LocalFile],
         finals: dict[LocalFile, str],
-        result: _LaneResult,
+        result: LaneResult,
     ) -> None:
-        """Upload one lane's batches and large files in order; keep its outcome."""
+        """Upload one lane's small files in batches, then its large files one by one;
+        keep its outcome (``put_all`` raises the first failure once all lanes ended)."""
         try:
-            for kind, files in tasks:
-                self.poll.check()
+            for batch in batches(small):
+                self._next(len(batch))
+                sums = self.put_small([(f, finals[f]) for f in batch], remote)
+                result.local_sums.update(sums)
                 with self.lock:
-                    self.progress.start_file(len(files))
-                if kind == "small":
-                    sums = self.put_small([(f, finals[f]) for f in files], remote)
-                    result.local_sums.update(sums)
-                    with self.lock:
-                        self.files_sent += len(files)
-                    continue
-                local = files[0]
+                    self.files_sent += len(batch)
+            for local in large:
+                self._next(1)
                 try:
-                    outcome = self.put_large(
-                        local,
-                        finals[local],
-                        functools.partial(self.on_resume, local),
-                        remote,
-                    )
+                    resumed = functools.partial(self.on_resume, local)
+                    outcome = self.put_large(local, finals[local], resumed, remote)
                 except LocalFileError as error:
                     self.skipped[local.relpath] = error
                     continue
@@ -301,6 +221,12 @@ class Uploader:
                     self.files_sent += 1
         except BaseException as error:  # noqa: BLE001 - raised by put_all once all lanes end
             result.error = error
+
+    def _next(self, files: int) -> None:
+        """Before the next batch or file: stop if asked to, and tell the progress."""
+        self.poll.check()
+        with self.lock:
+            self.progress.start_file(files)
 
     def _sent(self, count: int) -> None:
         """Count ``count`` bytes sent (progress and the day's total)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload.errors import RemotePathError, UploadAborted
+from circadian_scp_upload.lanes import merge, plan_lanes, wanted_lanes
 from circadian_scp_upload.local import LocalFile
 from circadian_scp_upload.pacing import AbortPoller, Pacer
 from circadian_scp_upload.progress import Progress
@@ -284,11 +285,23 @@ def test_names_a_case_insensitive_server_cannot_tell_apart_share_one_lane(
 ) -> None:
     """Two lanes writing .A.bin.csu-partial and .a.bin.csu-partial at once would write
     one file on a case-insensitive server."""
-    remote = MemoryRemote(round_trip=0.05, lane_count=8)
-    up, pairs, _lines = long_link_upload(tmp_path, remote, small=0, large=6)
-    up.one_by_one = {"L1", "L4"}
-    plans = up._plan([], [f for f, _final in pairs])
+    large = [local_file(tmp_path, f"L{i}", os.urandom(300_000 + i)) for i in range(6)]
+    plans = plan_lanes([], large, 4, parallel_large=True, one_by_one={"L1", "L4"})
     assert len(plans) == 4
-    lanes_of = {f.relpath: i for i, (_small, large) in enumerate(plans) for f in large}
+    lanes_of = {f.relpath: i for i, (_small, lane) in enumerate(plans) for f in lane}
     assert lanes_of["L1"] == lanes_of["L4"]
     assert sorted(lanes_of) == [f"L{i}" for i in range(6)]
+    assert [f.relpath for f in plans[lanes_of["L1"]][1]][:2] == ["L1", "L4"]  # in order
+
+
+def test_lanes_by_the_link_and_folded_into_what_the_server_granted(tmp_path: Path) -> None:
+    assert [wanted_lanes(0, trip) for trip in (None, 0.0005, 0.01, 0.2)] == [2, 2, 4, 4]
+    assert wanted_lanes(3, 0.2) == 3  # CSU_CHANNELS wins
+    small = [local_file(tmp_path, f"s{i:03d}", b"x" * 100) for i in range(256)]
+    plans = plan_lanes(small, [], 4, parallel_large=False, one_by_one=set())
+    assert [len(lane) for lane, _large in plans] == [64, 64, 64, 64]
+    folded = merge(plans, 3)
+    assert len(folded) == 3
+    assert sorted(f.relpath for lane, _large in folded for f in lane) == sorted(
+        f.relpath for f in small
+    )
