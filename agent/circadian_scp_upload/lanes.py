@@ -31,11 +31,10 @@ Plan = tuple[list[LocalFile], list[LocalFile]]  # one lane's small and large fil
 
 @dataclass
 class LaneResult:
-    """What one lane did: checksums of what it sent, and the failure that ended it."""
+    """What one lane sent: checksums of the local bytes, and the server's where taken."""
 
     local_sums: dict[str, str] = field(default_factory=dict)
     server_sums: dict[str, str] = field(default_factory=dict)
-    error: BaseException | None = None
 
 
 def wanted_lanes(channels: int, round_trip: float | None) -> int:
@@ -91,7 +90,7 @@ def merge(plans: list[Plan], lanes: int) -> list[Plan]:
 
 def run_lanes(work: list[Callable[[], None]]) -> None:
     """Run each lane's work, in threads where there is more than one; return when all
-    have ended (each keeps its own failure in its ``LaneResult``)."""
+    have ended (each lane keeps its own failure: the work must not raise)."""
     if len(work) == 1:
         work[0]()
         return

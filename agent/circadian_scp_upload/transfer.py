@@ -128,6 +128,7 @@ class Uploader:
         # checks do not need the session's own channel
         self.channels, self.parallel_large = channels, parallel_large
         self.lock = threading.Lock()  # counters and progress, shared by the lanes
+        self.failures: list[BaseException] = []  # what ended lanes, in the order it did
         self.pace_lock = threading.Lock()
         self.progress = Progress(lambda _line: None, 0, 0, 3600.0)
         self.on_resume: Callable[[LocalFile, int], None] = lambda _f, _o: None
@@ -183,9 +184,8 @@ class Uploader:
         for result in results:
             local_sums.update(result.local_sums)
             server_sums.update(result.server_sums)
-        failure = next((r.error for r in results if r.error is not None), None)
-        if failure is not None:
-            raise failure
+        if self.failures:  # the first to happen: the others may be its consequences
+            raise self.failures[0]
         progress.finish()
         return local_sums, server_sums
 
@@ -198,7 +198,7 @@ class Uploader:
         result: LaneResult,
     ) -> None:
         """Upload one lane's small files in batches, then its large files one by one;
-        keep its outcome (``put_all`` raises the first failure once all lanes ended)."""
+        keep what it sent (``put_all`` raises the first failure once all lanes ended)."""
         try:
             for batch in batches(small):
                 self._next(len(batch))
@@ -220,7 +220,8 @@ class Uploader:
                 with self.lock:
                     self.files_sent += 1
         except BaseException as error:  # noqa: BLE001 - raised by put_all once all lanes end
-            result.error = error
+            with self.lock:
+                self.failures.append(error)
 
     def _next(self, files: int) -> None:
         """Before the next batch or file: stop if asked to, and tell the progress."""

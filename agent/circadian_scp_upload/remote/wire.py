@@ -13,7 +13,8 @@ requests straight into an outbox that goes out in full SSH packets (one ``send``
 large pieces. The outbox is flushed before anything else is sent or any reply awaited,
 so the order on the wire is the order of the calls. ``OfferTransport``
 records what the server offered in its key exchange (``_really_parse_kex_init``), so a
-server with no algorithm in common can be named with both sides' lists.
+server with no algorithm in common can be named with both sides' lists, and never
+blocks its own thread during a key exchange (``_send_user_message``).
 """
 
 from __future__ import annotations
@@ -263,6 +264,12 @@ class OfferTransport(paramiko.Transport):
 
     def __init__(self, sock: Any, **options: Any) -> None:
         super().__init__(sock, **options)
+        # answers of paramiko's own thread held back (see _send_user_message): each with
+        # the last ticket of other threads' messages that must go before it
+        self._later: list[tuple[int, Any]] = []
+        self._sending: set[int] = set()  # tickets of other threads' messages under way
+        self._ticket = 0
+        self._order = threading.Condition()
         security = self.get_security_options()
         offered = tuple(security.ciphers)
         security.ciphers = tuple(c for c in PREFERRED_CIPHERS if c in offered) + tuple(
@@ -277,6 +284,60 @@ class OfferTransport(paramiko.Transport):
     def client_ciphers(self) -> tuple[str, ...]:
         """Return the ciphers this client offers."""
         return tuple(self.get_security_options().ciphers)
+
+    def _send_user_message(self, data: Any) -> None:
+        """Send a message, after the key exchange in progress if there is one, and in
+        the order the calls were made.
+
+        paramiko answers some server messages from its own thread: the close of a
+        channel (every finished command and stream), a channel request that wants a
+        reply. During a key exchange it waits for the exchange to end, which only that
+        same thread can bring about: the connection hangs for 30 s and dies ("Key-exchange
+        timed out waiting for key negotiation", paramiko #822; measured here as one
+        failure in about 3 GiB of streamed files, where paramiko renews its keys every
+        512 MiB). Such answers are queued instead and sent by a thread of their own, each
+        once every message that other threads began to send before it has gone: a
+        channel's EOF must reach the server before its close, or the server drops the
+        connection ("ieof packet referred to nonexistent channel")."""
+        if threading.current_thread() is self:
+            with self._order:
+                if self._later or self._sending or not self.clear_to_send.is_set():
+                    self._later.append((self._ticket, data))
+                    if len(self._later) == 1:
+                        threading.Thread(target=self._send_later, daemon=True).start()
+                    return
+            super()._send_user_message(data)  # type: ignore[misc]
+            return
+        with self._order:
+            self._ticket += 1
+            ticket = self._ticket
+            self._sending.add(ticket)
+        try:
+            super()._send_user_message(data)  # type: ignore[misc]
+        finally:
+            with self._order:
+                self._sending.discard(ticket)
+                self._order.notify_all()
+
+    def _send_later(self) -> None:
+        """Send the queued answers in order; the last one sent ends this thread."""
+        while True:
+            with self._order:
+                before, data = self._later[0]
+                self._order.wait_for(
+                    lambda: not any(t <= before for t in self._sending),  # noqa: B023
+                    timeout=self.clear_to_send_timeout,
+                )
+            try:
+                super()._send_user_message(data)  # type: ignore[misc]
+            except Exception:  # noqa: BLE001 - the next request on the connection reports it
+                with self._order:
+                    self._later.clear()
+                return
+            with self._order:
+                self._later.pop(0)
+                if not self._later:
+                    return
 
 
 def drain_writes(handle: paramiko.SFTPFile) -> None:
