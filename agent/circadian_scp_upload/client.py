@@ -81,7 +81,7 @@ class DailyTransferClient:
     changed local file replaces is kept under ``<dst>/.csu-replaced/<time>/`` (like
     rsync's ``--backup-dir``), never destroyed; False overwrites it. ``channels``: SFTP
     channels to upload in parallel (0: four on a link whose round trip takes 10 ms or
-    more, else two).
+    more, else two for small files and one for large ones).
     """
 
     _read_only_noticed: ClassVar[set[Path]] = set()

@@ -2,8 +2,9 @@
 
 One SFTP channel moves at most the server's window (2 MiB with OpenSSH) per round trip,
 as rsync's one stream does; several channels move several windows. On a short link two
-channels still help: the server creates and hashes files in two processes while this
-side reads, hashes and sends.
+channels still help small files: the server creates and hashes files in two processes
+while this side reads, hashes and sends. Large files there go one at a time: two streams
+at once cost more CPU than they save (measured on loopback, below).
 
 This module decides how many lanes a day gets and which files go on each; the uploader
 runs each lane in a thread of its own.
@@ -20,9 +21,11 @@ from .local import LocalFile
 # A link whose probe took this long is long: several SFTP channels move more than one.
 LONG_LINK_SECONDS = 0.01
 LONG_LINK_LANES = 4
-# Measured on loopback: 5,000 files of 20 KB in 5.7-6.0 s on two channels against
-# 7.5-8.9 s on one; two files of 512 MiB in 7.4 s against 8.9-9.1 s.
-SHORT_LINK_LANES = 2
+# Measured on loopback, three rounds each: 5,000 files of 20 KB in 4.9-5.5 s on two
+# channels against 6.7-7.4 s on one; two files of 512 MiB in 5.6-7.6 s streamed side by
+# side against 5.2-7.3 s one after the other (and about 1 s more CPU).
+SHORT_LINK_LANES = 2  # small files
+SHORT_LINK_LARGE_LANES = 1
 MAX_CHANNELS = 8  # OpenSSH allows 10 sessions a connection (MaxSessions)
 MIN_FILES_PER_LANE = 64  # fewer small files are not worth another channel
 
@@ -37,31 +40,34 @@ class LaneResult:
     server_sums: dict[str, str] = field(default_factory=dict)
 
 
-def wanted_lanes(channels: int, round_trip: float | None) -> int:
-    """The lanes to ask for: ``channels`` where set, else by the measured round trip."""
+def wanted_lanes(channels: int, round_trip: float | None) -> tuple[int, int]:
+    """The lanes to ask for, for small files and for large ones: ``channels`` where set,
+    else by the measured round trip."""
     if channels > 0:
-        return channels
-    long_link = round_trip is not None and round_trip >= LONG_LINK_SECONDS
-    return LONG_LINK_LANES if long_link else SHORT_LINK_LANES
+        return channels, channels
+    if round_trip is not None and round_trip >= LONG_LINK_SECONDS:
+        return LONG_LINK_LANES, LONG_LINK_LANES
+    return SHORT_LINK_LANES, SHORT_LINK_LARGE_LANES
 
 
 def plan_lanes(
     small: list[LocalFile],
     large: list[LocalFile],
-    wanted: int,
+    wanted: tuple[int, int],
     *,
     parallel_large: bool,
     one_by_one: set[str],
 ) -> list[Plan]:
-    """Share the files among up to ``wanted`` lanes: small files in contiguous ranges of
-    about equal bytes (each batch stays in one folder's order), large files dealt
-    largest first to the least loaded lane, in parallel only where ``parallel_large``.
+    """Share the files among lanes (``wanted``: at most so many for small files, and for
+    large ones): small files in contiguous ranges of about equal bytes (each batch stays
+    in one folder's order), large files dealt largest first to the least loaded lane, in
+    parallel only where ``parallel_large``.
 
     Names in ``one_by_one`` (names a case-insensitive server cannot tell apart, which
     would share one temporary file there) all go on the first lane, one after the other.
     """
-    small_lanes = max(1, min(wanted, len(small) // MIN_FILES_PER_LANE))
-    large_lanes = max(1, min(wanted, len(large))) if parallel_large else 1
+    small_lanes = max(1, min(wanted[0], len(small) // MIN_FILES_PER_LANE))
+    large_lanes = max(1, min(wanted[1], len(large))) if parallel_large else 1
     plans: list[Plan] = [([], []) for _ in range(max(small_lanes, large_lanes))]
     total = sum(f.size for f in small) or 1
     done = 0

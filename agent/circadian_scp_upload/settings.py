@@ -232,7 +232,7 @@ class AgentSettings(BaseSettings, JobFields):
         ge=0,
         le=8,
         description="SFTP channels to upload in parallel (0: by the link: 4 where a round "
-        "trip takes 10 ms or more, else 2)",
+        "trip takes 10 ms or more, else 2 for small files and 1 for large ones)",
     )
     bandwidth_limit_kib: int = Field(
         0, ge=0, description="upload speed limit in KiB/s over every byte sent (0: unlimited)"

@@ -252,7 +252,7 @@ def test_on_a_long_link_small_and_large_files_share_several_channels(
     assert lines[-1] == f"100.0 % ({len(pairs)}/{len(pairs)}) uploaded"
 
 
-def test_on_a_short_link_two_channels_share_the_work(tmp_path: Path) -> None:
+def test_on_a_short_link_two_channels_share_the_small_files(tmp_path: Path) -> None:
     remote = MemoryRemote(round_trip=0.0005, lane_count=8)
     up, pairs, lines = long_link_upload(tmp_path, remote, small=300, large=3)
     progress = Progress(lines.append, len(pairs), 1, 3600.0)
@@ -286,7 +286,7 @@ def test_names_a_case_insensitive_server_cannot_tell_apart_share_one_lane(
     """Two lanes writing .A.bin.csu-partial and .a.bin.csu-partial at once would write
     one file on a case-insensitive server."""
     large = [local_file(tmp_path, f"L{i}", os.urandom(300_000 + i)) for i in range(6)]
-    plans = plan_lanes([], large, 4, parallel_large=True, one_by_one={"L1", "L4"})
+    plans = plan_lanes([], large, (4, 4), parallel_large=True, one_by_one={"L1", "L4"})
     assert len(plans) == 4
     lanes_of = {f.relpath: i for i, (_small, lane) in enumerate(plans) for f in lane}
     assert lanes_of["L1"] == lanes_of["L4"]
@@ -295,10 +295,14 @@ def test_names_a_case_insensitive_server_cannot_tell_apart_share_one_lane(
 
 
 def test_lanes_by_the_link_and_folded_into_what_the_server_granted(tmp_path: Path) -> None:
-    assert [wanted_lanes(0, trip) for trip in (None, 0.0005, 0.01, 0.2)] == [2, 2, 4, 4]
-    assert wanted_lanes(3, 0.2) == 3  # CSU_CHANNELS wins
+    by_link = [wanted_lanes(0, trip) for trip in (None, 0.0005, 0.01, 0.2)]
+    assert by_link == [(2, 1), (2, 1), (4, 4), (4, 4)]  # short: large files one by one
+    assert wanted_lanes(3, 0.2) == wanted_lanes(3, None) == (3, 3)  # CSU_CHANNELS wins
+    large = [local_file(tmp_path, f"L{i}", b"y" * 300_000) for i in range(3)]
+    short = plan_lanes([], large, (2, 1), parallel_large=True, one_by_one=set())
+    assert [[f.relpath for f in lane] for _small, lane in short] == [["L0", "L1", "L2"]]
     small = [local_file(tmp_path, f"s{i:03d}", b"x" * 100) for i in range(256)]
-    plans = plan_lanes(small, [], 4, parallel_large=False, one_by_one=set())
+    plans = plan_lanes(small, [], (4, 4), parallel_large=False, one_by_one=set())
     assert [len(lane) for lane, _large in plans] == [64, 64, 64, 64]
     folded = merge(plans, 3)
     assert len(folded) == 3
