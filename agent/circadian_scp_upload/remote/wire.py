@@ -19,8 +19,10 @@ blocks its own thread during a key exchange (``_send_user_message``).
 
 from __future__ import annotations
 
+import itertools
 import struct
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -264,12 +266,12 @@ class OfferTransport(paramiko.Transport):
 
     def __init__(self, sock: Any, **options: Any) -> None:
         super().__init__(sock, **options)
-        # answers of paramiko's own thread held back (see _send_user_message): each with
-        # the last ticket of other threads' messages that must go before it
-        self._later: list[tuple[int, Any]] = []
+        # answers of paramiko's own thread held back (see _send_user_message), each with
+        # the other threads' messages under way then, which must go before it
+        self._later: list[tuple[set[int], Any]] = []
+        self._later_lock = threading.Lock()
         self._sending: set[int] = set()  # tickets of other threads' messages under way
-        self._ticket = 0
-        self._order = threading.Condition()
+        self._tickets = itertools.count()
         security = self.get_security_options()
         offered = tuple(security.ciphers)
         security.ciphers = tuple(c for c in PREFERRED_CIPHERS if c in offered) + tuple(
@@ -300,41 +302,38 @@ class OfferTransport(paramiko.Transport):
         channel's EOF must reach the server before its close, or the server drops the
         connection ("ieof packet referred to nonexistent channel")."""
         if threading.current_thread() is self:
-            with self._order:
-                if self._later or self._sending or not self.clear_to_send.is_set():
-                    self._later.append((self._ticket, data))
+            if self._later or self._sending or not self.clear_to_send.is_set():
+                with self._later_lock:
+                    self._later.append((self._sending.copy(), data))
                     if len(self._later) == 1:
                         threading.Thread(target=self._send_later, daemon=True).start()
-                    return
+                return
             super()._send_user_message(data)  # type: ignore[misc]
             return
-        with self._order:
-            self._ticket += 1
-            ticket = self._ticket
-            self._sending.add(ticket)
+        # other threads: no lock of our own on this path, which every packet takes
+        # (next() on a count, and adding to or removing from a set, are atomic)
+        ticket = next(self._tickets)
+        self._sending.add(ticket)
         try:
             super()._send_user_message(data)  # type: ignore[misc]
         finally:
-            with self._order:
-                self._sending.discard(ticket)
-                self._order.notify_all()
+            self._sending.discard(ticket)
 
     def _send_later(self) -> None:
         """Send the queued answers in order; the last one sent ends this thread."""
         while True:
-            with self._order:
+            with self._later_lock:
                 before, data = self._later[0]
-                self._order.wait_for(
-                    lambda: not any(t <= before for t in self._sending),  # noqa: B023
-                    timeout=self.clear_to_send_timeout,
-                )
+            deadline = time.monotonic() + self.clear_to_send_timeout
+            while before & self._sending and time.monotonic() < deadline:
+                time.sleep(0.001)
             try:
                 super()._send_user_message(data)  # type: ignore[misc]
             except Exception:  # noqa: BLE001 - the next request on the connection reports it
-                with self._order:
+                with self._later_lock:
                     self._later.clear()
                 return
-            with self._order:
+            with self._later_lock:
                 self._later.pop(0)
                 if not self._later:
                     return
