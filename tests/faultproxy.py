@@ -50,6 +50,9 @@ class FaultProxy:
 
     def close(self) -> None:
         self._closing.set()
+        # a listener closed while a thread waits in accept() would go on listening
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
         self.cut_all()
 

@@ -121,9 +121,7 @@ class Uploader:
         # apart would share a temporary file there
         self.one_by_one = one_by_one or set()
         self.skipped: dict[str, CircadianError] = {}  # local files that could not be read
-        self.bytes_sent = 0  # not counting prefixes a resume kept
-        self.files_sent = 0
-        self.kept_aside = 0
+        self.bytes_sent, self.files_sent, self.kept_aside = 0, 0, 0  # bytes: not resumed ones
         # SFTP channels (0: by the link); large files in parallel only where their
         # checks do not need the session's own channel
         self.channels, self.parallel_large = channels, parallel_large
