@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 import textwrap
@@ -43,16 +42,13 @@ def test_readme_snippet_type_checks_against_the_installed_package(tmp_path: Path
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_no_module_over_450_lines_and_no_class_over_300() -> None:
-    """The package stays in pieces a reader can hold in mind (the layering issue's rule)."""
-    too_long = []
-    for path in sorted((ROOT / "agent").rglob("*.py")):
-        source = path.read_text()
-        if len(source.splitlines()) > 450:
-            too_long.append(f"{path.relative_to(ROOT)}: {len(source.splitlines())} lines")
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
-                lines = node.end_lineno - node.lineno + 1
-                if lines > 300:
-                    too_long.append(f"{path.relative_to(ROOT)}: class {node.name}: {lines} lines")
-    assert not too_long, too_long
+def test_the_layers_are_kept_by_the_import_contracts() -> None:
+    """The dependency rule of pyproject.toml's [tool.importlinter] (README, Architecture):
+    each layer imports only those below it, the transport and the station's disk
+    nothing but errors, and only the transport imports paramiko."""
+    lint_imports = Path(sys.executable).parent / "lint-imports"
+    result = subprocess.run(
+        [str(lint_imports), "--no-cache"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 kept, 0 broken" in result.stdout, result.stdout

@@ -16,8 +16,7 @@ The library API::
 
 from loguru import logger
 
-from .callbacks import UploadClientCallbacks
-from .client import DailyTransferClient, DayResult, RunReport
+from .engine import DailyTransferClient, DayResult, Pacer, RunReport, UploadClientCallbacks
 from .errors import (
     AuthenticationError,
     CircadianError,
@@ -32,10 +31,11 @@ from .errors import (
     TransientError,
     UploadAborted,
 )
-from .patterns import DatedPattern
 from .remote import RemoteConnection
+from .service.versions import installed
+from .source.patterns import DatedPattern
 
-__version__ = "1.0.0"
+__version__ = installed("circadian-scp-upload")
 
 # A library stays quiet unless its host asks: messages reach the callbacks either way.
 logger.disable("circadian_scp_upload")
@@ -51,6 +51,7 @@ __all__ = [
     "HostKeyError",
     "LocalFileError",
     "LockedError",
+    "Pacer",
     "PatternError",
     "PermanentError",
     "RemoteConnection",

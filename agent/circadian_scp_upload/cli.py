@@ -18,16 +18,16 @@ from types import FrameType
 
 from loguru import logger
 
-from . import __version__
-from .agent import Agent, station_name
-from .client import Pending
-from .config import env_reference, load_settings, unknown_variables
+from .engine import Pending
 from .errors import ConfigError
-from .health import check_health
-from .log import setup_logging
 from .outcomes import EXIT_CODE_MEANINGS, Outcome, exit_code, rule_for
-from .settings import AgentSettings
-from .status import read_status
+from .service.agent import Agent, station_name
+from .service.config import env_reference, load_settings, unknown_variables
+from .service.health import check_health
+from .service.logs import setup_logging
+from .service.settings import AgentSettings
+from .service.status import read_status
+from .service.versions import version_text
 
 
 def install_signal_handlers(stop_event: threading.Event) -> None:
@@ -173,13 +173,23 @@ def _human(size: float) -> str:
     return f"{size:.1f} TiB"
 
 
+class _PrintVersion(argparse.Action):
+    """``--version``: one line, unwrapped (argparse's own version action wraps it)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *_args: object, **_kw: object) -> None:
+        print(version_text())
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="circadian-scp-upload",
         description="Upload each finished day of instrument data over SSH, verified. "
         "Configured by CSU_* environment variables (see `env-reference`).",
     )
-    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument(
+        "--version", action=_PrintVersion, nargs=0, help="the agent's and its libraries' versions"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="the daemon: a pass every CSU_INTERVAL_SECONDS until stopped")
     commands.add_parser("once", help="one pass; the exit code says how it went")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from circadian_scp_upload import DailyTransferClient, RemoteConnection, UploadClientCallbacks
-from circadian_scp_upload.local import Variant
+from circadian_scp_upload.source.days import Variant
 from tests.conftest import fixed_clock, tree, write_file
 from tests.sshd_server import SSHServer
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload import LockedError
-from circadian_scp_upload.markers import SourceLock
+from circadian_scp_upload.source.lock import SourceLock
 from tests.conftest import tree, write_file
 from tests.integration.helpers import NOW, Recorder, client, leftovers, make_day_dirs
 from tests.sshd_server import SSHServer

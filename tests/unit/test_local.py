@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload.errors import ConfigError
-from circadian_scp_upload.local import DayUnit, Variant, find_days, sha256_file
-from circadian_scp_upload.patterns import DatedPattern
+from circadian_scp_upload.source.days import DayUnit, Variant, find_days, sha256_file
+from circadian_scp_upload.source.patterns import DatedPattern
 
 
 def touch(path: Path, content: bytes = b"x") -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload.errors import ConfigError, LockedError
-from circadian_scp_upload.markers import (
-    SourceLock,
+from circadian_scp_upload.source.lock import SourceLock
+from circadian_scp_upload.source.markers import (
     marker_text,
     remove_local_marker,
     set_local_marker,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from circadian_scp_upload.engine.pacing import ABORT_POLL_SECONDS, AbortPoller, Pacer
 from circadian_scp_upload.errors import UploadAborted
-from circadian_scp_upload.pacing import ABORT_POLL_SECONDS, AbortPoller, Pacer
 
 
 class FakeTime:

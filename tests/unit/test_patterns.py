@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from circadian_scp_upload import PatternError, UploadClientCallbacks
-from circadian_scp_upload.patterns import DatedPattern
+from circadian_scp_upload.source.patterns import DatedPattern
 
 DATES = st.dates(min_value=datetime.date(2000, 1, 1), max_value=datetime.date(2099, 12, 31))
 LITERAL = st.text(alphabet="abcxyz-_. ", max_size=6)

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from circadian_scp_upload import ConfigError
-from circadian_scp_upload.readiness import (
+from circadian_scp_upload.source.readiness import (
     UTC,
     StationZone,
     day_start,

@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from circadian_scp_upload.errors import ConfigError
-from circadian_scp_upload.schedule import BandwidthSchedule, UploadWindow, parse_rate
+from circadian_scp_upload.service.schedule import BandwidthSchedule, UploadWindow, parse_rate
 
 
 def at(hour: int, minute: int = 0, weekday: int = 0) -> datetime.datetime:

@@ -9,17 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from circadian_scp_upload.errors import RemotePathError, UploadAborted
-from circadian_scp_upload.lanes import merge, plan_lanes, wanted_lanes
-from circadian_scp_upload.local import LocalFile
-from circadian_scp_upload.pacing import AbortPoller, Pacer
-from circadian_scp_upload.progress import Progress
-from circadian_scp_upload.transfer import (
+from circadian_scp_upload.engine.lanes import merge, plan_lanes, wanted_lanes
+from circadian_scp_upload.engine.pacing import AbortPoller, Pacer
+from circadian_scp_upload.engine.progress import Progress
+from circadian_scp_upload.engine.transfer import (
     Uploader,
     batches,
     is_partial_name,
     partial_path,
 )
+from circadian_scp_upload.errors import RemotePathError, UploadAborted
+from circadian_scp_upload.source.days import LocalFile
 from tests.unit.fake_remote import SFTP_ONLY_TRAITS, MemoryRemote, MemorySink
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from circadian_scp_upload.verify import RemoteHasher, parse_sums
+from circadian_scp_upload.engine.verify import RemoteHasher, parse_sums
 from tests.unit.fake_remote import SFTP_ONLY_TRAITS, MemoryRemote
 
 

@@ -17,11 +17,11 @@ from typing import TypeVar
 from loguru import logger
 
 from ..errors import ConfigError, ExecRefused
-from ..log import route_paramiko_logging
 from . import hostkeys
 from .api import Batch, CommandResult, Listing, RemoteEntry, ServerTraits, Sink
 from .credentials import load_private_key, read_private_key_file
 from .exec import ExecOps
+from .logs import route_paramiko_logging
 from .probe import probe
 from .session import DEFAULT_KNOWN_HOSTS, Login, Session, Timeouts, Trust
 from .sftp import SftpOps

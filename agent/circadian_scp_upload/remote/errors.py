@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Protocol
 
 import paramiko
-from paramiko.sftp import SFTPError
+from paramiko import SFTPError
 
 from ..errors import (
     AuthenticationError,

@@ -14,7 +14,11 @@ from contextlib import suppress
 from types import TracebackType
 
 import paramiko
-from paramiko.sftp import (
+from paramiko import SFTPAttributes
+
+from ..errors import CircadianError, RemotePathError
+from .api import WRITE_CHUNK_BYTES, Listing, RemoteEntry
+from .compat import (
     CMD_CLOSE,
     CMD_EXTENDED,
     CMD_MKDIR,
@@ -26,11 +30,7 @@ from paramiko.sftp import (
     SFTP_FLAG_TRUNC,
     SFTP_FLAG_WRITE,
 )
-from paramiko.sftp import int64 as sftp_int64
-from paramiko.sftp_attr import SFTPAttributes
-
-from ..errors import CircadianError, RemotePathError
-from .api import WRITE_CHUNK_BYTES, Listing, RemoteEntry
+from .compat import int64 as sftp_int64
 from .session import Session
 from .wire import Request, Wire, drain_writes, to_wire
 

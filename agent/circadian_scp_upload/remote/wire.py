@@ -1,11 +1,10 @@
-"""paramiko plus what it lacks: the one module that uses paramiko's private API.
+"""paramiko plus what it lacks: SFTP extensions, pipelining, lossless listings, and
+key renewals that never hang.
 
-paramiko 3.4 to 5.x (the range ``pyproject.toml`` allows, and the test suite runs): its
-``SFTPClient`` has no call for the server's announced extensions, ``fsync@openssh.com``,
-``statvfs@openssh.com``, pipelined requests of any kind but writes, or listings of names
-that are not UTF-8. ``Wire`` adds them on top of the private request API
-(``_async_request``, ``_read_response``, ``_request``, ``_send_version``,
-``SFTPFile._reqs``), so nothing else in the package touches it.
+paramiko's ``SFTPClient`` has no call for the server's announced extensions,
+``fsync@openssh.com``, ``statvfs@openssh.com``, pipelined requests of any kind but
+writes, or listings of names that are not UTF-8. ``Wire`` adds them on top of the hooks
+that ``compat.py`` gives public names (the only module naming paramiko's private API).
 
 Requests are coalesced. SFTP is one byte stream inside one channel, so ``queue`` encodes
 requests straight into an outbox that goes out in full SSH packets (one ``send`` per
@@ -28,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import paramiko
-from paramiko.message import Message
-from paramiko.sftp import (
+from paramiko import Message, SFTPAttributes, SFTPError
+
+from .compat import (
     CMD_CLOSE,
     CMD_EXTENDED,
     CMD_EXTENDED_REPLY,
@@ -39,10 +39,14 @@ from paramiko.sftp import (
     CMD_OPENDIR,
     CMD_READDIR,
     CMD_VERSION,
-    SFTPError,
+    KEX_SERVER_CIPHERS,
+    SFTPClientHooks,
+    TransportHooks,
+    attrs_from_message,
+    pack_attrs,
+    pending_writes,
 )
-from paramiko.sftp import int64 as sftp_int64
-from paramiko.sftp_attr import SFTPAttributes
+from .compat import int64 as sftp_int64
 
 SFTP_VERSION = 3
 # paramiko prefers AES-CTR with a separate MAC; AES-GCM is cheaper per byte (measured
@@ -89,9 +93,7 @@ def encode(command: int, number: int, args: tuple[Any, ...]) -> bytes:
         elif isinstance(item, int):
             parts.append(struct.pack(">I", item))
         elif isinstance(item, SFTPAttributes):
-            message = Message()
-            item._pack(message)  # type: ignore[attr-defined]
-            parts.append(message.asbytes())
+            parts.append(pack_attrs(item))
         else:
             data = item.encode("utf-8") if isinstance(item, str) else bytes(item)
             parts.append(struct.pack(">I", len(data)))
@@ -100,7 +102,7 @@ def encode(command: int, number: int, args: tuple[Any, ...]) -> bytes:
     return struct.pack(">IBI", len(body) + 5, command, number) + body
 
 
-class Wire(paramiko.SFTPClient):
+class Wire(SFTPClientHooks):
     """An SFTP session that records the server's extensions and coalesces requests."""
 
     extensions: dict[str, bytes]
@@ -112,12 +114,12 @@ class Wire(paramiko.SFTPClient):
         self._inbox = bytearray()
         super().__init__(sock)
 
-    def _send_version(self) -> int:
+    def exchange_versions(self) -> int:
         """Exchange versions (as paramiko does) and keep the extensions the server lists."""
         message = Message()
         message.add_int(SFTP_VERSION)
-        self._send_packet(CMD_INIT, message)
-        kind, data = self._read_packet()  # type: ignore[attr-defined]
+        self.send_packet(CMD_INIT, message)
+        kind, data = self.read_packet()
         if kind != CMD_VERSION:
             raise SFTPError("Incompatible sftp protocol")
         version = int(struct.unpack(">I", data[:4])[0])
@@ -137,10 +139,7 @@ class Wire(paramiko.SFTPClient):
         numbers: list[int] = []
         with self._outbox_lock:
             for request in requests:
-                with self._lock:  # type: ignore[attr-defined]
-                    number: int = self.request_number
-                    self._expecting[number] = type(None)  # type: ignore[attr-defined]
-                    self.request_number = number + 1
+                [number] = self.reserve_numbers(1)
                 packet = encode(request.command, number, request.args)
                 self._outbox.append(packet)
                 self._outbox_bytes += len(packet)
@@ -165,15 +164,15 @@ class Wire(paramiko.SFTPClient):
             self._outbox_bytes = 0
             self._write_all(data)
 
-    def _send_packet(self, t: int, packet: Message) -> None:
+    def before_send(self) -> None:
         """paramiko's own requests (and its file writes) go after whatever is queued."""
         self.flush()
-        super()._send_packet(t, packet)  # type: ignore[misc]
 
-    def _write_all(self, out: bytes) -> None:
+    def write_all(self, out: bytes) -> None:
+        """Send ``out`` whole on the channel."""
         self.sock.sendall(out)
 
-    def _read_all(self, n: int) -> bytes:
+    def read_all(self, n: int) -> bytes:
         """Return the next ``n`` bytes the server sent, reading ahead in large pieces.
 
         Everything queued is flushed first: a reply is never awaited for a request that
@@ -201,13 +200,13 @@ class Wire(paramiko.SFTPClient):
         results: list[bytes | OSError] = []
         for number in numbers:
             try:
-                kind, reply = self._read_response(number)  # type: ignore[attr-defined]
+                kind, reply = self.read_response(number)
             except (TimeoutError, ConnectionError):
                 raise
             except OSError as error:
                 results.append(error)
                 continue
-            results.append(reply.get_binary() if kind == CMD_HANDLE else b"")
+            results.append(reply.get_binary() if kind == CMD_HANDLE and reply else b"")
         return results
 
     def pipeline(self, requests: Iterable[Request]) -> list[bytes | OSError]:
@@ -216,7 +215,7 @@ class Wire(paramiko.SFTPClient):
 
     def extended(self, name: str, *args: Any) -> Message | None:
         """Send one extended request; return its reply message (None for a plain OK)."""
-        kind, reply = self._request(CMD_EXTENDED, name, *args)  # type: ignore[attr-defined]
+        kind, reply = self.request(CMD_EXTENDED, name, *args)
         return reply if kind == CMD_EXTENDED_REPLY else None
 
     def fsync(self, handle: object) -> None:
@@ -237,14 +236,14 @@ class Wire(paramiko.SFTPClient):
         paramiko's ``listdir_attr`` decodes names as strict UTF-8 and fails on the first
         name that is not; this reads the same replies and keeps every byte.
         """
-        kind, reply = self._request(CMD_OPENDIR, path)  # type: ignore[attr-defined]
+        kind, reply = self.request(CMD_OPENDIR, path)
         if kind != CMD_HANDLE:
             raise SFTPError("Expected handle")
         handle = reply.get_binary()
         found: list[tuple[str, SFTPAttributes]] = []
         while True:
             try:
-                kind, reply = self._request(CMD_READDIR, handle)  # type: ignore[attr-defined]
+                kind, reply = self.request(CMD_READDIR, handle)
             except EOFError:  # the end of the listing
                 break
             if kind != CMD_NAME:
@@ -252,17 +251,19 @@ class Wire(paramiko.SFTPClient):
             for _ in range(reply.get_int()):
                 name = from_wire(reply.get_string())
                 reply.get_string()  # the long name, unused
-                attrs = SFTPAttributes._from_msg(reply)  # type: ignore[attr-defined]
+                attrs = attrs_from_message(reply)
                 if name not in (".", ".."):
                     found.append((name, attrs))
-        self._request(CMD_CLOSE, handle)  # type: ignore[attr-defined]
+        self.request(CMD_CLOSE, handle)
         return found
 
 
-class OfferTransport(paramiko.Transport):
-    """paramiko's Transport, AES-GCM first, remembering the server's algorithm lists."""
+class OfferTransport(TransportHooks):
+    """paramiko's Transport, AES-GCM first, remembering the server's algorithm lists and
+    counting key exchanges (the first, then every renewal)."""
 
     server_ciphers: tuple[str, ...] = ()
+    key_exchanges = 0
 
     def __init__(self, sock: Any, **options: Any) -> None:
         super().__init__(sock, **options)
@@ -278,16 +279,16 @@ class OfferTransport(paramiko.Transport):
             c for c in offered if c not in PREFERRED_CIPHERS
         )
 
-    def _really_parse_kex_init(self, m: Message, ignore_first_byte: bool = False) -> Any:
-        parsed = super()._really_parse_kex_init(m, ignore_first_byte)  # type: ignore[misc]
-        self.server_ciphers = tuple(parsed.get("server_encrypt_algo_list") or ())
-        return parsed
+    def on_kex_init(self, offers: dict[str, Any]) -> None:
+        """Remember the server's ciphers; count the key exchange."""
+        self.server_ciphers = tuple(offers.get(KEX_SERVER_CIPHERS) or ())
+        self.key_exchanges += 1
 
     def client_ciphers(self) -> tuple[str, ...]:
         """Return the ciphers this client offers."""
         return tuple(self.get_security_options().ciphers)
 
-    def _send_user_message(self, data: Any) -> None:
+    def send_user_message(self, data: Any) -> None:
         """Send a message, after the key exchange in progress if there is one, and in
         the order the calls were made.
 
@@ -302,20 +303,20 @@ class OfferTransport(paramiko.Transport):
         channel's EOF must reach the server before its close, or the server drops the
         connection ("ieof packet referred to nonexistent channel")."""
         if threading.current_thread() is self:
-            if self._later or self._sending or not self.clear_to_send.is_set():
+            if self._later or self._sending or self.key_exchange_in_progress():
                 with self._later_lock:
                     self._later.append((self._sending.copy(), data))
                     if len(self._later) == 1:
                         threading.Thread(target=self._send_later, daemon=True).start()
                 return
-            super()._send_user_message(data)  # type: ignore[misc]
+            self.send_now(data)
             return
         # other threads: no lock of our own on this path, which every packet takes
         # (next() on a count, and adding to or removing from a set, are atomic)
         ticket = next(self._tickets)
         self._sending.add(ticket)
         try:
-            super()._send_user_message(data)  # type: ignore[misc]
+            self.send_now(data)
         finally:
             self._sending.discard(ticket)
 
@@ -324,11 +325,11 @@ class OfferTransport(paramiko.Transport):
         while True:
             with self._later_lock:
                 before, data = self._later[0]
-            deadline = time.monotonic() + self.clear_to_send_timeout
+            deadline = time.monotonic() + self.key_exchange_timeout
             while before & self._sending and time.monotonic() < deadline:
                 time.sleep(0.001)
             try:
-                super()._send_user_message(data)  # type: ignore[misc]
+                self.send_now(data)
             except Exception:  # noqa: BLE001 - the next request on the connection reports it
                 with self._later_lock:
                     self._later.clear()
@@ -346,9 +347,9 @@ def drain_writes(handle: paramiko.SFTPFile) -> None:
     drained; a later request (fsync, close) would otherwise consume and drop them,
     hiding a failed write such as a full disk.
     """
-    requests = handle._reqs  # type: ignore[attr-defined]
+    requests, read_response = pending_writes(handle)
     while requests:
-        handle.sftp._read_response(requests.popleft())  # type: ignore[attr-defined]
+        read_response(requests.popleft())
 
 
 def open_wire(transport: paramiko.Transport, timeout: float) -> Wire:

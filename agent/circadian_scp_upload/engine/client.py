@@ -14,17 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from .callbacks import UploadClientCallbacks
-from .day import DayPlan, DayResult, DayStatus, DayUpload
-from .errors import CircadianError, ConfigError, UploadAborted
-from .lanes import MAX_CHANNELS
-from .local import DayUnit, Variant, find_days
-from .log import DayLog
-from .markers import SourceLock
-from .outcomes import rule_for
-from .pacing import AbortPoller, Pacer
-from .progress import DEFAULT_PROGRESS_SECONDS
-from .readiness import (
+from ..errors import CircadianError, ConfigError, UploadAborted
+from ..outcomes import rule_for
+from ..remote.api import Remote
+from ..remote.paths import normalize_remote
+from ..source.days import DayUnit, Variant, find_days
+from ..source.lock import SourceLock
+from ..source.readiness import (
     DEFAULT_GRACE_PERIOD,
     Clock,
     is_ready,
@@ -33,7 +29,12 @@ from .readiness import (
     system_clock,
     today,
 )
-from .remote.api import Remote
+from .callbacks import UploadClientCallbacks
+from .day import DayPlan, DayResult, DayStatus, DayUpload
+from .daylog import DayLog
+from .lanes import MAX_CHANNELS
+from .pacing import AbortPoller, Pacer
+from .progress import DEFAULT_PROGRESS_SECONDS
 
 VARIANTS = ("directories", "files")
 
@@ -295,17 +296,3 @@ class DailyTransferClient:
             f"skipping {name!r}: it matches the pattern {self.callbacks.dated_regex!r} with "
             f"several dates ({listed}); rename it or make the pattern stricter"
         )
-
-
-def normalize_remote(dst_path: str) -> str:
-    """Given a remote folder as users write it, return it as SFTP expects it."""
-    text = str(dst_path).strip()
-    if not text:
-        raise ConfigError(
-            "the remote folder (dst_path / CSU_DST) is empty: give a path on the server"
-        )
-    if text == "~":
-        return "."
-    if text.startswith("~/"):
-        text = text[2:] or "."
-    return text.rstrip("/") or "/"

@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .local import LocalFile
+from ..source.days import LocalFile
 
 # A link whose probe took this long is long: several SFTP channels move more than one.
 LONG_LINK_SECONDS = 0.01

@@ -25,17 +25,14 @@ from contextlib import contextmanager
 from loguru import logger
 from tenacity import Retrying
 
-from .callbacks import UploadClientCallbacks
-from .client import DailyTransferClient, RunReport
-from .day import DayResult
+from ..engine import DailyTransferClient, DayResult, Pacer, RunReport, UploadClientCallbacks
+from ..outcomes import Outcome, is_bug, rule_for, worst
+from ..remote import RemoteConnection
+from ..source.days import Variant
+from ..source.readiness import Clock, system_clock
 from .health import HEARTBEAT_SECONDS, Health
-from .local import Variant
 from .metrics import MetricsServer, render, write_textfile
-from .outcomes import Outcome, is_bug, rule_for, worst
-from .pacing import Pacer
 from .pings import LogTail, Pinger
-from .readiness import Clock, system_clock
-from .remote import RemoteConnection
 from .retry import Backoff, retrying
 from .schedule import BandwidthSchedule, UploadWindow
 from .settings import AgentSettings, Job

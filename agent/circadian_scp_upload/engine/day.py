@@ -20,23 +20,16 @@ from typing import Literal
 
 from loguru import logger
 
+from ..errors import CircadianError, LocalFileError, TransientError
+from ..remote.api import Listing, Remote
+from ..source.days import DayUnit, LocalFile, fingerprint, sha256_file
+from ..source.markers import MARKER_NAME, marker_text, remove_local_marker, set_local_marker
+from ..source.removal import remove_empty_tree, remove_files
 from .comparison import Assessment, Comparison, ServerTimes, compare
-from .errors import CircadianError, LocalFileError, TransientError
-from .local import (
-    MARKER_NAME,
-    DayUnit,
-    LocalFile,
-    fingerprint,
-    remove_empty_tree,
-    remove_files,
-    sha256_file,
-)
-from .log import DayLog
+from .daylog import DayLog
 from .manifest import manifest_name, write_manifest
-from .markers import marker_text, remove_local_marker, set_local_marker
 from .pacing import AbortPoller, Pacer
 from .progress import Progress
-from .remote.api import Listing, Remote
 from .replaced import REPLACED_FOLDER, KeptCopies, colliding_names, plan_aside
 from .transfer import Uploader, ancestors, is_partial_name, partial_path
 from .verify import RemoteHasher

@@ -24,16 +24,17 @@ import posixpath
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from loguru import logger
 
-from .errors import CircadianError, LocalFileError, RemotePathError, UploadAborted
+from ..errors import CircadianError, LocalFileError, RemotePathError, UploadAborted
+from ..remote.api import STREAM_CHUNK_BYTES, WRITE_CHUNK_BYTES, Remote, Sink
+from ..source.days import HASH_CHUNK_BYTES, LocalFile
+from ..source.localio import local_io
 from .lanes import LaneResult, merge, plan_lanes, run_lanes, wanted_lanes
-from .local import HASH_CHUNK_BYTES, LocalFile, local_io
 from .pacing import AbortPoller, Pacer
 from .progress import Progress
-from .remote.api import STREAM_CHUNK_BYTES, WRITE_CHUNK_BYTES, Remote, Sink
 
 PARTIAL_SUFFIX = ".csu-partial"
 PARTIAL_EXTRA_BYTES = len(".") + len(PARTIAL_SUFFIX)
@@ -43,6 +44,14 @@ SMALL_FILE_BYTES = 256 * 1024
 BATCH_FILES = 4096
 BATCH_BYTES = 128 * 1024 * 1024
 ServerChecksum = Callable[[str, int], "str | None"]
+
+
+class Digest(Protocol):
+    """What a running hash (``hashlib.sha256()``) offers the send loop."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
 
 
 def partial_path(final_path: str) -> str:
@@ -370,7 +379,7 @@ class Uploader:
         return entry.size
 
     def _send(
-        self, local: LocalFile, offset: int, chunk_size: int, sink: Sink, digest: hashlib._Hash
+        self, local: LocalFile, offset: int, chunk_size: int, sink: Sink, digest: Digest
     ) -> int:
         """Send ``local`` from ``offset`` into ``sink``, paced, hashed, abortable;
         return the number of bytes sent."""
@@ -395,9 +404,7 @@ def _read(source: BinaryIO, size: int, local: LocalFile) -> bytes:
         return source.read(size)
 
 
-def _hash_prefix(
-    local: LocalFile, length: int, digest: hashlib._Hash, poll: Callable[[], None]
-) -> None:
+def _hash_prefix(local: LocalFile, length: int, digest: Digest, poll: Callable[[], None]) -> None:
     """Feed the first ``length`` bytes of ``local`` into ``digest`` (a resumed prefix),
     polling for a stop between chunks."""
     with local_io("read the local file", local.path), local.path.open("rb") as handle:

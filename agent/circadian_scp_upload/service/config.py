@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_settings import EnvSettingsSource, SecretsSettingsSource, SettingsError
+from pydantic_settings import SecretsSettingsSource
 
+from ..errors import ConfigError
+from ..source.readiness import station_zone
 from . import settings as declared
-from .errors import ConfigError
-from .readiness import station_zone
+from .connect import accepted_keys_file, build_connection
 from .settings import (
     CONNECTION_OPTION_VARIABLES,
     ENV_PREFIX,
@@ -25,8 +26,6 @@ from .settings import (
     SECRET_NAMES,
     AgentSettings,
     Job,
-    accepted_keys_file,
-    build_connection,
 )
 from .state import on_memory_filesystem
 
@@ -96,12 +95,12 @@ def load_settings(
     problems.extend(_cross_checks(env, settings))
     if settings is not None:
         try:
-            settings._zone = station_zone(settings.timezone, env)
+            settings.resolve(zone=station_zone(settings.timezone, env))
         except ConfigError as error:
             problems.append(str(error))
     if settings is not None and not problems and connection:
         try:
-            settings._connection = build_connection(settings)
+            settings.resolve(connection=build_connection(settings))
         except ConfigError as error:
             problems.extend(
                 f"{CONNECTION_OPTION_VARIABLES.get(option, 'CSU_HOST')}: {message}"
@@ -113,29 +112,27 @@ def load_settings(
     return settings
 
 
-class _MappingEnvSource(EnvSettingsSource):
-    """pydantic-settings' environment source, reading a given mapping instead of os.environ."""
-
-    def __init__(self, environ: Mapping[str, str]) -> None:
-        self._environ = {k.lower(): v for k, v in environ.items() if v != ""}
-        super().__init__(AgentSettings)
-
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return self._environ
+def environment_values(environ: Mapping[str, str]) -> dict[str, str]:
+    """Given the environment, return field name -> text for every ``CSU_`` variable that
+    names a setting and is not empty (names are case-insensitive). pydantic parses the
+    text as each field's type says; ``CSU_JOBS`` is decoded by its own validator."""
+    fields = set(AgentSettings.model_fields)
+    values = {}
+    for key, value in environ.items():
+        upper = key.upper()
+        name = upper.removeprefix(ENV_PREFIX).lower()
+        if upper.startswith(ENV_PREFIX) and name in fields and value != "":
+            values[name] = value
+    return values
 
 
 def _build(env: dict[str, str]) -> AgentSettings:
-    """Given the environment, return validated settings (raises ValidationError, ConfigError)."""
+    """Given the environment, return validated settings (raises ValidationError)."""
     values: dict[str, Any] = {}
     if declared.SECRETS_DIR.is_dir():
         secrets = SecretsSettingsSource(AgentSettings, secrets_dir=declared.SECRETS_DIR)
         values.update(secrets())
-    try:
-        values.update(_MappingEnvSource(env)())
-    except SettingsError as error:
-        raise ConfigError(
-            f"CSU_JOBS: not a valid JSON list of job objects ({error.__cause__})"
-        ) from None
+    values.update(environment_values(env))
     return AgentSettings(**values)
 
 

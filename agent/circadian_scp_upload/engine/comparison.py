@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from loguru import logger
 
-from .errors import CircadianError, TransientError
-from .local import LocalFile
-from .remote.api import Listing, Remote
+from ..errors import CircadianError, TransientError
+from ..remote.api import Listing, Remote
+from ..source.days import LocalFile
 
 
 @dataclass

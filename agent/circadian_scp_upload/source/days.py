@@ -1,4 +1,5 @@
-"""Local screening: which days exist in the source folder, their files, and checksums.
+"""The days on the station's disk: which days the source folder holds, their files, and
+checksums of their content.
 
 Policy for things that are not regular files (documented in the README): symlinks,
 sockets, FIFOs and devices are never followed, never uploaded and never removed; each
@@ -8,36 +9,22 @@ folder holding one is kept after removal of the uploaded files.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import hashlib
 import os
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .errors import ConfigError, LocalFileError
+from ..errors import ConfigError
+from .localio import local_io
+from .markers import MARKER_NAME
 from .patterns import DatedPattern
 
-MARKER_NAME = ".do-not-touch"
 HASH_CHUNK_BYTES = 1024 * 1024
 Variant = Literal["directories", "files"]
-
-
-@contextmanager
-def local_io(action: str, path: Path) -> Iterator[None]:
-    """Turn an ``OSError`` on a local path into a ``LocalFileError`` naming the path."""
-    try:
-        yield
-    except OSError as error:
-        raise LocalFileError(
-            f"cannot {action} {str(path)!r} ({error.strerror or type(error).__name__}): "
-            "check the disk, the permissions, and that the agent runs as the data's owner; "
-            "it is tried again next pass"
-        ) from None
 
 
 @dataclass(frozen=True)
@@ -195,37 +182,7 @@ def sha256_file(path: Path, poll: Callable[[], None] = lambda: None) -> str:
     return digest.hexdigest()
 
 
-def remove_empty_tree(root: Path) -> None:
-    """Remove empty folders below and including ``root``; anything non-empty stays."""
-    if not root.is_dir() or root.is_symlink():
-        return
-    for folder, _dirs, _files in sorted(os.walk(root, topdown=False), key=lambda w: -len(w[0])):
-        with contextlib.suppress(OSError):
-            os.rmdir(folder)
-
-
 def fingerprint(files: list[LocalFile]) -> list[int]:
     """Return what identifies a day's local content without reading it: the number of
     files, their bytes, and the latest modification time (ns)."""
     return [len(files), sum(f.size for f in files), max((f.mtime_ns for f in files), default=0)]
-
-
-def remove_files(
-    files: list[LocalFile], info: Callable[[str], None], error: Callable[[str], None]
-) -> int:
-    """Remove local files whose server copies are verified; return how many went.
-
-    A file already gone counts as nothing; one that cannot be removed is reported.
-    """
-    removed = 0
-    for local in files:
-        try:
-            local.path.unlink()
-            removed += 1
-        except FileNotFoundError:
-            pass
-        except OSError as failure:
-            error(f"could not remove {local.relpath!r} after upload: {failure.strerror}")
-    if files:
-        info(f"removed {removed} local files (their server copies are verified)")
-    return removed

@@ -19,7 +19,7 @@ from typing import Any
 
 from loguru import logger
 
-from .outcomes import Outcome
+from ..outcomes import Outcome
 from .state import write_private
 
 HEALTH_FILE = "health.json"

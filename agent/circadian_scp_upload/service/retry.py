@@ -29,7 +29,7 @@ from tenacity import (
     sleep_using_event,
 )
 
-from .outcomes import rule_for
+from ..outcomes import rule_for
 
 DEFAULT_INITIAL_WAIT_SECONDS = 1.0
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 Clock = Callable[[], datetime.datetime]
 DEFAULT_GRACE_PERIOD = datetime.timedelta(hours=1)

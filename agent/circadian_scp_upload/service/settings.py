@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import datetime
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -40,14 +39,16 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from .callbacks import DEFAULT_DATED_REGEX
-from .client import normalize_remote
-from .errors import ConfigError, PatternError
-from .patterns import DatedPattern
+from ..engine import DEFAULT_DATED_REGEX
+from ..errors import ConfigError, PatternError
+from ..remote.paths import normalize_remote
+from ..source.patterns import DatedPattern
+from ..source.readiness import StationZone, named_zone, station_zone
 from .pings import check_ping_url
-from .readiness import StationZone, named_zone, station_zone
-from .remote import RemoteConnection
 from .schedule import BandwidthSchedule, UploadWindow
+
+if TYPE_CHECKING:
+    from ..remote import RemoteConnection
 
 ENV_PREFIX = "CSU_"
 SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE", "KNOWN_HOSTS", "PING_URL")
@@ -335,11 +336,22 @@ class AgentSettings(BaseSettings, JobFields):
             self._zone = station_zone(self.timezone)
         return self._zone
 
+    def resolve(
+        self, zone: StationZone | None = None, connection: RemoteConnection | None = None
+    ) -> None:
+        """Keep what loading found from these settings: the station's zone (read with
+        the environment loaded) and the connection (built and checked)."""
+        if zone is not None:
+            self._zone = zone
+        if connection is not None:
+            self._connection = connection
+
     @property
     def connection(self) -> RemoteConnection:
-        """Return the (not yet connected) connection, built and checked at load."""
+        """Return the (not yet connected) connection, built and checked at load
+        (``config.load_settings``)."""
         if self._connection is None:
-            self._connection = build_connection(self)
+            raise ConfigError("the connection was not built: load the settings with it")
         return self._connection
 
     def job_list(self) -> list[Job]:
@@ -348,44 +360,6 @@ class AgentSettings(BaseSettings, JobFields):
             return self.jobs
         fields = {name: getattr(self, name) for name in JobFields.model_fields}
         return [Job(**fields)]
-
-
-def build_connection(settings: AgentSettings) -> RemoteConnection:
-    """Return the connection the settings describe; raise ConfigError for bad options."""
-    return RemoteConnection(
-        settings.host,
-        settings.user,
-        secret(settings.password),
-        port=settings.port,
-        key_filename=settings.key_file,
-        private_key=secret(settings.private_key),
-        passphrase=secret(settings.key_passphrase),
-        allow_agent=True,
-        known_hosts_file=settings.known_hosts_file,
-        known_hosts=secret(settings.known_hosts),
-        host_key_fingerprint=settings.host_key_fingerprint,
-        accept_new_host_key=settings.accept_new_host_key,
-        accepted_host_keys_file=accepted_keys_file(settings),
-        connect_timeout=settings.connect_timeout,
-        io_timeout=settings.io_timeout,
-        keepalive_seconds=settings.keepalive_seconds,
-        compress=settings.compression,
-    )
-
-
-def accepted_keys_file(settings: AgentSettings) -> Path | None:
-    """Return where host keys accepted on first use are recorded: the known_hosts file
-    where the agent may write it, else the private state folder (a read-only root, a
-    ``:ro`` mount, or known_hosts given as text)."""
-    if not settings.accept_new_host_key:
-        return None
-    given = settings.known_hosts_file
-    if given is not None and settings.known_hosts is None:
-        target = given.expanduser()
-        folder_writable = os.access(target.parent, os.W_OK)
-        if os.access(target, os.W_OK) or (not target.exists() and folder_writable):
-            return target
-    return settings.state_dir / "accepted_host_keys"
 
 
 def secret(value: SecretStr | None) -> str | None:

@@ -16,8 +16,8 @@ import datetime
 import posixpath
 import unicodedata
 
-from .local import LocalFile
-from .remote.api import Listing, Remote
+from ..remote.api import Listing, Remote
+from ..source.days import LocalFile
 
 REPLACED_FOLDER = ".csu-replaced"
 STAMP = "%Y%m%dT%H%M%SZ"

@@ -1,22 +1,17 @@
-"""The source-folder lock and the ``.do-not-touch`` markers.
+"""The source-folder lock: one agent per source folder.
 
-The lock is a real kernel lock (``flock`` on the source folder itself, so no lock file
-litters the instrument's data): a second agent on the same folder is refused, and a
-crashed agent's lock vanishes with its process. Markers are only a signal to
-downstream processing; a marker left behind by a crashed run is simply taken over.
+A real kernel lock (``flock`` on the source folder itself, so no lock file litters the
+instrument's data): a second agent on the same folder is refused, and a crashed agent's
+lock vanishes with its process.
 """
 
 from __future__ import annotations
 
-import contextlib
-import datetime
 import os
-import socket
 from pathlib import Path
 from types import TracebackType
 
-from .errors import ConfigError, LocalFileError, LockedError
-from .local import MARKER_NAME, local_io
+from ..errors import ConfigError, LocalFileError, LockedError
 
 try:
     import fcntl
@@ -77,27 +72,3 @@ class SourceLock:
         if self._fd is not None:
             os.close(self._fd)  # closing the descriptor releases the lock
             self._fd = None
-
-
-def marker_text(day: datetime.date) -> str:
-    """Given the day, return the marker's content: who is uploading what, since when."""
-    now = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    return (
-        f"circadian-scp-upload is uploading {day.isoformat()} from {socket.gethostname()} "
-        f"(pid {os.getpid()}) since {now}; do not process this day until this file is gone\n"
-    )
-
-
-def set_local_marker(folder: Path, day: datetime.date) -> Path:
-    """Write the marker into a local folder (replacing a stale one); return its path."""
-    path = folder / MARKER_NAME
-    with local_io("write the local marker", path):
-        path.write_text(marker_text(day), encoding="utf-8")
-    return path
-
-
-def remove_local_marker(folder: Path) -> None:
-    """Remove the local marker if it is there."""
-    path = folder / MARKER_NAME
-    with local_io("remove the local marker", path), contextlib.suppress(FileNotFoundError):
-        path.unlink()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .patterns import DatedPattern
+from ..source.patterns import DatedPattern
 
 DEFAULT_DATED_REGEX = r"^%Y%m%d$"
 

@@ -18,7 +18,7 @@ import functools
 import re
 from dataclasses import dataclass
 
-from .errors import PatternError
+from ..errors import PatternError
 
 PLACEHOLDER_REGEX = {
     "Y": r"\d{4}",

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 from loguru import logger
 
-from .remote.api import Remote
+from ..remote.api import Remote
 
 HASH_COMMAND = "cd -- {root} && xargs -0 sha256sum -z --"
 RECORD = re.compile(rb"^([0-9a-f]{64}) [ *](.*)$", re.DOTALL)

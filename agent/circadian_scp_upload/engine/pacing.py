@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from .errors import UploadAborted
+from ..errors import UploadAborted
 
 ABORT_POLL_SECONDS = 0.5
 # Credit a pacer may save up while idle: a burst of at most this many seconds' worth.

@@ -22,9 +22,9 @@ from typing import Any
 
 from loguru import logger
 
-from .day import DayResult
-from .errors import CircadianError
-from .local import DayUnit, fingerprint
+from ..engine import DayResult
+from ..errors import CircadianError
+from ..source.days import DayUnit, fingerprint
 from .state import write_private
 
 STATUS_FILE = "status.json"

@@ -9,8 +9,8 @@ backslash); names that are not UTF-8 are written as their original bytes.
 
 from __future__ import annotations
 
-from .local import DayUnit
-from .remote.api import Remote
+from ..remote.api import Remote
+from ..source.days import DayUnit
 from .transfer import partial_path
 
 MANIFEST = "SHA256SUMS"
