@@ -18,41 +18,40 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=igno
     SODIUM_INSTALL=system
 RUN python3 -m venv /opt/venv \
     && dpkg-query -W -f '${Package}\n' | sort >/tmp/base-packages
-# The dependencies first, in a layer that only pyproject.toml invalidates (a stub stands
-# in for the package), so a rebuild on the same machine skips this step.
+# The dependencies first, in a layer that only requirements.lock invalidates, so a
+# rebuild on the same machine skips this step. They come from the lock file (exact
+# versions, every file's SHA-256 checked: the same bytes on every station; update it
+# with tests/compat/update-locks.sh).
 # Wheels only, where every dependency publishes one for this platform (amd64, arm64).
 # Where one does not (PyNaCl and cffi on 32-bit ARM, linux/arm/v7), this stage gets a C
-# compiler and headers and builds them, PyNaCl against Debian's libsodium
-# (SODIUM_INSTALL=system) rather than compiling its bundled copy under emulation; PyNaCl
-# 1.6 needs libsodium 1.0.19, so with Debian 12's 1.0.18 it is PyNaCl 1.5 (what paramiko
-# asks for). The Debian libraries the built extensions link to are listed for the final
-# stage, which installs those and never a compiler.
-COPY pyproject.toml /src/
+# compiler and headers and builds them from their locked source archives, PyNaCl against
+# Debian's libsodium (SODIUM_INSTALL=system) rather than compiling its bundled copy
+# under emulation (the lock holds PyNaCl 1.5 there: 1.6 needs libsodium 1.0.19, Debian
+# 12 has 1.0.18). The Debian libraries the built extensions link to are listed for the
+# final stage, which installs those and never a compiler.
+COPY requirements.lock /src/
 RUN --mount=type=secret,id=ca,required=false \
     set -eu; \
     if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
-    mkdir -p /src/agent/circadian_scp_upload; \
-    touch /src/README.md /src/agent/circadian_scp_upload/__init__.py; \
-    if ! /opt/venv/bin/pip install -q --only-binary=:all: /src; then \
+    lock="--require-hashes -r /src/requirements.lock"; \
+    if ! /opt/venv/bin/pip install -q --only-binary=:all: $lock; then \
       echo "no wheel for some dependency on $(dpkg --print-architecture): building from source" >&2; \
       headers="$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')"; \
       dev=""; [ -e "$headers/Python.h" ] || dev=python3-dev; \
       apt-get update -q; \
       DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
         gcc libc6-dev libffi-dev libsodium-dev make pkg-config $dev >/dev/null; \
-      pynacl=""; pkg-config --atleast-version=1.0.19 libsodium || pynacl="pynacl<1.6"; \
-      /opt/venv/bin/pip install -q --prefer-binary /src $pynacl; \
+      /opt/venv/bin/pip install -q --prefer-binary $lock; \
     fi; \
-    /opt/venv/bin/pip uninstall -q -y circadian-scp-upload; \
-    rm -rf /src/agent /src/README.md /src/build; \
     find /opt/venv -name '*.so*' -type f -exec ldd {} + 2>/dev/null \
       | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | sort -u \
       | while read -r lib; do \
           dpkg-query -S "$lib" 2>/dev/null || dpkg-query -S "$(readlink -f "$lib")" 2>/dev/null || true; \
         done \
       | cut -d: -f1 | sort -u | comm -23 - /tmp/base-packages >/opt/venv/debian-runtime-packages
-# Then the package itself; running its command proves that every extension loads.
-COPY README.md /src/
+# Then the package itself (its dependencies are already there: --no-deps); running its
+# command proves that every extension loads.
+COPY pyproject.toml README.md /src/
 COPY agent /src/agent
 RUN --mount=type=secret,id=ca,required=false \
     set -eu; \
@@ -67,8 +66,13 @@ RUN --mount=type=secret,id=ca,required=false \
 FROM ${BASE_IMAGE}
 ARG UID=10001
 ARG GID=10001
-ARG VERSION=1.0.0
-LABEL org.opencontainers.image.title="circadian-scp-upload" \
+ARG VERSION=1.1.0
+# The locked versions of the libraries that carry the SSH and the settings (a test keeps
+# these equal to requirements.lock; `circadian-scp-upload --version` says the same).
+LABEL io.github.circadian-scp-upload.paramiko="5.1.0" \
+      io.github.circadian-scp-upload.cryptography="50.0.2" \
+      io.github.circadian-scp-upload.pydantic="2.14.4" \
+      org.opencontainers.image.title="circadian-scp-upload" \
       org.opencontainers.image.description="Uploads each finished day of instrument data over SSH, verified before local removal" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="MIT" \

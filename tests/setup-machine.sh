@@ -4,7 +4,7 @@
 # tools, and (for the container tier) a running Docker engine with docker-compose, base
 # images, and arm64/armv7 emulation. Idempotent; safe to run again.
 #
-# The package goes into .venv, made with the first python3 on PATH: Debian's and
+# The package goes into .venv (from the lock file), made with the first python3 on PATH: Debian's and
 # Ubuntu's own python3 refuse `pip install` outside a virtual environment (PEP 668,
 # externally-managed-environment). The test command runs that environment's
 # interpreter, `.venv/bin/python -m pytest`, so nothing needs activating.
@@ -35,7 +35,11 @@ if ! .venv/bin/python -c 'import sys' 2>/dev/null; then
     python3 -m venv .venv
   fi
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+# The locked versions, every file's hash checked (requirements-test.lock: the runtime
+# dependencies as the image ships them, and the test tools), then the package itself.
+.venv/bin/python -m pip install -q --disable-pip-version-check --require-hashes \
+  -r requirements-test.lock
+.venv/bin/python -m pip install -q --disable-pip-version-check --no-deps -e .
 echo "test environment: .venv ($(.venv/bin/python --version))" >&2
 
 bash tests/container/prepare-docker.sh

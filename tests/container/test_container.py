@@ -76,6 +76,25 @@ def test_image_runs_as_non_root_with_healthcheck_and_labels(images: None) -> Non
     print(f"image size: {info['Size'] / 1e6:.0f} MB")
 
 
+def test_image_runs_the_locked_versions_and_its_labels_say_which(images: None) -> None:
+    """The image installs requirements.lock: ``--version`` inside names the locked
+    versions, and so do its labels."""
+    [info] = json.loads(docker("image", "inspect", IMAGE).stdout)
+    labels = info["Config"]["Labels"]
+    said = docker("run", "--rm", IMAGE, "--version").stdout
+    lock = (ROOT / "requirements.lock").read_text()
+    for name in ("paramiko", "cryptography", "pydantic"):
+        version = labels[f"io.github.circadian-scp-upload.{name}"]
+        assert f"\n{name}=={version} " in lock, name
+        assert f"{name} {version}," in said, said
+    freeze = docker("run", "--rm", "--entrypoint", "pip", IMAGE, "freeze", "--all").stdout
+    for line in freeze.splitlines():
+        name, _, version = line.partition("==")
+        if version and name.lower() not in ("pip", "setuptools", "wheel", "circadian-scp-upload"):
+            normalized = name.lower().replace("_", "-")
+            assert f"\n{normalized}=={version}" in lock, f"{line} is not what the lock says"
+
+
 def test_image_reports_bad_configuration_with_exit_2_on_a_read_only_root(images: None) -> None:
     result = docker(
         "run",
