@@ -26,8 +26,33 @@ from circadian_scp_upload import RemoteConnection
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 TEST_USER = "csu-test"
 STARTUP_SECONDS = 10.0
-# One password per test process: every server of the process shares the one login user.
-TEST_PASSWORD = secrets.token_urlsafe(16)
+PASSWORD_FILE = Path("/var/tmp/csu-test-password")
+
+
+def _machine_password() -> str:
+    """One password per machine for the one login user, made once and kept (0600):
+    test processes that run side by side (the compat tier's nested run, the benchmark,
+    a second session) would otherwise reset each other's password."""
+    try:
+        return PASSWORD_FILE.read_text().strip() or secrets.token_urlsafe(16)
+    except FileNotFoundError:
+        pass
+    password = secrets.token_urlsafe(16)
+    try:
+        draft = PASSWORD_FILE.with_name(f"{PASSWORD_FILE.name}.{os.getpid()}")
+        draft.write_text(password)
+        draft.chmod(0o600)
+        os.link(draft, PASSWORD_FILE)  # atomic: the first process's password wins
+        draft.unlink()
+    except FileExistsError:
+        draft.unlink()
+        return PASSWORD_FILE.read_text().strip()
+    except OSError:  # not root, or no /var/tmp: a password of this process
+        return password
+    return password
+
+
+TEST_PASSWORD = _machine_password()
 
 
 @dataclass

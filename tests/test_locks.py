@@ -61,7 +61,8 @@ def test_the_test_environment_runs_the_shipped_versions() -> None:
     """CI and .venv install requirements-test.lock: the runtime libraries the tests run
     are the ones the image ships."""
     shipped = pins(SHIPPED)
-    for name in ("paramiko", "cryptography", "pydantic", "pydantic-settings", "loguru"):
+    names = ("paramiko", "cryptography", "bcrypt", "pynacl", "pydantic", "pydantic-settings")
+    for name in (*names, "loguru", "tenacity"):
         versions = {version for version, _marker in shipped[name]}
         assert metadata.version(name) in versions, f"{name} {metadata.version(name)}"
 

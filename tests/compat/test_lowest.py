@@ -74,13 +74,14 @@ def test_the_hook_tiers_pass_against_the_lowest_allowed_versions() -> None:
             "-c",
             "import paramiko, tenacity, loguru; from importlib import metadata;"
             "print(paramiko.__version__, metadata.version('pydantic-settings'),"
-            " metadata.version('tenacity'), metadata.version('loguru'))",
+            " metadata.version('tenacity'), metadata.version('loguru'),"
+            " metadata.version('pydantic'))",
         ],
         capture_output=True,
         text=True,
         check=True,
     ).stdout.split()
-    assert versions == ["3.5.0", "2.2.0", "8.2.0", "0.7.0"], versions
+    assert versions == ["3.5.0", "2.2.0", "8.2.0", "0.7.0", "2.7.0"], versions
     result = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not compat", *SUBSET],
         cwd=ROOT,
@@ -99,8 +100,10 @@ def test_the_hook_tiers_pass_against_the_lowest_allowed_versions() -> None:
 def test_the_lowest_set_installs_on_the_ends_of_the_python_range(
     minor: str, tmp_path: Path
 ) -> None:
-    """With that Python where the machine has one (pyenv's), a real install and the
-    agent's command; else pip's resolver for that Python, wheels only."""
+    """With that Python where the machine has one (pyenv's): a real install of the
+    lowest set and the agent's command. Where it has none, uv resolves the lowest
+    runtime set for that Python (its markers evaluated for that version, wheels only):
+    a resolution, not an install, and said so."""
     found = sorted(PYENV.glob(f"{minor}.*/bin/python{minor}"))
     if found:
         python = _make_venv(str(found[-1]), tmp_path / "venv")
@@ -113,24 +116,30 @@ def test_the_lowest_set_installs_on_the_ends_of_the_python_range(
         assert "paramiko 3.5.0" in out, out
         assert f"Python {minor}." in out, out
         return
-    subprocess.run(
+    print(f"no Python {minor} here: resolving the lowest set for it instead of installing")
+    resolved = subprocess.run(
         [
-            sys.executable,
-            "-m",
+            str(Path(sys.executable).parent / "uv"),
             "pip",
-            "install",
-            "-q",
-            "--dry-run",
-            "--ignore-installed",
-            "--only-binary=:all:",
+            "compile",
+            "pyproject.toml",
+            "--resolution",
+            "lowest-direct",
             "--python-version",
             minor,
-            "--target",
-            str(tmp_path / "t"),
-            "--require-hashes",
-            "-r",
-            str(LOWEST),
+            "--python-platform",
+            "x86_64-manylinux_2_28",
+            "--only-binary",
+            ":all:",
+            "-c",
+            "tests/compat/constraints.txt",
+            "--no-header",
         ],
-        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "UV_PYTHON_DOWNLOADS": "never"},
         timeout=600,
     )
+    assert resolved.returncode == 0, resolved.stderr
+    assert "paramiko==3.5.0" in resolved.stdout, resolved.stdout

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 uv=".venv/bin/uv"
 [ -x "$uv" ] || uv=uv
 export UV_PYTHON_DOWNLOADS=never
-common=(--universal --generate-hashes --python-version 3.10 -c tests/compat/constraints.txt
+common=(--upgrade --universal --generate-hashes --python-version 3.10 -c tests/compat/constraints.txt
   --custom-compile-command tests/compat/update-locks.sh --quiet)
 "$uv" pip compile pyproject.toml "${common[@]}" -o requirements.lock
 "$uv" pip compile pyproject.toml --extra test "${common[@]}" -o requirements-test.lock

@@ -3,12 +3,14 @@
 - ``api``: the ``Remote`` Protocol the upload code uses, and its plain types.
 - ``session``: one SSH connection: socket, host-key trust, login, SFTP channel.
 - ``hostkeys``, ``credentials``: whom to trust, and with which key to log in.
-- ``wire``: paramiko's SFTP client plus extensions, pipelining and lossless listings
-  (the one user of paramiko's private API).
+- ``wire``: paramiko's SFTP client plus extensions, pipelining, replies matched by
+  request number, lossless listings, key renewals that never hang.
+- ``compat``: paramiko's private API, every use of it, each hook listed and checked.
 - ``sftp``: single SFTP requests, a file sink, pipelined batches.
 - ``exec``: commands and raw streams over exec channels.
 - ``probe``: what the server offers, decided once per connection.
 - ``errors``: the one translator of paramiko and socket failures.
+- ``paths``: remote folders as users write them; ``logs``: paramiko's logging routed.
 - ``connection``: ``RemoteConnection``, the public class implementing ``Remote``.
 """
 

@@ -111,7 +111,7 @@ class JobFields(BaseModel):
     )
     keep_replaced: bool = Field(
         True,
-        description="keep a server copy that a changed local file replaces, under "
+        description="keep every server copy that a changed local file replaces, under "
         "`<dst>/.csu-replaced/<time>/` (false: overwrite it)",
     )
 
@@ -350,8 +350,10 @@ class AgentSettings(BaseSettings, JobFields):
     def connection(self) -> RemoteConnection:
         """Return the (not yet connected) connection, built and checked at load
         (``config.load_settings``)."""
-        if self._connection is None:
-            raise ConfigError("the connection was not built: load the settings with it")
+        if self._connection is None:  # loaded without it (healthcheck, status): built now
+            from .connect import build_connection  # connect imports this module
+
+            self._connection = build_connection(self)
         return self._connection
 
     def job_list(self) -> list[Job]:

@@ -1,6 +1,6 @@
 """What this agent runs: its own version and the versions of the libraries it rests on,
 as installed (the image installs exactly those of ``requirements.lock``), so an office
-can tell what each station runs (``--version``, the status, the station report)."""
+can tell what each station runs (``--version``)."""
 
 from __future__ import annotations
 
