@@ -101,3 +101,14 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not LEDGER.empty():
         terminalreporter.section("fault suite summary")
         terminalreporter.write_line(LEDGER.table())
+    verdict = LEDGER.verdict()
+    if verdict is not None:
+        terminalreporter.write_line(f"FAILED: {verdict}", red=True, bold=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A session whose fault ledger counted lost bytes fails, whatever its tests said."""
+    from tests.faults.ledger import LEDGER
+
+    if LEDGER.verdict() is not None and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -94,6 +94,7 @@ def _check(agent: Agent) -> int:
     try:
         with agent.connection(retry=False) as connection:
             print(f"connected to {agent.settings.user}@{connection.where}: host key verified")
+            print(f"server: {connection.traits().describe()}")
             print(f"station time zone: {agent.zone.describe()}")
             for job in agent.jobs:
                 client = agent.make_client(connection, job)
@@ -148,6 +149,11 @@ def _status(settings: AgentSettings, as_json: bool) -> int:
         f"uploaded since the state began: {status.uploaded_files_total} files, "
         f"{_human(status.uploaded_bytes_total)}"
     )
+    if status.replaced_kept_total:
+        print(
+            f"server copies of changed files kept under .csu-replaced: "
+            f"{status.replaced_kept_total} (OPERATOR.md: pruning kept versions)"
+        )
     return 0
 
 

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.faults.ledger import LEDGER
+from tests.faults.ledger import LEDGER, Ledger
 
 MARKER = ".do-not-touch"
 PARTIAL_SUFFIX = ".csu-partial"
@@ -51,40 +51,67 @@ def leftovers(*roots: Path) -> list[Path]:
     ]
 
 
-def check_invariants(original: dict[str, Original], src: Path, dst: Path) -> None:
+def intact(path: Path, expected: Original) -> bool:
+    """Return whether ``path`` holds exactly the expected content."""
+    return (
+        path.is_file()
+        and path.stat().st_size == expected.size
+        and digest(path) == (expected.sha256)
+    )
+
+
+def check_invariants(
+    original: dict[str, Original], src: Path, dst: Path, ledger: Ledger = LEDGER
+) -> None:
     """Assert what must hold at every moment, even right after a kill -9.
 
     No local file is gone unless the server holds a verified copy, and every file under
     its final name on the server is complete and correct (nothing partial is ever there).
+    A file that exists nowhere intact is counted as lost before anything is asserted.
     """
+    problems = []
     for relpath, expected in original.items():
         local, remote = src / relpath, dst / relpath
-        if remote.exists():
-            assert digest(remote) == expected.sha256, f"wrong content under a final name: {relpath}"
-        if not local.exists():
-            assert remote.exists(), f"local file removed before the server held it: {relpath}"
+        remote_ok = intact(remote, expected)
+        if not remote_ok and not intact(local, expected):
+            ledger.bytes_lost += expected.size
+        if remote.exists() and not remote_ok:
+            problems.append(f"wrong content under a final name: {relpath}")
+        if not local.exists() and not remote_ok:
+            problems.append(f"local file removed before the server held it: {relpath}")
+    assert not problems, problems
 
 
-def check_final(original: dict[str, Original], src: Path, dst: Path, removed: set[str]) -> None:
+def check_final(
+    original: dict[str, Original],
+    src: Path,
+    dst: Path,
+    removed: set[str],
+    ledger: Ledger = LEDGER,
+) -> None:
     """Assert the complete final state and record it in the ledger.
 
     Every file is on the server with the right content; exactly the files in
     ``removed`` are gone locally, the rest are intact; no leftovers on either side.
+    What the ledger sees is counted first (a file intact nowhere is lost), then
+    asserted, so a loss always shows in the summary.
     """
-    lost = 0
+    problems = []
     for relpath, expected in original.items():
-        remote = dst / relpath
-        if not remote.exists() or digest(remote) != expected.sha256:
-            if not (src / relpath).exists():
-                lost += expected.size
-            raise AssertionError(f"missing or wrong on the server: {relpath}")
-        if relpath in removed:
-            assert not (src / relpath).exists(), f"not removed locally: {relpath}"
-        else:
-            assert digest(src / relpath) == expected.sha256, f"local copy changed: {relpath}"
-        LEDGER.files_verified += 1
-        LEDGER.bytes_verified += expected.size
-    LEDGER.bytes_lost += lost
+        local, remote = src / relpath, dst / relpath
+        remote_ok, local_ok = intact(remote, expected), intact(local, expected)
+        if not remote_ok and not local_ok:
+            ledger.bytes_lost += expected.size
+        if not remote_ok:
+            problems.append(f"missing or wrong on the server: {relpath}")
+            continue
+        if relpath in removed and local.exists():
+            problems.append(f"not removed locally: {relpath}")
+        if relpath not in removed and not local_ok:
+            problems.append(f"local copy changed: {relpath}")
+        ledger.files_verified += 1
+        ledger.bytes_verified += expected.size
     left = leftovers(src, dst)
-    LEDGER.leftovers += len(left)
+    ledger.leftovers += len(left)
+    assert not problems, problems
     assert left == [], left

@@ -22,8 +22,14 @@ class Ledger:
     leftovers: int = 0
     notes: dict[str, str] = field(default_factory=dict)
 
+    def verdict(self) -> str | None:
+        """Return why the session fails on what the ledger saw (a loss), or None."""
+        if self.bytes_lost:
+            return f"the fault suite lost data: {self.bytes_lost} bytes exist nowhere intact"
+        return None
+
     def empty(self) -> bool:
-        return not self.faults and not self.runs_completed
+        return not self.faults and not self.runs_completed and not self.bytes_lost
 
     def table(self) -> str:
         rows = [

@@ -180,14 +180,23 @@ def test_names_that_collide_on_a_case_insensitive_server_are_never_removed(
     LEDGER.faults["names colliding on a case-insensitive server"] += 2
 
 
+@pytest.mark.parametrize("keep", [True, False], ids=["keep replaced", "overwrite"])
 def test_a_name_that_differs_only_in_case_from_a_server_file_keeps_that_file(
-    shell_server: SSHServer, case_insensitive_dir: Path, tmp_path: Path
+    shell_server: SSHServer, case_insensitive_dir: Path, tmp_path: Path, keep: bool
 ) -> None:
-    """4, 3: Data.bin was uploaded, verified and removed; then data.bin appears locally."""
+    """4, 3 (and round three, 5): Data.bin was uploaded, verified and removed; then
+    data.bin appears locally. It is never removed locally, whether or not replaced
+    server copies are kept."""
     src = tmp_path / "src"
     first, second = os.urandom(300_000), os.urandom(300_000)
     write_file(src / day(-2) / "Data.bin", first)
-    env = agent_env(shell_server, src, case_insensitive_dir, CSU_REMOVE_AFTER_UPLOAD="true")
+    env = agent_env(
+        shell_server,
+        src,
+        case_insensitive_dir,
+        CSU_REMOVE_AFTER_UPLOAD="true",
+        CSU_KEEP_REPLACED=str(keep).lower(),
+    )
     assert agent("once", env).returncode == 0
     assert not (src / day(-2)).exists()
     write_file(src / day(-2) / "data.bin", second)
@@ -197,8 +206,11 @@ def test_a_name_that_differs_only_in_case_from_a_server_file_keeps_that_file(
     )
     assert (src / day(-2) / "data.bin").read_bytes() == second  # never removed
     assert (case_insensitive_dir / day(-2) / "DATA.BIN").read_bytes() == second
-    [kept] = tree(case_insensitive_dir / ".csu-replaced").values()
-    assert kept == first  # the verified first file lives on, kept aside
+    if keep:
+        [kept] = tree(case_insensitive_dir / ".csu-replaced").values()
+        assert kept == first  # the verified first file lives on, kept aside
+    else:
+        assert not (case_insensitive_dir / ".csu-replaced").exists()
     LEDGER.faults["a name differing in case from a verified server file"] += 1
 
 

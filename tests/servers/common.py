@@ -53,7 +53,17 @@ class Decision:
         """Given the logged decision (after ``host:port: ``), return what is not as expected."""
         found: list[str] = []
         shell_part, _, rest = line.partition("; verification: ")
-        verify, _, flags = rest.rpartition("; ")
+        verify, _, rest = rest.partition("; durability: ")
+        durability, _, flags = rest.rpartition("; ")
+        wanted_durability = (
+            "fsync@openssh.com for each file, sync of its folder before local removal"
+            if self.shell and self.server_hash and self.fsync
+            else "fsync@openssh.com for each file; a rename is not made durable"
+            if self.fsync
+            else "none offered"
+        )
+        if not durability.startswith(wanted_durability):
+            found.append(f"expected durability {wanted_durability!r}, got {durability!r}")
         if self.shell:
             if shell_part.startswith("no shell"):
                 found.append(f"expected a shell, the agent saw {shell_part!r}")

@@ -48,6 +48,8 @@ class MemoryRemote:
     clock: int = 1_700_000_000  # the server's "now" for files it writes
     round_trip: float | None = None  # seconds; 10 ms or more counts as a long link
     lane_count: int = 1  # SFTP channels the fake server grants
+    synced: list[tuple[str, list[str]]] = field(default_factory=list)  # sync commands run
+    sync_status: int = 0  # the exit status of sync
 
     def fail(self, operation: str, path: str, error: CircadianError) -> None:
         """Make ``operation`` on ``path`` raise ``error`` (once)."""
@@ -179,6 +181,9 @@ class MemoryRemote:
                     out += hashlib.sha256(self.files[path]).hexdigest().encode() + b"  " + name
                     out += b"\0"
             return CommandResult(0, out, b"")
+        if words[:2] == ["cd", "--"] and words[-2:] == ["sync", "--"]:
+            self.synced.append((norm(words[2]), [n.decode() for n in stdin.split(b"\0") if n]))
+            return CommandResult(self.sync_status, b"", b"" if not self.sync_status else b"EIO")
         if len(words) == 3 and words[1] == "<":
             path = norm(words[2])
             if path not in self.files:

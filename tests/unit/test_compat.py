@@ -12,15 +12,17 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import textwrap
 from pathlib import Path
 
 import paramiko
 import pytest
+from paramiko import SFTPAttributes
 
 import circadian_scp_upload
 from circadian_scp_upload.remote import compat
 from circadian_scp_upload.remote.compat import ATTRIBUTE_HOOKS, METHOD_HOOKS
-from circadian_scp_upload.remote.wire import Request, drain_writes
+from circadian_scp_upload.remote.wire import Request
 from tests.unit.paramiko_peer import paramiko_peer
 
 
@@ -75,10 +77,16 @@ def test_the_hooks_work_end_to_end_on_a_real_paramiko_peer(tmp_path: Path) -> No
             compat_request(compat.CMD_OPEN, b"/folder/new.bin") for _ in range(3)
         )
         assert all(isinstance(r, bytes) and r for r in results)
-        with wire.open("/folder/b.bin", "wb") as handle:
-            handle.set_pipelined(True)
-            handle.write(b"b" * 70000)
-            drain_writes(handle)
+        flags = compat.SFTP_FLAG_WRITE | compat.SFTP_FLAG_CREATE | compat.SFTP_FLAG_TRUNC
+        _kind, reply = wire.request(compat.CMD_OPEN, b"/folder/b.bin", flags, SFTPAttributes())
+        handle = reply.get_binary()
+        numbers = wire.queue(
+            Request(compat.CMD_WRITE, (handle, compat.int64(offset), b"b" * 10000))
+            for offset in range(0, 70000, 10000)
+        )
+        for number in reversed(numbers):  # replies are awaited in any order
+            assert wire.wait_reply(number)[0] == compat.CMD_STATUS
+        wire.request(compat.CMD_CLOSE, handle)
         assert (root / "folder" / "b.bin").stat().st_size == 70000
 
 
@@ -142,3 +150,29 @@ def test_no_module_but_compat_reads_a_private_member_of_another_object() -> None
                 continue
             offenders.append(f"{path.relative_to(package)}:{node.lineno}: {ast.unparse(node)}")
     assert not offenders, offenders
+
+
+def test_no_subclass_of_a_dependency_uses_its_private_members_outside_compat() -> None:
+    """``self._name`` in a subclass of a paramiko (or other dependency) class, where that
+    class has ``_name`` (a method, or an attribute its source sets): private API used
+    outside compat.py."""
+    offenders = []
+    for cls in _package_classes():
+        if cls.__module__ == compat.__name__:
+            continue
+        bases = [b for b in cls.__mro__[1:] if b.__module__.startswith(DEPENDENCIES)]
+        if not bases:
+            continue
+        theirs = "".join(inspect.getsource(base) for base in bases)
+        names = {name for base in bases for name in vars(base)}
+        for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(cls)))):
+            if (
+                isinstance(node, ast.Attribute)
+                and isinstance(node.value, ast.Name)
+                and node.value.id in ("self", "cls")
+                and node.attr.startswith("_")
+                and not node.attr.startswith("__")
+                and (node.attr in names or f"self.{node.attr}" in theirs)
+            ):
+                offenders.append(f"{cls.__module__}.{cls.__name__}: self.{node.attr}")
+    assert not offenders, sorted(set(offenders))

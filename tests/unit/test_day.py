@@ -282,3 +282,34 @@ def test_removal_happens_under_the_local_marker(tmp_path: Path) -> None:
     assert all(seen)
     assert not [p for p in remote.files if p.endswith(".do-not-touch")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20240920"]
+
+
+def test_renames_are_made_durable_before_any_local_file_goes(tmp_path: Path) -> None:
+    """Where the server's shell has a sync that takes names, each file to be removed
+    and the folders holding it are synced first; a sync that fails keeps every file."""
+    make_days(tmp_path)
+    traits = ServerTraits(
+        shell=True, batch_hasher=True, stream_hasher="sha256sum", fsync=True, folder_sync=True
+    )
+    remote = MemoryRemote(server_traits=traits)
+    seen: list[int] = []
+    info: list[str] = []
+
+    def on_info(message: str) -> None:
+        info.append(message)
+        if "removed" in message:
+            seen.append(len(remote.synced))
+
+    callbacks = UploadClientCallbacks(log_info=on_info)
+    DailyTransferClient(
+        remote, tmp_path, "/srv", True, callbacks=callbacks, timezone="UTC", clock=lambda: NOW
+    ).run()
+    assert seen == [1, 2]  # each day synced before its removal
+    assert remote.synced[0] == ("/srv/20240917", [".", "small.txt", "sub", "sub/large.bin"])
+    make_days(tmp_path / "again")
+    remote = MemoryRemote(server_traits=traits, sync_status=1)
+    info, errors, _report = run(remote, tmp_path / "again", remove=True)
+    assert all(
+        (tmp_path / "again" / day / "small.txt").exists() for day in ("20240917", "20240918")
+    )
+    assert any("could not make its copies durable" in e for e in errors)

@@ -13,9 +13,12 @@ from circadian_scp_upload.remote.probe import (
 OPENSSH = {"fsync@openssh.com", "posix-rename@openssh.com", "statvfs@openssh.com"}
 
 
-def answer(*parts: bytes, quoting: bytes = QUOTING_TORTURE.encode()) -> bytes:
-    """The probe's output: answers 1 to 3 as given, then the quoting test and the end."""
-    parts = (*parts[:3], quoting + b"\n", b"")
+def answer(
+    *parts: bytes, quoting: bytes = QUOTING_TORTURE.encode(), sync: bytes = b"synced\n"
+) -> bytes:
+    """The probe's output: answers 1 to 3 as given, then the quoting test, the sync of a
+    folder, and the end."""
+    parts = (*parts[:3], quoting + b"\n", sync, b"")
     return b"".join(b"@" + str(i + 1).encode() + b"\n" + p for i, p in enumerate(parts))
 
 
@@ -26,7 +29,8 @@ def test_parse_probe_keys_each_answer_by_its_marker() -> None:
         "2": EMPTY_SHA256 + b" *stdin",
         "3": b"",
         "4": QUOTING_TORTURE.encode(),
-        "5": b"",
+        "5": b"synced",
+        "6": b"",
     }
 
 
@@ -46,6 +50,26 @@ def test_a_full_shell_with_openssl_and_coreutils() -> None:
     assert traits.statvfs
     assert "a POSIX shell" in traits.describe()
     assert "fsync: yes" in traits.describe()
+    assert traits.folder_sync
+    assert "durability: fsync@openssh.com for each file, sync of its folder" in traits.describe()
+
+
+def test_a_sync_that_takes_no_names_makes_no_folder_durable() -> None:
+    out = answer(
+        EMPTY_SHA256 + b"  /dev/null\0",
+        b"",
+        EMPTY_SHA256 + b"  -\n",
+        sync=b"sync: invalid option -- '-'\nUsage: sync\n",
+    )
+    traits = traits_from(CommandResult(0, out, b""), OPENSSH)
+    assert traits.shell
+    assert not traits.folder_sync
+    assert "a rename is not made durable" in traits.describe()
+
+
+def test_no_fsync_and_no_shell_is_said_as_no_durability() -> None:
+    traits = traits_from(None, {"posix-rename@openssh.com"})
+    assert "durability: none offered" in traits.describe()
 
 
 def test_a_busybox_shell_without_openssl_or_sha256sum_z() -> None:

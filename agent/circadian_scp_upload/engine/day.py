@@ -30,7 +30,15 @@ from .daylog import DayLog
 from .manifest import manifest_name, write_manifest
 from .pacing import AbortPoller, Pacer
 from .progress import Progress
-from .replaced import REPLACED_FOLDER, KeptCopies, colliding_names, plan_aside
+from .replaced import (
+    MANY_VERSIONS,
+    REPLACED_FOLDER,
+    KeptCopies,
+    case_only_matches,
+    colliding_names,
+    pass_stamp,
+    plan_aside,
+)
 from .transfer import Uploader, ancestors, is_partial_name, partial_path
 from .verify import RemoteHasher
 
@@ -51,6 +59,7 @@ class DayResult:
     removed: int = 0
     message: str = ""
     idle: bool = False
+    kept_aside: int = 0  # server copies of replaced files kept under .csu-replaced
     fingerprint: list[int] = field(default_factory=list)  # of the local files screened
     unit: DayUnit | None = field(default=None, repr=False)
 
@@ -84,7 +93,7 @@ class DayPlan:
 
     def __post_init__(self) -> None:
         self.hasher = RemoteHasher(self.remote, self.poll)
-        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = pass_stamp(datetime.datetime.now(datetime.timezone.utc))
         self.replaced_folder = posixpath.join(self.dst_path, REPLACED_FOLDER, stamp)
         self.kept = KeptCopies(self.remote, self.dst_path)
         self.times = ServerTimes(self.remote)
@@ -168,16 +177,20 @@ class DayUpload:
             verified = [f for f in files if f.relpath in synced and f.unchanged()]
             if self.plan.manifest and files and len(verified) == len(files):
                 self._write_manifest(files, compared, state.listing, changed=receiving)
+            bad = self._report_proof(files, verified, compared)  # the proof, then removal
             if state.remove:
                 proven = [
                     f
                     for f in verified
                     if f.relpath in compared.proven and f.relpath not in self.colliding
                 ]
-                self.result.removed = remove_files(proven, self.log.info, self.log.error)
+                if self._durable(proven):
+                    self.result.removed = remove_files(proven, self.log.info, self.log.error)
         finally:
+            # last: downstream may take the day once its marker is gone
             self._release_markers(remote=marked_remote, local=marked_local)
-        self._report(files, verified, compared)
+        self.result.status = "uploaded" if not bad else "failed"
+        self.log.info("done" if not bad else "done, with files left to upload next run")
         if state.remove and self.unit.variant == "directories" and not self.unit.skipped:
             remove_empty_tree(self.local_root)
 
@@ -275,13 +288,9 @@ class DayUpload:
             self.plan.poll,
             stream=traits.shell,
             # every large file is proven before its rename: by the server's hasher, or,
-            # where there is none, read back (resumed files included, whose tail alone
-            # was compared)
-            server_checksum=(
-                self.plan.hasher.file_checksum
-                if traits.stream_hasher
-                else self.plan.hasher.read_back
-            ),
+            # where there is none or it fails, read back (resumed files included, whose
+            # tail alone was compared)
+            server_checksum=self.plan.hasher.file_checksum if traits.stream_hasher else None,
             durable=self.plan.remove,
             on_bytes=progress.add,
             aside=self._aside(pairs),
@@ -295,6 +304,7 @@ class DayUpload:
             self.result.bytes_sent += uploader.bytes_sent
             self.result.uploaded += uploader.files_sent
             self.unreadable.update(uploader.skipped)
+        self.result.kept_aside += uploader.kept_aside
         if uploader.kept_aside:
             self.log.info(
                 f"kept the server's earlier copies of {uploader.kept_aside} file(s) that "
@@ -304,27 +314,54 @@ class DayUpload:
 
     def _aside(self, pairs: list[tuple[LocalFile, str]]) -> dict[str, tuple[str, str]]:
         """Return final path -> (its server copy, where to keep that) for the files a
-        changed local file replaces (``replaced.plan_aside``); create those folders."""
-        if not self.plan.keep_replaced:
-            return {}
-        aside, case_only = plan_aside(
-            pairs,
-            self.listing if self.listing is not None else self.plan.listing(self.unit),
-            self.colliding,
-            self.remote_root,
-            self.plan.replaced_folder,
-            self.plan.kept,
-        )
+        changed local file replaces (``replaced.plan_aside``); create those folders.
+        Local names that match a server file only after case folding are marked never
+        to be removed locally, whether or not copies are kept."""
+        listing = self.listing if self.listing is not None else self.plan.listing(self.unit)
+        case_only = case_only_matches(pairs, listing, self.colliding)
+        aside: dict[str, tuple[str, str]] = {}
+        if self.plan.keep_replaced:
+            aside = plan_aside(
+                pairs,
+                listing,
+                self.colliding,
+                self.remote_root,
+                self.plan.replaced_folder,
+                self.plan.dst_path,
+            )
         for relpath, server_name in case_only.items():
             self.colliding.add(relpath)
+            kept = "is kept aside first" if self.plan.keep_replaced else "is replaced"
             self.log.error(
                 f"{relpath!r} differs only in letter case or normalization from "
-                f"{server_name!r} on the server: it is uploaded beside it (the server's copy "
-                "is kept aside first), but never removed locally"
+                f"{server_name!r} on the server: it is uploaded beside it (on a "
+                f"case-insensitive server the server's copy {kept}), but never removed "
+                "locally"
             )
-        folders = {posixpath.dirname(path) for _held, path in aside.values()}
-        self.remote.make_folders(sorted(ancestors(folders, self.plan.dst_path)))
+        if aside:
+            self._count_versions(aside)
+            folders = {posixpath.dirname(path) for _held, path in aside.values()}
+            self.remote.make_folders(sorted(ancestors(folders, self.plan.dst_path)))
         return aside
+
+    def _count_versions(self, aside: dict[str, tuple[str, str]]) -> None:
+        """Warn about files kept aside again and again: a writer that keeps changing a
+        file after its day ended fills the server's disk (never silently: every
+        version is kept)."""
+        recent = self.plan.kept.recent()
+        for held, _where in aside.values():
+            relative = posixpath.relpath(held, self.plan.dst_path)
+            recent[relative] += 1
+            if recent[relative] >= MANY_VERSIONS:
+                logger.warning(
+                    "{}: {!r} was replaced {} times within a day; every version is kept "
+                    "under {!r} (see OPERATOR.md, pruning kept versions): something keeps "
+                    "changing it after its day ended",
+                    self.unit.label,
+                    relative,
+                    recent[relative],
+                    posixpath.join(self.plan.dst_path, REPLACED_FOLDER),
+                )
 
     def _resuming(self, local: LocalFile, offset: int) -> None:
         self.log.info(f"resuming {local.relpath!r} from byte {offset}")
@@ -335,8 +372,11 @@ class DayUpload:
         )
 
     def _remove_leftovers(self, leftovers: list[str], listing: Listing) -> None:
-        """Remove what an interrupted run left (the shared listing forgets it too)."""
+        """Remove the temporary files an interrupted run left (the shared listing forgets
+        them too). Its marker stays: it is released last, with this pass's own."""
         for relpath in leftovers:
+            if relpath == MARKER_NAME:
+                continue
             self.remote.remove(posixpath.join(self.remote_root, relpath))
             listing.files.pop(relpath, None)
 
@@ -383,9 +423,11 @@ class DayUpload:
         if local:
             remove_local_marker(self.local_root)
 
-    def _report(
+    def _report_proof(
         self, files: list[LocalFile], verified: list[LocalFile], compared: Comparison
-    ) -> None:
+    ) -> list[str]:
+        """Say what the checksums proved (before anything local is removed); return the
+        files that could not be verified."""
         verified_names = {f.relpath for f in verified}
         bad = [f.relpath for f in files if f.relpath not in verified_names]
         for error in list(self.unreadable.values())[:UNREADABLE_SHOWN]:
@@ -405,5 +447,18 @@ class DayUpload:
                 f"checksums of {len(compared.proven)} files match; {len(compared.quick)} are "
                 "unchanged on the server since they were verified (size and time)"
             )
-        self.result.status = "uploaded" if not bad else "failed"
-        self.log.info("done" if not bad else "done, with files left to upload next run")
+        return bad
+
+    def _durable(self, proven: list[LocalFile]) -> bool:
+        """Before local files go: make their server copies' names durable where the
+        server can (``sync`` of each file and of the folders holding them, names on
+        standard input). Return whether removal may go on: False when the sync failed."""
+        if not proven or not self.remote.traits().folder_sync:
+            return True
+        if self.plan.hasher.sync(self.remote_root, [f.relpath for f in proven]):
+            return True
+        self.log.error(
+            "the server could not make its copies durable (sync failed): the local files "
+            "are kept this pass and removed on the next"
+        )
+        return False

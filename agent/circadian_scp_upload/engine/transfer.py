@@ -35,6 +35,7 @@ from ..source.localio import local_io
 from .lanes import LaneResult, merge, plan_lanes, run_lanes, wanted_lanes
 from .pacing import AbortPoller, Pacer
 from .progress import Progress
+from .verify import read_back
 
 PARTIAL_SUFFIX = ".csu-partial"
 PARTIAL_EXTRA_BYTES = len(".") + len(PARTIAL_SUFFIX)
@@ -102,6 +103,8 @@ class Uploader:
 
     ``stream``: send large files as a raw stream over exec (the server has a shell).
     ``server_checksum``: hash a large file on the server before its rename, or None.
+    Where that fails (or there is none), the proof before the rename is the file read
+    back over the lane's own SFTP channel and hashed here.
     ``durable``: have the server fsync each file before its rename (local removal).
     ``on_bytes``: told of every byte sent or skipped by a resume (progress).
     """
@@ -348,8 +351,8 @@ class Uploader:
                 f"of {final!r}: the server's disk may be full; the file stays under its "
                 "temporary name and is resumed on the next run"
             )
-        remote_sha256 = self.server_checksum(partial, total) if self.server_checksum else None
-        if remote_sha256 is not None and remote_sha256 != digest.hexdigest():
+        remote_sha256 = self._prove(partial, total, final, remote)
+        if remote_sha256 != digest.hexdigest():
             # Corrupt: start this file over next time rather than keep a bad prefix.
             remote.remove(partial)
             raise RemotePathError(
@@ -362,6 +365,27 @@ class Uploader:
                 self.kept_aside += 1
         remote.rename_over(partial, final)
         return Uploaded(digest.hexdigest(), offset, remote_sha256)
+
+    def _prove(self, partial: str, total: int, final: str, remote: Remote) -> str:
+        """Return the server's SHA-256 of a large file before its rename: hashed there,
+        else read back over the lane's own channel. A hasher that fails must not let a
+        file be renamed unproven (a resumed file's prefix was compared at its tail only)."""
+        found = self.server_checksum(partial, total) if self.server_checksum else None
+        if found is None:
+            if self.server_checksum is not None:
+                logger.warning(
+                    "{}: hashing {!r} on the server failed: reading it back to prove it",
+                    remote.where,
+                    final,
+                )
+            found = read_back(remote, partial, self.poll)
+        if found is None:
+            raise RemotePathError(
+                f"the server's copy of {final!r} could not be checksummed before its rename "
+                "(hashing on the server and reading it back both failed); it stays under its "
+                "temporary name and is proven on the next run"
+            )
+        return found
 
     def resume_offset(self, local: LocalFile, partial: str, remote: Remote | None = None) -> int:
         """Return the byte to continue ``partial`` from: its end if its tail matches, else 0."""

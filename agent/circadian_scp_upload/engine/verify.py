@@ -22,6 +22,7 @@ from loguru import logger
 from ..remote.api import Remote
 
 HASH_COMMAND = "cd -- {root} && xargs -0 sha256sum -z --"
+SYNC_COMMAND = "cd -- {root} && xargs -0 sync --"
 RECORD = re.compile(rb"^([0-9a-f]{64}) [ *](.*)$", re.DOTALL)
 ASSUMED_REMOTE_HASH_BYTES_PER_SECOND = 20 * 1024 * 1024
 
@@ -90,16 +91,32 @@ class RemoteHasher:
             )
         return {p: found[p] for p in relpaths if p in found}
 
+    def sync(self, root: str, relpaths: Iterable[str]) -> bool:
+        """Make files of a remote folder durable with their names: ``sync`` of each file
+        and of every folder holding one (names NUL-separated on standard input, never
+        on the command line). Return whether it succeeded."""
+        names: set[str] = set()
+        for relpath in relpaths:
+            names.add(relpath)
+            folder = posixpath.dirname(relpath)
+            while folder:
+                names.add(folder)
+                folder = posixpath.dirname(folder)
+        names.add(".")
+        stdin = b"".join(n.encode("utf-8", "surrogateescape") + b"\0" for n in sorted(names))
+        result = self.remote.run(SYNC_COMMAND.format(root=shlex.quote(root)), stdin, poll=self.poll)
+        if result.exit_status != 0:
+            logger.debug(
+                "sync in {} exited {}: {}",
+                root,
+                result.exit_status,
+                result.stderr.decode(errors="replace")[:500],
+            )
+        return result.exit_status == 0
+
     def read_back(self, path: str, _size: int = 0) -> str | None:
         """Return the SHA-256 of one remote file read back over SFTP (None if absent)."""
-        entry = self.remote.stat(path)
-        if entry is None or not entry.is_file:
-            return None
-        digest = hashlib.sha256()
-        for chunk in self.remote.read_file(path):
-            digest.update(chunk)
-            self.poll()
-        return digest.hexdigest()
+        return read_back(self.remote, path, self.poll)
 
     def _readback(self, root: str, relpaths: list[str]) -> dict[str, str]:
         found: dict[str, str] = {}
@@ -108,3 +125,16 @@ class RemoteHasher:
             if digest is not None:
                 found[relpath] = digest
         return found
+
+
+def read_back(remote: Remote, path: str, poll: Callable[[], None] = lambda: None) -> str | None:
+    """Return the SHA-256 of one remote file read back over ``remote``'s SFTP channel
+    (None if it is absent); ``poll`` is called after every piece."""
+    entry = remote.stat(path)
+    if entry is None or not entry.is_file:
+        return None
+    digest = hashlib.sha256()
+    for chunk in remote.read_file(path):
+        digest.update(chunk)
+        poll()
+    return digest.hexdigest()

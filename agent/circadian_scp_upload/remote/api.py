@@ -61,7 +61,9 @@ class ServerTraits:
     shell has ``sha256sum -z`` (GNU coreutils) for one command per day. ``stream_hasher``:
     the fastest command that hashes its standard input, or None. The SFTP extensions the
     server announced: ``fsync@openssh.com``, ``posix-rename@openssh.com``,
-    ``statvfs@openssh.com``. ``detail``: why there is no shell, when there is none.
+    ``statvfs@openssh.com``. ``folder_sync``: the shell's ``sync`` takes names (GNU: it
+    fsyncs each), so a renamed file's folder can be made durable. ``detail``: why there
+    is no shell, when there is none.
     """
 
     shell: bool = False
@@ -71,6 +73,7 @@ class ServerTraits:
     posix_rename: bool = False
     statvfs: bool = False
     hardlink: bool = False
+    folder_sync: bool = False
     detail: str = ""
 
     def describe(self) -> str:
@@ -89,6 +92,20 @@ class ServerTraits:
                 verify += " for large files, read-back over SFTP for the rest"
         else:
             verify = "SHA-256 of the files read back over SFTP"
+        if self.fsync and self.folder_sync:
+            durability = "fsync@openssh.com for each file, sync of its folder before local removal"
+        elif self.fsync:
+            durability = (
+                "fsync@openssh.com for each file; a rename is not made durable (no shell "
+                "for sync): a power cut on the server within seconds of it can undo it"
+            )
+        elif self.folder_sync:
+            durability = "sync of each file and its folder before local removal"
+        else:
+            durability = (
+                "none offered (no fsync@openssh.com, no shell): a power cut on the server "
+                "soon after an upload can lose its copy"
+            )
         flags = ", ".join(
             f"{name}: {'yes' if on else 'no'}"
             for name, on in (
@@ -98,7 +115,7 @@ class ServerTraits:
                 ("hardlink", self.hardlink),
             )
         )
-        return f"{shell}; verification: {verify}; {flags}"
+        return f"{shell}; verification: {verify}; durability: {durability}; {flags}"
 
 
 class Sink(Protocol):

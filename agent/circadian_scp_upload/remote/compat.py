@@ -18,8 +18,6 @@ changes a hook fails in CI, not silently in the field.
 
 from __future__ import annotations
 
-import collections
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,12 +68,12 @@ __all__ = [
     "SFTP_FLAG_CREATE",
     "SFTP_FLAG_TRUNC",
     "SFTP_FLAG_WRITE",
+    "ReplyBox",
     "SFTPClientHooks",
     "TransportHooks",
     "attrs_from_message",
     "int64",
     "pack_attrs",
-    "pending_writes",
 ]
 
 
@@ -98,7 +96,12 @@ METHOD_HOOKS: tuple[Hook, ...] = (
     Hook(paramiko.SFTPClient, "_read_response", ("self", "waitfor"), "pipelined replies"),
     Hook(paramiko.SFTPClient, "_request", ("self", "t", "args"), "extensions, listings"),
     Hook(paramiko.SFTPClient, "_convert_status", ("self", "msg"), "a STATUS reply as OSError"),
-    Hook(paramiko.SFTPFile, "_async_response", ("self", "t", "msg", "num"), "reply dispatch"),
+    Hook(
+        paramiko.SFTPFile,
+        "_async_response",
+        ("self", "t", "msg", "num"),
+        "how paramiko hands a reply to its request's receiver (ReplyBox has the same)",
+    ),
     Hook(
         paramiko.Transport,
         "_really_parse_kex_init",
@@ -121,8 +124,6 @@ ATTRIBUTE_HOOKS: tuple[tuple[type, str, str], ...] = (
     (paramiko.SFTPClient, "_expecting", "requests paramiko must accept replies for"),
     (paramiko.SFTPClient, "request_number", "the next request number"),
     (paramiko.SFTPClient, "sock", "the SFTP channel"),
-    (paramiko.SFTPFile, "_reqs", "pipelined writes still awaiting their status"),
-    (paramiko.SFTPFile, "sftp", "the client a file belongs to"),
     (paramiko.Transport, "clear_to_send", "whether a key exchange is in progress"),
     (paramiko.Transport, "clear_to_send_timeout", "how long paramiko waits for one"),
 )
@@ -219,6 +220,22 @@ class SFTPClientHooks(paramiko.SFTPClient):
         self._convert_status(message)  # type: ignore[attr-defined]
 
 
+class ReplyBox:
+    """The receiver registered with queued requests: paramiko hands it every reply it
+    reads while waiting for another one (through the method paramiko calls on an
+    ``SFTPFile``, ``_async_response``), so replies may come in any order."""
+
+    def __init__(self) -> None:
+        self.replies: dict[int, tuple[int, Message]] = {}
+
+    def _async_response(self, t: int, msg: Message, num: int) -> None:
+        self.replies[num] = (t, msg)
+
+    def take(self, number: int) -> tuple[int, Message] | None:
+        """Return (and forget) the reply to ``number`` if it has come."""
+        return self.replies.pop(number, None)
+
+
 class TransportHooks(paramiko.Transport):
     """paramiko's ``Transport`` with the private methods the transport needs given
     public names: ``on_kex_init`` sees each key exchange's offers, and every message
@@ -264,11 +281,3 @@ def attrs_from_message(message: Message) -> paramiko.SFTPAttributes:
     """Read one entry's attributes from a NAME reply (after its names)."""
     found: paramiko.SFTPAttributes = paramiko.SFTPAttributes._from_msg(message)  # type: ignore[attr-defined]
     return found
-
-
-def pending_writes(handle: paramiko.SFTPFile) -> tuple[collections.deque[int], Callable[..., Any]]:
-    """Return the request numbers of ``handle``'s pipelined writes still awaiting their
-    status, and how to wait for one (its client's ``read_response``)."""
-    requests: collections.deque[int] = handle._reqs  # type: ignore[attr-defined]
-    client = handle.sftp
-    return requests, client._read_response  # type: ignore[attr-defined]

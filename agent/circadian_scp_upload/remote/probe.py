@@ -18,8 +18,10 @@ QUOTING_TORTURE = "a'b\"c\\'d\\\\e $(f) `g` ${h} *?[i] ~j ;k&l|m<n>o #p !q\nr\\"
 PROBE = (
     "echo @1; sha256sum -z -- /dev/null; echo @2; "
     "openssl dgst -sha256 -r < /dev/null; echo @3; sha256sum < /dev/null; echo @4; "
-    f"printf '%s\\n' {shlex.quote(QUOTING_TORTURE)}; echo @5"
+    f"printf '%s\\n' {shlex.quote(QUOTING_TORTURE)}; echo @5; "
+    "sync -- . && echo synced; echo @6"
 )
+SYNCED = b"synced"  # GNU sync with names fsyncs each (coreutils 8.24 and later)
 EMPTY_SHA256 = b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 # OpenSSL's SHA-256 uses the CPU's SHA instructions, coreutils' does not (here: 0.4 s
 # against 1.5 s for 512 MiB), so it goes first.
@@ -50,7 +52,7 @@ def traits_from(result: CommandResult | None, extensions: Collection[str]) -> Se
             hardlink=hardlink,
         )
     answers = parse_probe(result.stdout)
-    ran = "5" in answers
+    ran = "6" in answers
     quotes = answers.get("4", b"") == QUOTING_TORTURE.encode()
     shell = ran and quotes
     said = (result.stderr or result.stdout).decode("utf-8", "replace").strip().splitlines()
@@ -67,6 +69,7 @@ def traits_from(result: CommandResult | None, extensions: Collection[str]) -> Se
         if shell
         else None,
         detail="" if shell else detail,
+        folder_sync=shell and answers.get("5", b"").endswith(SYNCED),
         fsync=fsync,
         posix_rename=posix_rename,
         statvfs=statvfs,

@@ -7,13 +7,13 @@ unchanged. Failures are translated by the session's ``Translator``.
 
 from __future__ import annotations
 
+import collections
 import posixpath
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import suppress
 from types import TracebackType
 
-import paramiko
 from paramiko import SFTPAttributes
 
 from ..errors import CircadianError, RemotePathError
@@ -32,11 +32,14 @@ from .compat import (
 )
 from .compat import int64 as sftp_int64
 from .session import Session
-from .wire import Request, Wire, drain_writes, to_wire
+from .wire import Request, Wire, to_wire
 
 READ_CHUNK_BYTES = 32768
 READ_BATCH_CHUNKS = 32
 OPEN_FOR_WRITE = SFTP_FLAG_WRITE | SFTP_FLAG_CREATE | SFTP_FLAG_TRUNC
+# 8 MiB of 32 KiB writes under way: more than a long link's window needs, and the
+# statuses (28 bytes each) never fill the channel while the writes go on
+WRITES_IN_FLIGHT = 256
 
 
 def times_attrs(mtime: int) -> SFTPAttributes:
@@ -139,8 +142,9 @@ class SftpOps:
 
     def write_bytes(self, path: str, data: bytes) -> None:
         """Write a small file (replacing it)."""
-        with self.translate("write", path), self.wire.open(to_wire(path), "w") as handle:
-            handle.write(data)
+        with self.open_sink(path, 0, fsync=False, action="write") as sink:
+            sink.write(data)
+            sink.commit(durable=False)
 
     def remove(self, path: str) -> None:
         """Remove a file; a missing file is fine."""
@@ -177,18 +181,25 @@ class SftpOps:
                     offset += length
                 yield from handle.readv(batch)
 
-    def open_sink(self, path: str, offset: int, fsync: bool) -> SftpSink:
-        """Open ``path`` for pipelined writes from ``offset`` (0 truncates)."""
-        with self.translate("upload to", path):
-            handle = self.wire.open(to_wire(path), "r+b" if offset else "wb")
-        handle.set_pipelined(True)
-        handle.seek(offset)
-        return SftpSink(self, handle, path, fsync)
+    def open_handle(self, path: str, flags: int) -> bytes:
+        """Open a remote file (SFTP OPEN with ``flags``); return its handle."""
+        _kind, reply = self.wire.request(CMD_OPEN, to_wire(path), flags, SFTPAttributes())
+        return reply.get_binary()
+
+    def open_sink(self, path: str, offset: int, fsync: bool, action: str = "upload to") -> SftpSink:
+        """Open ``path`` for pipelined writes from ``offset`` (0 creates or truncates)."""
+        with self.translate(action, path):
+            handle = self.open_handle(path, SFTP_FLAG_WRITE if offset else OPEN_FOR_WRITE)
+        return SftpSink(self, handle, path, fsync, offset, action)
 
     def fsync_file(self, path: str) -> None:
         """Make a file written some other way durable (``fsync@openssh.com``)."""
-        with self.translate("make durable", path), self.wire.open(to_wire(path), "r+b") as f:
-            self.wire.fsync(f.handle)
+        with self.translate("make durable", path):
+            handle = self.open_handle(path, SFTP_FLAG_WRITE)
+            try:
+                self.wire.fsync(handle)
+            finally:
+                self.wire.request(CMD_CLOSE, handle)
 
     def set_mtimes(self, times: Sequence[tuple[str, int]]) -> None:
         """Give each path its modification time (SETSTAT), pipelined; raise the first
@@ -217,23 +228,46 @@ class SftpOps:
 
 
 class SftpSink:
-    """Pipelined SFTP writes into one remote file, each in one SSH packet."""
+    """Pipelined SFTP writes into one remote file, each in one SSH packet; their
+    statuses are read by request number, whatever order they come in, so that at most
+    ``WRITES_IN_FLIGHT`` writes are under way."""
 
-    def __init__(self, ops: SftpOps, handle: paramiko.SFTPFile, path: str, fsync: bool) -> None:
+    def __init__(
+        self, ops: SftpOps, handle: bytes, path: str, fsync: bool, offset: int, action: str
+    ) -> None:
         self.ops, self.handle, self.path, self.fsync = ops, handle, path, fsync
+        self.offset, self.action = offset, action
+        self.pending: collections.deque[int] = collections.deque()
 
     def write(self, data: bytes) -> None:
-        """Send ``data`` as WRITE requests without waiting for their answers."""
-        with self.ops.translate("upload to", self.path):
-            for start in range(0, len(data), WRITE_CHUNK_BYTES):
-                self.handle.write(data[start : start + WRITE_CHUNK_BYTES])
+        """Send ``data`` as WRITE requests, waiting only for statuses beyond the window."""
+        wire = self.ops.wire
+        with self.ops.translate(self.action, self.path):
+            self.pending.extend(
+                wire.queue(
+                    Request(
+                        CMD_WRITE,
+                        (
+                            self.handle,
+                            sftp_int64(self.offset + start),
+                            data[start : start + WRITE_CHUNK_BYTES],
+                        ),
+                    )
+                    for start in range(0, len(data), WRITE_CHUNK_BYTES)
+                )
+            )
+            self.offset += len(data)
+            while len(self.pending) > WRITES_IN_FLIGHT:
+                wire.wait_reply(self.pending.popleft())
 
     def commit(self, durable: bool) -> None:
-        """Wait for every write's status, then fsync when ``durable`` and offered."""
-        with self.ops.translate("upload to", self.path):
-            drain_writes(self.handle)
+        """Wait for every write's status (raise the first failure, such as a full disk),
+        then fsync when ``durable`` and offered."""
+        with self.ops.translate(self.action, self.path):
+            while self.pending:
+                self.ops.wire.wait_reply(self.pending.popleft())
             if durable and self.fsync:
-                self.ops.wire.fsync(self.handle.handle)
+                self.ops.wire.fsync(self.handle)
 
     def __enter__(self) -> SftpSink:
         return self
@@ -245,11 +279,11 @@ class SftpSink:
         tb: TracebackType | None,
     ) -> None:
         if exc_type is None:
-            with self.ops.translate("upload to", self.path):
-                self.handle.close()
+            with self.ops.translate(self.action, self.path):
+                self.ops.wire.request(CMD_CLOSE, self.handle)
         else:
             with suppress(Exception):  # the first failure is the one that counts
-                self.handle.close()
+                self.ops.wire.request(CMD_CLOSE, self.handle)
 
 
 class SftpBatch:

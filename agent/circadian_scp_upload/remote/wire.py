@@ -38,13 +38,14 @@ from .compat import (
     CMD_NAME,
     CMD_OPENDIR,
     CMD_READDIR,
+    CMD_STATUS,
     CMD_VERSION,
     KEX_SERVER_CIPHERS,
+    ReplyBox,
     SFTPClientHooks,
     TransportHooks,
     attrs_from_message,
     pack_attrs,
-    pending_writes,
 )
 from .compat import int64 as sftp_int64
 
@@ -112,6 +113,7 @@ class Wire(SFTPClientHooks):
         self._outbox_bytes = 0
         self._outbox_lock = threading.Lock()
         self._inbox = bytearray()
+        self._box = ReplyBox()
         super().__init__(sock)
 
     def exchange_versions(self) -> int:
@@ -139,7 +141,7 @@ class Wire(SFTPClientHooks):
         numbers: list[int] = []
         with self._outbox_lock:
             for request in requests:
-                [number] = self.reserve_numbers(1)
+                [number] = self.reserve_numbers(1, self._box)
                 packet = encode(request.command, number, request.args)
                 self._outbox.append(packet)
                 self._outbox_bytes += len(packet)
@@ -162,7 +164,7 @@ class Wire(SFTPClientHooks):
             data = b"".join(self._outbox)
             self._outbox.clear()
             self._outbox_bytes = 0
-            self._write_all(data)
+            self.write_all(data)
 
     def before_send(self) -> None:
         """paramiko's own requests (and its file writes) go after whatever is queued."""
@@ -190,8 +192,24 @@ class Wire(SFTPClientHooks):
         del inbox[:n]
         return out
 
+    def wait_reply(self, number: int) -> tuple[int, Message]:
+        """Return the reply to a queued request, in whatever order the server answers
+        (SFTP allows any): replies to other requests read meanwhile go to their own
+        receivers. A STATUS reply that reports an error is raised (``OSError``, or
+        ``EOFError`` for the end of a file or listing)."""
+        if self._outbox:
+            self.flush()
+        while (found := self._box.take(number)) is None:
+            if not self.expects(number):
+                raise SFTPError(f"no reply to SFTP request {number} will come")
+            self.read_response(None)  # one reply, handed to its request's receiver
+        kind, message = found
+        if kind == CMD_STATUS:
+            self.raise_status(message)
+        return kind, message
+
     def replies(self, numbers: Iterable[int]) -> list[bytes | OSError]:
-        """Read the answers to sent requests, in order.
+        """Read the answers to queued requests (in any order the server sends them).
 
         Returns per request the handle it opened (or b"") or the SFTP status error it
         met. Link failures (timeouts, a closed channel) are raised at once: they are no
@@ -200,13 +218,13 @@ class Wire(SFTPClientHooks):
         results: list[bytes | OSError] = []
         for number in numbers:
             try:
-                kind, reply = self.read_response(number)
+                kind, reply = self.wait_reply(number)
             except (TimeoutError, ConnectionError):
                 raise
             except OSError as error:
                 results.append(error)
                 continue
-            results.append(reply.get_binary() if kind == CMD_HANDLE and reply else b"")
+            results.append(reply.get_binary() if kind == CMD_HANDLE else b"")
         return results
 
     def pipeline(self, requests: Iterable[Request]) -> list[bytes | OSError]:
@@ -264,6 +282,8 @@ class OfferTransport(TransportHooks):
 
     server_ciphers: tuple[str, ...] = ()
     key_exchanges = 0
+    own_answers = 0  # messages paramiko's own thread sent (channel closes, replies)
+    held_back = 0  # of those, the ones held back until earlier messages had gone
 
     def __init__(self, sock: Any, **options: Any) -> None:
         super().__init__(sock, **options)
@@ -303,7 +323,9 @@ class OfferTransport(TransportHooks):
         channel's EOF must reach the server before its close, or the server drops the
         connection ("ieof packet referred to nonexistent channel")."""
         if threading.current_thread() is self:
+            self.own_answers += 1
             if self._later or self._sending or self.key_exchange_in_progress():
+                self.held_back += 1
                 with self._later_lock:
                     self._later.append((self._sending.copy(), data))
                     if len(self._later) == 1:
@@ -338,18 +360,6 @@ class OfferTransport(TransportHooks):
                 self._later.pop(0)
                 if not self._later:
                     return
-
-
-def drain_writes(handle: paramiko.SFTPFile) -> None:
-    """Wait for every pipelined WRITE's status of ``handle`` and raise the first failure.
-
-    paramiko only checks these statuses while writing or when its own queue is
-    drained; a later request (fsync, close) would otherwise consume and drop them,
-    hiding a failed write such as a full disk.
-    """
-    requests, read_response = pending_writes(handle)
-    while requests:
-        read_response(requests.popleft())
 
 
 def open_wire(transport: paramiko.Transport, timeout: float) -> Wire:

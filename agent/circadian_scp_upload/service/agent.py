@@ -39,6 +39,10 @@ from .settings import AgentSettings, Job
 from .state import prepare_state_dir
 from .status import Backlog, StatusBook, day_key
 
+# The daemon keeps its connection between passes that start within this many seconds of
+# each other (a new connection each pass costs a key exchange, a login and threads).
+KEEP_OPEN_SECONDS = 300.0
+
 
 def station_name(settings: AgentSettings) -> str:
     """Return the station's name: ``CSU_STATION``, else the host name."""
@@ -75,6 +79,7 @@ class Agent:
         self.tail = LogTail()
         self.pinger = Pinger(settings.ping_url.get_secret_value()) if settings.ping_url else None
         # only the daemon serves: a `check` or `once` beside it must not take its port
+        self.keep_open = False  # set by run_forever when passes come often
         self.metrics = (
             MetricsServer(settings.metrics_port)
             if settings.metrics_port and serve_metrics
@@ -107,9 +112,14 @@ class Agent:
             self.settings.port,
             self.settings.interval_seconds,
         )
-        while not self.stop_event.is_set():
-            self.run_pass()
-            self._wait(self.settings.interval_seconds)
+        # the connection stays open between passes that come within KEEP_OPEN_SECONDS
+        self.keep_open = self.settings.interval_seconds <= KEEP_OPEN_SECONDS
+        try:
+            while not self.stop_event.is_set():
+                self.run_pass()
+                self._wait(self.settings.interval_seconds)
+        finally:
+            self.settings.connection.close()
         logger.info("agent stopped")
 
     def _wait(self, seconds: float) -> None:
@@ -187,7 +197,10 @@ class Agent:
             level = "INFO" if outcome in (Outcome.OK, Outcome.STOPPED) else "ERROR"
             logger.log(level, "pass finished: {}", outcome.value)
         files = sum(d.uploaded for _job, report in reports for d in report.days)
-        status = self.book.finish_pass(started, outcome.value, message, backlogs, (files, moved))
+        kept = sum(d.kept_aside for _job, report in reports for d in report.days)
+        status = self.book.finish_pass(
+            started, outcome.value, message, backlogs, (files, moved), kept_aside=kept
+        )
         text = render(status)
         if self.settings.metrics_file is not None:
             try:
@@ -232,18 +245,25 @@ class Agent:
     @contextmanager
     def connection(self, retry: bool = True) -> Iterator[RemoteConnection]:
         """Open the pass's connection, retrying link faults (``retry``: else one try,
-        within the connect timeout, as ``check`` wants); close it afterwards."""
+        within the connect timeout, as ``check`` wants); close it afterwards, unless the
+        daemon keeps it for the next pass (``keep_open``). A kept connection is probed
+        with one round trip first and replaced quietly when it died while idle, as
+        rclone does with its pooled connections."""
         connection = self.settings.connection
+        kept = False
         try:
-            if retry:
-                for attempt in self._retrying(backoff_for(self.settings, self.pacer)):
-                    with attempt:
-                        connection.connect()
-            else:
-                connection.connect()
+            if not (self.keep_open and connection.is_alive()):
+                if retry:
+                    for attempt in self._retrying(backoff_for(self.settings, self.pacer)):
+                        with attempt:
+                            connection.connect()
+                else:
+                    connection.connect()
             yield connection
+            kept = self.keep_open
         finally:
-            connection.close()
+            if not kept:
+                connection.close()
 
     def _run_job(
         self, connection: RemoteConnection, job: Job, reports: list[tuple[Job, RunReport]]

@@ -30,6 +30,10 @@ HELP = {
     "csu_backlog_bytes": ("gauge", "bytes of the backlog days"),
     "csu_uploaded_files_total": ("counter", "files uploaded and verified"),
     "csu_uploaded_bytes_total": ("counter", "bytes sent"),
+    "csu_replaced_kept_total": (
+        "counter",
+        "server copies of changed files kept under .csu-replaced (never deleted by the agent)",
+    ),
     "csu_passes_total": ("counter", "passes, by outcome"),
     "csu_backlog_error": ("gauge", "1 where the backlog could not be counted (see status)"),
 }
@@ -85,6 +89,9 @@ def render(status: Status) -> str:
     )
     samples["csu_uploaded_bytes_total"].append(
         (_labels(station=station), float(status.uploaded_bytes_total))
+    )
+    samples["csu_replaced_kept_total"].append(
+        (_labels(station=station), float(status.replaced_kept_total))
     )
     for outcome in OUTCOMES:
         samples["csu_passes_total"].append(

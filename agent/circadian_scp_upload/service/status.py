@@ -72,6 +72,7 @@ class Status:
     jobs: dict[str, dict[str, Any]] = field(default_factory=dict)
     uploaded_files_total: int = 0
     uploaded_bytes_total: int = 0
+    replaced_kept_total: int = 0  # server copies of changed files kept under .csu-replaced
     passes_total: dict[str, int] = field(default_factory=dict)
 
 
@@ -127,6 +128,7 @@ class StatusBook:
         message: str,
         backlogs: dict[str, Backlog],
         uploaded: tuple[int, int],
+        kept_aside: int = 0,
     ) -> Status:
         """Record a pass: its outcome, the backlog and the counters; write both files."""
         now = datetime.datetime.now(datetime.timezone.utc).astimezone()
@@ -150,6 +152,7 @@ class StatusBook:
         status.backlog_bytes, status.oldest_pending_day = total.bytes, total.oldest_pending_day
         status.uploaded_files_total += uploaded[0]
         status.uploaded_bytes_total += uploaded[1]
+        status.replaced_kept_total += kept_aside
         status.passes_total[outcome] = status.passes_total.get(outcome, 0) + 1
         self.save()
         return status
