@@ -74,7 +74,7 @@ def check_invariants(
         local, remote = src / relpath, dst / relpath
         remote_ok = intact(remote, expected)
         if not remote_ok and not intact(local, expected):
-            ledger.bytes_lost += expected.size
+            ledger.lose(str(remote), expected.size)
         if remote.exists() and not remote_ok:
             problems.append(f"wrong content under a final name: {relpath}")
         if not local.exists() and not remote_ok:
@@ -101,7 +101,7 @@ def check_final(
         local, remote = src / relpath, dst / relpath
         remote_ok, local_ok = intact(remote, expected), intact(local, expected)
         if not remote_ok and not local_ok:
-            ledger.bytes_lost += expected.size
+            ledger.lose(str(remote), expected.size)
         if not remote_ok:
             problems.append(f"missing or wrong on the server: {relpath}")
             continue

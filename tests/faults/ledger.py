@@ -18,9 +18,18 @@ class Ledger:
     runs_completed: int = 0
     files_verified: int = 0
     bytes_verified: int = 0
-    bytes_lost: int = 0
+    lost: dict[str, int] = field(default_factory=dict)  # file (on the server) -> bytes
     leftovers: int = 0
     notes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bytes_lost(self) -> int:
+        """The bytes of every file seen to exist nowhere intact, each counted once."""
+        return sum(self.lost.values())
+
+    def lose(self, where: str, size: int) -> None:
+        """Record that the file at ``where`` (its server path) exists nowhere intact."""
+        self.lost[where] = size
 
     def verdict(self) -> str | None:
         """Return why the session fails on what the ledger saw (a loss), or None."""

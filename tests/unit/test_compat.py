@@ -176,3 +176,22 @@ def test_no_subclass_of_a_dependency_uses_its_private_members_outside_compat() -
             ):
                 offenders.append(f"{cls.__module__}.{cls.__name__}: self.{node.attr}")
     assert not offenders, sorted(set(offenders))
+
+
+def test_replies_given_up_on_leave_nothing_behind_on_the_connection(tmp_path: Path) -> None:
+    """A file abandoned mid-way (a full disk, a stop) gives up on its writes' statuses:
+    on a connection kept for the next pass, none of them may pile up."""
+    root = tmp_path / "served"
+    root.mkdir()
+    with paramiko_peer(root) as (_transport, wire):
+        flags = compat.SFTP_FLAG_WRITE | compat.SFTP_FLAG_CREATE | compat.SFTP_FLAG_TRUNC
+        _kind, reply = wire.request(compat.CMD_OPEN, b"/abandoned.bin", flags, SFTPAttributes())
+        handle = reply.get_binary()
+        numbers = wire.queue(
+            Request(compat.CMD_WRITE, (handle, compat.int64(offset), b"x" * 1000))
+            for offset in range(0, 50_000, 1000)
+        )
+        wire.discard(numbers)
+        wire.request(compat.CMD_CLOSE, handle)  # its replies come in while this waits
+        assert not any(wire.expects(number) for number in numbers)
+        assert wire._box.replies == {}

@@ -305,10 +305,14 @@ def test_renames_are_made_durable_before_any_local_file_goes(tmp_path: Path) -> 
         remote, tmp_path, "/srv", True, callbacks=callbacks, timezone="UTC", clock=lambda: NOW
     ).run()
     assert seen == [1, 2]  # each day synced before its removal
-    assert remote.synced[0] == ("/srv/20240917", [".", "small.txt", "sub", "sub/large.bin"])
+    assert remote.synced[0] == (  # every folder up to the destination, the day's own too
+        "/srv",
+        [".", "20240917", "20240917/small.txt", "20240917/sub", "20240917/sub/large.bin"],
+    )
     make_days(tmp_path / "again")
     remote = MemoryRemote(server_traits=traits, sync_status=1)
-    info, errors, _report = run(remote, tmp_path / "again", remove=True)
+    info, errors, report = run(remote, tmp_path / "again", remove=True)
+    assert [d.status for d in report.days] == ["failed", "failed"]  # pending, not verified
     assert all(
         (tmp_path / "again" / day / "small.txt").exists() for day in ("20240917", "20240918")
     )

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import pytest
+
 from circadian_scp_upload.remote.api import CommandResult
 from circadian_scp_upload.remote.probe import (
     EMPTY_SHA256,
+    PROBE,
     QUOTING_TORTURE,
+    SYNC_PROBE,
     parse_probe,
+    probe,
     traits_from,
 )
 
 OPENSSH = {"fsync@openssh.com", "posix-rename@openssh.com", "statvfs@openssh.com"}
 
 
-def answer(
-    *parts: bytes, quoting: bytes = QUOTING_TORTURE.encode(), sync: bytes = b"synced\n"
-) -> bytes:
-    """The probe's output: answers 1 to 3 as given, then the quoting test, the sync of a
-    folder, and the end."""
-    parts = (*parts[:3], quoting + b"\n", sync, b"")
+def answer(*parts: bytes, quoting: bytes = QUOTING_TORTURE.encode()) -> bytes:
+    """The probe's output: answers 1 to 3 as given, then the quoting test and the end."""
+    parts = (*parts[:3], quoting + b"\n", b"")
     return b"".join(b"@" + str(i + 1).encode() + b"\n" + p for i, p in enumerate(parts))
 
 
@@ -29,8 +31,7 @@ def test_parse_probe_keys_each_answer_by_its_marker() -> None:
         "2": EMPTY_SHA256 + b" *stdin",
         "3": b"",
         "4": QUOTING_TORTURE.encode(),
-        "5": b"synced",
-        "6": b"",
+        "5": b"",
     }
 
 
@@ -50,21 +51,50 @@ def test_a_full_shell_with_openssl_and_coreutils() -> None:
     assert traits.statvfs
     assert "a POSIX shell" in traits.describe()
     assert "fsync: yes" in traits.describe()
-    assert traits.folder_sync
-    assert "durability: fsync@openssh.com for each file, sync of its folder" in traits.describe()
 
 
-def test_a_sync_that_takes_no_names_makes_no_folder_durable() -> None:
-    out = answer(
-        EMPTY_SHA256 + b"  /dev/null\0",
-        b"",
-        EMPTY_SHA256 + b"  -\n",
-        sync=b"sync: invalid option -- '-'\nUsage: sync\n",
-    )
-    traits = traits_from(CommandResult(0, out, b""), OPENSSH)
-    assert traits.shell
-    assert not traits.folder_sync
-    assert "a rename is not made durable" in traits.describe()
+FULL_SHELL = answer(
+    EMPTY_SHA256 + b"  /dev/null\0", EMPTY_SHA256 + b" *stdin\n", EMPTY_SHA256 + b"  -\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("sync", "durable"),
+    [
+        (CommandResult(0, b"synced\n", b""), True),  # GNU coreutils 8.24 and later
+        # coreutils before 8.24 (RHEL 7): names ignored, every filesystem synced
+        (CommandResult(0, b"sync: ignoring all arguments\nsynced\n", b""), False),
+        (CommandResult(1, b"", b""), False),  # a usage without FILE: not even run
+        (CommandResult(1, b"", b"csu-only: refused"), False),  # an older forced command
+        (None, False),  # refused as an exec request
+    ],
+)
+def test_a_sync_that_takes_names_is_asked_for_apart_from_the_probe(
+    sync: CommandResult | None, durable: bool
+) -> None:
+    asked: list[str] = []
+
+    def run(command: str) -> CommandResult | None:
+        asked.append(command)
+        return CommandResult(0, FULL_SHELL, b"") if command == PROBE else sync
+
+    traits = probe(run, OPENSSH)
+    assert asked == [PROBE, SYNC_PROBE]
+    assert traits.shell  # hashing on the server whatever sync answers
+    assert traits.folder_sync is durable
+    wanted = "sync of its folder" if durable else "a rename is not made durable"
+    assert wanted in traits.describe()
+
+
+def test_no_shell_asks_nothing_about_sync() -> None:
+    asked: list[str] = []
+
+    def run(command: str) -> CommandResult | None:
+        asked.append(command)
+        return None
+
+    assert not probe(run, OPENSSH).folder_sync
+    assert asked == [PROBE]
 
 
 def test_no_fsync_and_no_shell_is_said_as_no_durability() -> None:

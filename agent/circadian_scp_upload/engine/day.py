@@ -128,6 +128,7 @@ class DayUpload:
         self.unreadable: dict[str, CircadianError] = {}  # local files that failed to read
         self.colliding: set[str] = set()  # names one case-insensitive server cannot tell apart
         self.listing: Listing | None = None  # the server's side as assess found it
+        self.kept_paths: list[str] = []  # server copies kept aside by this day's uploads
 
     def assess(self) -> Assessment:
         """Compare both sides by listing alone (nothing is read, nothing written)."""
@@ -186,9 +187,11 @@ class DayUpload:
                 ]
                 if self._durable(proven):
                     self.result.removed = remove_files(proven, self.log.info, self.log.error)
+                else:
+                    bad = [f.relpath for f in proven]  # kept: the day counts as pending
         finally:
             # last: downstream may take the day once its marker is gone
-            self._release_markers(remote=marked_remote, local=marked_local)
+            self._release_markers(remote=marked_remote, local=marked_local, listing=state.listing)
         self.result.status = "uploaded" if not bad else "failed"
         self.log.info("done" if not bad else "done, with files left to upload next run")
         if state.remove and self.unit.variant == "directories" and not self.unit.skipped:
@@ -304,7 +307,8 @@ class DayUpload:
             self.result.bytes_sent += uploader.bytes_sent
             self.result.uploaded += uploader.files_sent
             self.unreadable.update(uploader.skipped)
-        self.result.kept_aside += uploader.kept_aside
+            self.result.kept_aside += uploader.kept_aside  # counted even when a lane failed
+            self.kept_paths += uploader.kept_paths
         if uploader.kept_aside:
             self.log.info(
                 f"kept the server's earlier copies of {uploader.kept_aside} file(s) that "
@@ -408,10 +412,12 @@ class DayUpload:
             posixpath.join(self.remote_root, MARKER_NAME), marker_text(self.unit.date).encode()
         )
 
-    def _release_markers(self, remote: bool, local: bool) -> None:
+    def _release_markers(self, remote: bool, local: bool, listing: Listing | None = None) -> None:
         if remote:
             try:
                 self.remote.remove(posixpath.join(self.remote_root, MARKER_NAME))
+                if listing is not None:  # the files variant's days share this listing
+                    listing.files.pop(MARKER_NAME, None)
             except TransientError:
                 self.log.info(
                     "the remote marker stays until the link is back (the retry removes it)"
@@ -450,12 +456,20 @@ class DayUpload:
         return bad
 
     def _durable(self, proven: list[LocalFile]) -> bool:
-        """Before local files go: make their server copies' names durable where the
-        server can (``sync`` of each file and of the folders holding them, names on
-        standard input). Return whether removal may go on: False when the sync failed."""
+        """Before local files go: make their server copies durable where the server can:
+        ``sync`` of each file, of every folder up to the destination (a day folder made
+        in this pass included), and of the copies kept aside for this day; names on
+        standard input. Return whether removal may go on: False when the sync failed
+        (the files stay, the day counts as pending, the next pass tries again)."""
         if not proven or not self.remote.traits().folder_sync:
             return True
-        if self.plan.hasher.sync(self.remote_root, [f.relpath for f in proven]):
+        top = self.plan.dst_path
+        names = [
+            posixpath.relpath(posixpath.join(self.remote_root, f.relpath), top) for f in proven
+        ]
+        names += [posixpath.relpath(path, top) for path in self.kept_paths]
+        total = sum(f.size for f in proven)
+        if self.plan.hasher.sync(top, names, total):
             return True
         self.log.error(
             "the server could not make its copies durable (sync failed): the local files "

@@ -134,6 +134,7 @@ class Uploader:
         self.one_by_one = one_by_one or set()
         self.skipped: dict[str, CircadianError] = {}  # local files that could not be read
         self.bytes_sent, self.files_sent, self.kept_aside = 0, 0, 0  # bytes: not resumed ones
+        self.kept_paths: list[str] = []  # where the server copies kept aside now are
         # SFTP channels (0: by the link); large files in parallel only where their
         # checks do not need the session's own channel
         self.channels, self.parallel_large = channels, parallel_large
@@ -302,8 +303,10 @@ class Uploader:
         moved = batch.keep([self.aside[files[i][1]] for i in kept])
         for index, failure in zip(kept, moved, strict=True):
             failures[index] = failure
-            with self.lock:
-                self.kept_aside += failure is None
+            if failure is None:
+                with self.lock:
+                    self.kept_aside += 1
+                    self.kept_paths.append(self.aside[files[index][1]][1])
         good = [i for i, failure in enumerate(failures) if failure is None]
         renamed = batch.rename([(partial_path(files[i][1]), files[i][1]) for i in good])
         for index, failure in zip(good, renamed, strict=True):
@@ -363,6 +366,7 @@ class Uploader:
             remote.keep(*self.aside[final])
             with self.lock:
                 self.kept_aside += 1
+                self.kept_paths.append(self.aside[final][1])
         remote.rename_over(partial, final)
         return Uploaded(digest.hexdigest(), offset, remote_sha256)
 

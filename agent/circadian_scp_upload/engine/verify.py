@@ -25,6 +25,7 @@ HASH_COMMAND = "cd -- {root} && xargs -0 sha256sum -z --"
 SYNC_COMMAND = "cd -- {root} && xargs -0 sync --"
 RECORD = re.compile(rb"^([0-9a-f]{64}) [ *](.*)$", re.DOTALL)
 ASSUMED_REMOTE_HASH_BYTES_PER_SECOND = 20 * 1024 * 1024
+SYNC_SECONDS_PER_NAME = 0.05  # an fsync of a file already on disk, with slack
 
 
 def parse_sums(output: bytes) -> dict[str, str]:
@@ -91,20 +92,27 @@ class RemoteHasher:
             )
         return {p: found[p] for p in relpaths if p in found}
 
-    def sync(self, root: str, relpaths: Iterable[str]) -> bool:
-        """Make files of a remote folder durable with their names: ``sync`` of each file
-        and of every folder holding one (names NUL-separated on standard input, never
-        on the command line). Return whether it succeeded."""
-        names: set[str] = set()
+    def sync(self, root: str, relpaths: Iterable[str], total_bytes: int = 0) -> bool:
+        """Make files below a remote folder durable with their names: ``sync`` of each file
+        and of every folder from it up to ``root`` (names NUL-separated on standard
+        input, never on the command line). Return whether it succeeded."""
+        names: set[str] = {"."}
         for relpath in relpaths:
             names.add(relpath)
             folder = posixpath.dirname(relpath)
             while folder:
                 names.add(folder)
                 folder = posixpath.dirname(folder)
-        names.add(".")
         stdin = b"".join(n.encode("utf-8", "surrogateescape") + b"\0" for n in sorted(names))
-        result = self.remote.run(SYNC_COMMAND.format(root=shlex.quote(root)), stdin, poll=self.poll)
+        # sync prints nothing while it works: allow for its writing out what is not yet
+        timeout = (
+            self.remote.io_timeout
+            + len(names) * SYNC_SECONDS_PER_NAME
+            + total_bytes / ASSUMED_REMOTE_HASH_BYTES_PER_SECOND
+        )
+        result = self.remote.run(
+            SYNC_COMMAND.format(root=shlex.quote(root)), stdin, timeout=timeout, poll=self.poll
+        )
         if result.exit_status != 0:
             logger.debug(
                 "sync in {} exited {}: {}",

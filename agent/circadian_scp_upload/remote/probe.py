@@ -1,11 +1,15 @@
 """What a server offers, found once per connection: its shell, hash tools, SFTP extensions.
 
-One exec request answers every shell question; markers separate the answers. The
-SFTP extensions come from the server's VERSION packet, at no cost.
+One exec request answers the shell questions; markers separate the answers. Where there
+is a shell, a second one asks whether ``sync`` takes names (to make renames durable):
+kept apart so that a forced command that knows only the first (an older ``csu-only``)
+still gets hashing on the server, and only refuses the second. The SFTP extensions come
+from the server's VERSION packet, at no cost.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from collections.abc import Callable, Collection
 
@@ -18,10 +22,17 @@ QUOTING_TORTURE = "a'b\"c\\'d\\\\e $(f) `g` ${h} *?[i] ~j ;k&l|m<n>o #p !q\nr\\"
 PROBE = (
     "echo @1; sha256sum -z -- /dev/null; echo @2; "
     "openssl dgst -sha256 -r < /dev/null; echo @3; sha256sum < /dev/null; echo @4; "
-    f"printf '%s\\n' {shlex.quote(QUOTING_TORTURE)}; echo @5; "
-    "sync -- . && echo synced; echo @6"
+    f"printf '%s\\n' {shlex.quote(QUOTING_TORTURE)}; echo @5"
 )
-SYNCED = b"synced"  # GNU sync with names fsyncs each (coreutils 8.24 and later)
+# Whether ``sync`` fsyncs the names it is given (GNU coreutils 8.24 and later, BusyBox
+# 1.30 and later: their usage names FILE), through ``xargs -0`` as the agent uses it.
+# An older one ignores names and syncs every filesystem (a hung NFS mount hangs it), so
+# it is not run unless its usage says it takes names; any word on stderr (``ignoring all
+# arguments``) or a missing ``-0`` makes the answer something other than ``synced``.
+SYNC_PROBE = (
+    "sync --help 2>&1 | grep -q FILE && printf '.\\0' | xargs -0 sync -- 2>&1 && echo synced"
+)
+SYNCED = b"synced"
 EMPTY_SHA256 = b"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 # OpenSSL's SHA-256 uses the CPU's SHA instructions, coreutils' does not (here: 0.4 s
 # against 1.5 s for 512 MiB), so it goes first.
@@ -52,7 +63,7 @@ def traits_from(result: CommandResult | None, extensions: Collection[str]) -> Se
             hardlink=hardlink,
         )
     answers = parse_probe(result.stdout)
-    ran = "6" in answers
+    ran = "5" in answers
     quotes = answers.get("4", b"") == QUOTING_TORTURE.encode()
     shell = ran and quotes
     said = (result.stderr or result.stdout).decode("utf-8", "replace").strip().splitlines()
@@ -69,7 +80,6 @@ def traits_from(result: CommandResult | None, extensions: Collection[str]) -> Se
         if shell
         else None,
         detail="" if shell else detail,
-        folder_sync=shell and answers.get("5", b"").endswith(SYNCED),
         fsync=fsync,
         posix_rename=posix_rename,
         statvfs=statvfs,
@@ -78,5 +88,11 @@ def traits_from(result: CommandResult | None, extensions: Collection[str]) -> Se
 
 
 def probe(run: Callable[[str], CommandResult | None], extensions: Collection[str]) -> ServerTraits:
-    """Run the probe command through ``run`` and return the server's traits."""
-    return traits_from(run(PROBE), extensions)
+    """Run the probe command through ``run`` and return the server's traits; where there
+    is a shell, also ask whether its ``sync`` takes names."""
+    traits = traits_from(run(PROBE), extensions)
+    if traits.shell:
+        answer = run(SYNC_PROBE)
+        synced = answer is not None and answer.exit_status == 0 and answer.stdout.strip() == SYNCED
+        traits = dataclasses.replace(traits, folder_sync=synced)
+    return traits

@@ -175,6 +175,9 @@ class Session:
         if lane == 0:
             return self.require_wire()
         wire = self.lane_wires.get(lane)
+        if wire is not None and (wire.sock.closed or wire.sock.eof_received):
+            del self.lane_wires[lane]  # closed by the server while idle: open a new one
+            wire = None
         if wire is None:
             try:
                 wire = open_wire(self.require_transport(), self.timeouts.io)

@@ -219,12 +219,17 @@ class SftpOps:
         return SftpBatch(self, fsync, posix_rename, hardlink)
 
     def keep(self, src: str, dst: str, hardlink: bool) -> None:
-        """Keep ``src`` also as ``dst``: ``hardlink@openssh.com``, else a rename."""
+        """Keep ``src`` also as ``dst``: ``hardlink@openssh.com``, else (or where the
+        server's filesystem makes no links: FAT, exFAT, some shares) a rename."""
         with self.translate("keep a copy of", src):
             if hardlink:
-                self.wire.extended("hardlink@openssh.com", to_wire(src), to_wire(dst))
-            else:
-                self.wire.rename(to_wire(src), to_wire(dst))
+                try:
+                    self.wire.extended("hardlink@openssh.com", to_wire(src), to_wire(dst))
+                    return
+                except OSError as error:
+                    if isinstance(error, FileNotFoundError):
+                        raise
+            self.wire.rename(to_wire(src), to_wire(dst))
 
 
 class SftpSink:
@@ -283,6 +288,8 @@ class SftpSink:
                 self.ops.wire.request(CMD_CLOSE, self.handle)
         else:
             with suppress(Exception):  # the first failure is the one that counts
+                self.ops.wire.discard(self.pending)
+                self.pending.clear()
                 self.ops.wire.request(CMD_CLOSE, self.handle)
 
 
@@ -396,6 +403,20 @@ class SftpBatch:
                     Request(CMD_EXTENDED, ("hardlink@openssh.com", to_wire(src), to_wire(dst)))
                     for src, dst in pairs
                 )
+            # a filesystem without links (FAT, exFAT, some shares): moved aside instead
+            retry = [
+                i
+                for i, reply in enumerate(replies)
+                if isinstance(reply, OSError) and not isinstance(reply, FileNotFoundError)
+            ]
+            if retry:
+                with self.ops.translate("keep a copy of", pairs[retry[0]][0]):
+                    moved = self.ops.wire.pipeline(
+                        Request(CMD_RENAME, (to_wire(pairs[i][0]), to_wire(pairs[i][1])))
+                        for i in retry
+                    )
+                for index, reply in zip(retry, moved, strict=True):
+                    replies[index] = reply
         else:
             with self.ops.translate("keep a copy of", pairs[0][0]):
                 replies = self.ops.wire.pipeline(

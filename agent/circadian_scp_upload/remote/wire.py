@@ -208,6 +208,13 @@ class Wire(SFTPClientHooks):
             self.raise_status(message)
         return kind, message
 
+    def discard(self, numbers: Iterable[int]) -> None:
+        """Give up on the replies to queued requests: paramiko drops them when they come,
+        and any already here are forgotten (nothing piles up on a kept connection)."""
+        for number in numbers:
+            self.forget_number(number)
+            self._box.take(number)
+
     def replies(self, numbers: Iterable[int]) -> list[bytes | OSError]:
         """Read the answers to queued requests (in any order the server sends them).
 

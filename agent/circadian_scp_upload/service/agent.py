@@ -149,6 +149,8 @@ class Agent:
             if self.pinger is not None:
                 self.pinger.start()
             outcome, message = self._pass(reports)
+        if outcome != Outcome.OK:  # a kept connection only lives from one good pass to the next
+            self.settings.connection.close()
         self._finish(outcome, message, started, reports, self.pacer.total - moved)
         logger.remove(sink)
         return outcome

@@ -29,12 +29,16 @@ Variant = Literal["directories", "files"]
 
 @dataclass(frozen=True)
 class LocalFile:
-    """A regular file of a day: its path relative to the day's root ('/' separated)."""
+    """A regular file of a day: its path relative to the day's root ('/' separated), and
+    what identifies its content without reading it (size, modification time; the inode
+    and change time where screening saw them)."""
 
     relpath: str
     path: Path
     size: int
     mtime_ns: int
+    ino: int = 0
+    ctime_ns: int = 0
 
     @property
     def mtime(self) -> int:
@@ -42,12 +46,16 @@ class LocalFile:
         return self.mtime_ns // 1_000_000_000
 
     def unchanged(self) -> bool:
-        """Return whether the file still has the size and mtime seen at screening."""
+        """Return whether the file is still the one seen at screening: its size and
+        modification time, and (where known) its inode and change time, which also move
+        on a rewrite within one tick of a coarse clock (FAT, SMB) or a rename over it."""
         try:
             st = self.path.lstat()
         except OSError:
             return False
-        return st.st_size == self.size and st.st_mtime_ns == self.mtime_ns
+        if st.st_size != self.size or st.st_mtime_ns != self.mtime_ns:
+            return False
+        return not self.ino or (st.st_ino == self.ino and st.st_ctime_ns == self.ctime_ns)
 
 
 @dataclass
@@ -114,7 +122,7 @@ class DayUnit:
         if not stat.S_ISREG(st.st_mode):
             self.skipped.append(relpath)
             return None
-        return LocalFile(relpath, path, st.st_size, st.st_mtime_ns)
+        return LocalFile(relpath, path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
 
 
 def find_days(
