@@ -1,8 +1,8 @@
 # circadian-scp-upload agent image, for linux/amd64, linux/arm64 and linux/arm/v7.
 # It needs BuildKit (for the optional CA secret below):
 #
-#   docker build -t circadian-scp-upload .                   # Docker CE 23 and later
-#   DOCKER_BUILDKIT=1 docker build -t circadian-scp-upload .  # Debian's docker.io 20.10
+#   docker build -t circadian-scp-upload:1.1.0 .             # Docker CE 23 and later
+#   DOCKER_BUILDKIT=1 docker build -t circadian-scp-upload:1.1.0 .  # Debian 12 docker.io
 #
 # Behind a TLS-intercepting proxy, hand pip the proxy's CA bundle as a BuildKit secret
 # (it is used during the build only and never stored in a layer):
@@ -80,8 +80,9 @@ LABEL io.github.circadian-scp-upload.paramiko="5.1.0" \
 RUN groupadd --gid "${GID}" csu \
     && useradd --uid "${UID}" --gid "${GID}" --home-dir /home/csu --create-home \
        --shell /usr/sbin/nologin csu \
-    && mkdir -p /data \
-    && chown csu:csu /data
+    && mkdir -p /data /state \
+    && chown csu:csu /data \
+    && chmod 1777 /state
 # Runtime libraries of extensions built from source (on linux/arm/v7: libsodium23),
 # before the virtualenv so that a code change does not repeat this step.
 COPY --from=build /opt/venv/debian-runtime-packages /tmp/
@@ -99,7 +100,12 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CSU_SRC=/data \
-    CSU_STATE_DIR=/tmp/circadian-scp-upload
+    CSU_STATE_DIR=/state/agent
+# What the agent learns (status, counters, the station's key and known_hosts made by
+# `enroll`) lives in a volume, so a restart or an upgrade forgets nothing. /state is
+# open to any uid (1777, like /tmp) so that `--user` as the data's owner works on a fresh
+# volume; the agent makes /state/agent its own, 0700.
+VOLUME /state
 USER csu
 WORKDIR /home/csu
 HEALTHCHECK --interval=60s --timeout=15s --start-period=60s --retries=3 \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 or Ubuntu 24.04 machine (as root) for the whole test suite:
-# OpenSSH server, rsync, a virtual environment .venv with this package and its test
+# OpenSSH server, rsync, Chromium (headless), a virtual environment .venv with this package and its test
 # tools, and (for the container tier) a running Docker engine with docker-compose, base
 # images, and arm64/armv7 emulation. Idempotent; safe to run again.
 #
@@ -14,7 +14,8 @@ cd "$(dirname "$0")/.."
 
 export DEBIAN_FRONTEND=noninteractive
 need_apt=()
-for package in openssh-server openssh-client rsync fuse libfuse2; do
+# chromium: the fleet page is opened in a headless browser (tests/integration/test_fleet_view.py)
+for package in openssh-server openssh-client rsync fuse libfuse2 chromium; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv)

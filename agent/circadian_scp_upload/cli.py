@@ -1,4 +1,5 @@
-"""The ``circadian-scp-upload`` command: ``run``, ``once``, ``check``, ``healthcheck``.
+"""The ``circadian-scp-upload`` command: ``run``, ``once``, ``check``, ``enroll``,
+``healthcheck``, ``status``.
 
 Exit codes come from the one table in ``outcomes.py``; every error is one clear line on stderr,
 never a traceback.
@@ -14,15 +15,29 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from loguru import logger
 
 from .engine import Pending
+from .engine.writecheck import prove_destination
 from .errors import ConfigError
 from .outcomes import EXIT_CODE_MEANINGS, Outcome, exit_code, rule_for
+from .remote.paths import normalize_remote
 from .service.agent import Agent, station_name
 from .service.config import env_reference, load_settings, unknown_variables
+from .service.enroll import EnrollOptions, enroll
+from .service.fleet import (
+    DEFAULT_DEPTH,
+    fleet_rows,
+    read_local,
+    read_remote,
+    render_json,
+    render_text,
+)
+from .service.fleetpage import render_html
 from .service.health import check_health
 from .service.logs import setup_logging
 from .service.settings import AgentSettings
@@ -55,13 +70,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{code}  {meaning}")
         return 0
     setup_logging()
+    if args.command == "fleet" and not args.remote:  # on the server: no settings needed
+        return _fleet(read_local(Path(args.root), args.depth), args)
     for warning in unknown_variables(os.environ):
         logger.warning("{}", warning)
     try:
-        settings = load_settings(connection=args.command not in ("healthcheck", "status"))
+        # enroll makes the key and the known_hosts that the connection would check
+        offline = ("healthcheck", "status", "enroll")
+        settings = load_settings(connection=args.command not in offline)
     except ConfigError as error:
         logger.error("{}", error)
         return exit_code(Outcome.CONFIG)
+    if args.command == "enroll":
+        return _enroll(settings, args)
+    if args.command == "fleet":
+        try:
+            with settings.connection as connection:
+                found = read_remote(connection, normalize_remote(args.root), args.depth)
+        except Exception as error:  # noqa: BLE001 - the outcome table decides the exit code
+            logger.error("{}", error)
+            return exit_code(rule_for(error).outcome)
+        return _fleet(found, args)
     if args.command == "healthcheck":
         healthy, why = check_health(settings.state_dir, settings.unhealthy_after_seconds)
         print(("healthy: " if healthy else "unhealthy: ") + why)
@@ -69,10 +98,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "status":
         return _status(settings, args.json)
     setup_logging(settings.log_level, settings.log_format, station_name(settings))
-    return _run_command(args.command, settings)
+    return _run_command(args.command, settings, write=getattr(args, "write", False))
 
 
-def _run_command(command: str, settings: AgentSettings) -> int:
+def _run_command(command: str, settings: AgentSettings, write: bool = False) -> int:
     stop_event = threading.Event()
     install_signal_handlers(stop_event)
     try:
@@ -86,11 +115,36 @@ def _run_command(command: str, settings: AgentSettings) -> int:
     if command == "once":
         outcome = agent.run_pass()
         return exit_code(Outcome.STOPPED if stop_event.is_set() else outcome)
-    return _check(agent)
+    return _check(agent, write)
 
 
-def _check(agent: Agent) -> int:
-    """Validate, connect, verify the host key, and print the plan; change nothing."""
+def _fleet(found: list[tuple[str, Any]], args: argparse.Namespace) -> int:
+    """Print the fleet (text or JSON), write its page; exit 1 if a station is late or
+    failing, 0 if all are well (no report found: 1, said)."""
+    rows = fleet_rows(found, late_after=args.late_after)
+    if not rows:
+        print(f"no station reports below {args.root} (.csu/stations/*.json)", file=sys.stderr)
+        return 1
+    sys.stdout.write(render_json(rows) + "\n" if args.json else render_text(rows))
+    if args.html:
+        Path(args.html).write_text(render_html(rows, args.days), encoding="utf-8")
+        print(f"page written to {args.html}", file=sys.stderr)
+    return 1 if any(row.state != "ok" for row in rows) else 0
+
+
+def _enroll(settings: AgentSettings, args: argparse.Namespace) -> int:
+    """Make or show the station's key, the admin's line, and the host key step."""
+    options = EnrollOptions(args.key_for, args.upload_root, args.trust, args.fingerprint)
+    try:
+        return exit_code(enroll(settings, options))
+    except Exception as error:  # noqa: BLE001 - the outcome table decides the exit code
+        logger.error("{}", error)
+        return exit_code(rule_for(error).outcome)
+
+
+def _check(agent: Agent, write: bool = False) -> int:
+    """Validate, connect, verify the host key, and print the plan; change nothing, but
+    with ``write`` prove each destination by a probe file (``writecheck``)."""
     try:
         with agent.connection(retry=False) as connection:
             print(f"connected to {agent.settings.user}@{connection.where}: host key verified")
@@ -112,6 +166,9 @@ def _check(agent: Agent) -> int:
                     f"  today is {current.isoformat()}; it becomes ready at "
                     f"{local.strftime('%Y-%m-%d %H:%M %Z')}"
                 )
+                if write:
+                    for line in prove_destination(connection, job.dst):
+                        print(f"  write check: {line}")
     except Exception as error:  # noqa: BLE001 - the outcome table decides the exit code
         logger.error("{}", error)
         return exit_code(rule_for(error).outcome)
@@ -199,8 +256,70 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("run", help="the daemon: a pass every CSU_INTERVAL_SECONDS until stopped")
     commands.add_parser("once", help="one pass; the exit code says how it went")
-    commands.add_parser("check", help="validate, connect, verify the host key, print the plan")
+    check = commands.add_parser(
+        "check", help="validate, connect, verify the host key, print the plan"
+    )
+    check.add_argument(
+        "--write",
+        action="store_true",
+        help="also create, write, rename, hash and remove a probe file in each destination",
+    )
+    enroll_command = commands.add_parser(
+        "enroll",
+        help="make the station's key (never overwriting one), print the line for the "
+        "server's admin, show the server's host key and record it with --trust",
+    )
+    enroll_command.add_argument(
+        "--for",
+        dest="key_for",
+        choices=("sftp-only", "csu-only", "proftpd"),
+        default="sftp-only",
+        help="the admin's line: SFTP only (default), the csu-only forced command "
+        "(hashing on the server), or RFC 4716 for ProFTPD",
+    )
+    enroll_command.add_argument(
+        "--upload-root", help="the folder csu-only confines the station to (default: CSU_DST)"
+    )
+    trust = enroll_command.add_mutually_exclusive_group()
+    trust.add_argument(
+        "--trust",
+        action="store_true",
+        help="record the server's host key (after comparing its fingerprint)",
+    )
+    trust.add_argument(
+        "--fingerprint",
+        metavar="SHA256:...",
+        help="record the server's host key if its fingerprint is this one",
+    )
     commands.add_parser("healthcheck", help="for Docker's HEALTHCHECK: exit 0 when healthy")
+    fleet = commands.add_parser(
+        "fleet",
+        help="every station's report below ROOT: last contact, success, backlog, errors; "
+        "exit 1 when one is late or failing",
+    )
+    fleet.add_argument("root", metavar="ROOT", help="the folder the stations upload below")
+    fleet.add_argument(
+        "--remote",
+        action="store_true",
+        help="read ROOT on the server, over SSH with the agent's settings (CSU_HOST, ...)",
+    )
+    fleet.add_argument("--json", action="store_true", help="as JSON, for scripts")
+    fleet.add_argument("--html", metavar="FILE", help="also write a page with a picture")
+    fleet.add_argument(
+        "--days", type=int, default=30, help="days in the page's picture (default 30)"
+    )
+    fleet.add_argument(
+        "--late-after",
+        type=float,
+        metavar="SECONDS",
+        help="LATE after this long without contact (default: 3 pass intervals, 1 h at least)",
+    )
+    fleet.add_argument(
+        "--depth",
+        type=int,
+        default=DEFAULT_DEPTH,
+        help=f"folders below ROOT to look for reports in (default {DEFAULT_DEPTH})",
+    )
     status = commands.add_parser("status", help="the last pass, the backlog (no network)")
     status.add_argument("--json", action="store_true", help="as JSON")
     commands.add_parser("env-reference", help="print the table of CSU_* variables")

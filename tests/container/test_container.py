@@ -9,6 +9,8 @@ a skip fails.
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
 import subprocess
 import time
@@ -341,3 +343,85 @@ def test_arm_image_uploads_under_emulation(images: None, platform: str) -> None:
     for line in output.splitlines():
         if line.startswith(("built circadian-scp-upload:", "verified ")) or "emulation" in line:
             print(line)
+
+
+def station_folder(tmp_path: Path, **env: str) -> Path:
+    """deploy/ copied as an operator copies it, with .env and station.env from the
+    examples (``env``: lines of .env replaced)."""
+    station = tmp_path / "station"
+    shutil.copytree(ROOT / "deploy", station)
+    lines = (station / ".env.example").read_text().splitlines()
+    for name, value in env.items():
+        lines = [f"{name}={value}" if line.startswith(f"{name}=") else line for line in lines]
+    (station / ".env").write_text("\n".join(line for line in lines if line) + "\n")
+    shutil.copy(station / "station.env.example", station / "station.env")
+    return station
+
+
+def compose_config(station: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["docker-compose", "-f", "docker-compose.yml", "config"],
+        cwd=station,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_the_station_compose_defaults_keep_what_the_agent_learns(tmp_path: Path) -> None:
+    """docker compose config of deploy/ as shipped: the one image tag (the README's build,
+    .env.example and the compose default agree on it), a named state volume, and the
+    station's name from .env, required."""
+    if shutil.which("docker-compose") is None:
+        pytest.skip("no docker-compose here (run tests/container/prepare-docker.sh)")
+    version = re.findall(r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.M)[0]
+    tag = f"circadian-scp-upload:{version}"
+    assert f"CSU_IMAGE={tag}\n" in (ROOT / "deploy" / ".env.example").read_text()
+    assert f"${{CSU_IMAGE:-{tag}}}" in (ROOT / "deploy" / "docker-compose.yml").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert f"docker build -t {tag} ." in readme
+    assert not re.search(r"docker build -t circadian-scp-upload \.", readme)
+    station = station_folder(tmp_path)
+    config = compose_config(station)
+    assert config.returncode == 0, config.stderr
+    text = config.stdout
+    assert f"image: {tag}" in text
+    assert "hostname: station-07" in text
+    assert "CSU_STATION: station-07" in text
+    assert re.search(r"source: state\n\s+target: /state\n", text) or "state:/state" in text, text
+    assert "CSU_KEY_FILE: /state/agent/station_key" in text
+    assert "CSU_KNOWN_HOSTS_FILE: /state/agent/known_hosts" in text
+    assert "latest" not in text
+    nameless = station_folder(tmp_path / "nameless")
+    (nameless / ".env").write_text(
+        "".join(
+            f"{line}\n"
+            for line in (nameless / ".env").read_text().splitlines()
+            if not line.startswith("CSU_STATION=")
+        )
+    )
+    refused = compose_config(nameless)
+    assert refused.returncode != 0
+    assert "set CSU_STATION in .env" in refused.stderr
+
+
+def test_the_ten_minute_path_from_a_new_station_to_its_first_verified_day(
+    images: None,
+) -> None:
+    """OPERATOR.md's first section, every command, against the test OpenSSH container
+    with the server kit applied (tests/container/run-enroll-test.sh)."""
+    started = time.monotonic()
+    result = subprocess.run(
+        ["bash", "tests/container/run-enroll-test.sh"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "CSU_SKIP_BUILD": "1"},
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "public key: ssh-ed25519 " in output
+    assert "write check: removed it: nothing left behind" in output
+    assert "pass finished: ok" in output
+    print(f"the ten-minute path: {time.monotonic() - started:.0f} s")

@@ -1,7 +1,7 @@
 """Data safety, round two: nothing lost, nothing blocks the rest, against a real sshd.
 
 Each test is one case of the data-safety issue (the number in its docstring); the
-summary table of the fault suite counts them, and the README's fault-suite section
+summary table of the fault suite counts them, and docs/testing.md's fault-suite section
 lists them with how they are tested and the outcome.
 """
 

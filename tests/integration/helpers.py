@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,9 @@ def agent_env(
             "CSU_IO_TIMEOUT": "5",
             "CSU_KEEPALIVE_SECONDS": "1",
             "CSU_CONNECT_TIMEOUT": "5",
+            # the station report lands in the destination: off where tests compare the
+            # destination's tree (tests/integration/test_fleet_view.py turns it on)
+            "CSU_REPORT": "false",
         }
     )
     env.update(extra)
@@ -167,11 +170,16 @@ WITHOUT_DAC_OVERRIDE = [
 
 
 def agent(
-    command: str, env: dict[str, str], timeout: float = 120, prefix: list[str] | None = None
+    command: str,
+    env: dict[str, str],
+    timeout: float = 120,
+    prefix: list[str] | None = None,
+    args: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run the agent's CLI; every line it prints is checked for the secrets it was given."""
+    """Run the agent's CLI (``command`` and its ``args``); every line it prints is checked
+    for the secrets it was given."""
     result = subprocess.run(
-        [*(prefix or []), sys.executable, "-m", "circadian_scp_upload", command],
+        [*(prefix or []), sys.executable, "-m", "circadian_scp_upload", command, *args],
         env=env,
         capture_output=True,
         text=True,

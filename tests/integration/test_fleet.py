@@ -361,3 +361,31 @@ def test_compression_on_the_wire(
         assert ratio < 0.35, sent
     else:
         assert ratio < 1.05, sent
+
+
+def test_a_pass_outside_the_upload_window_pings_success_with_the_reason(
+    shell_server: SSHServer, monitor: Monitor, tmp_path: Path
+) -> None:
+    """healthchecks counts only a success ping as "up": a check whose period is the pass
+    interval must not go down every day outside the window (a stop still sends /log)."""
+    src = tmp_path / "src"
+    make_day_dirs(src, [day(-2)], files_per_day=1)
+    dst = shell_server.new_remote_dir("window-pings")
+    window = window_around(3600, 7200)
+    env = agent_env(
+        shell_server,
+        src,
+        dst,
+        CSU_PING_URL=f"{monitor.url}/ping/abc",
+        CSU_UPLOAD_WINDOW=window,
+    )
+    assert agent("once", env).returncode == 0
+    assert monitor.requests == [
+        ("POST", "/ping/abc", f"outside the upload window ({window}): no pass was due\n")
+    ]
+    monitor.requests.clear()
+    kuma = f"{monitor.url}/api/push/Tok?status={{status}}&msg={{msg}}&ping="
+    assert agent("once", env | {"CSU_PING_URL": kuma}).returncode == 0
+    [(method, path, _body)] = monitor.requests
+    assert method == "GET"
+    assert path.startswith("/api/push/Tok?status=up&msg=outside%20the%20upload%20window")

@@ -159,6 +159,7 @@ def environment(server: RunningServer, src: Path, **extra: str) -> dict[str, str
             "CSU_JOBS": json.dumps(jobs),
             "CSU_TIMEZONE": "UTC",
             "CSU_STATE_DIR": str(src.parent / "state"),
+            "CSU_REPORT": "false",  # the trees of both sides are compared
             "CSU_CONNECT_TIMEOUT": "10",
             "CSU_IO_TIMEOUT": "20",
             "CSU_KEEPALIVE_SECONDS": "5",

@@ -140,7 +140,7 @@ def test_the_refusal_is_clear_lines_without_a_traceback(unreachable: Case) -> No
 
 
 def test_the_forced_command_wrapper_writes_only_below_its_root() -> None:
-    """The README's csu-only: a station key with it cannot write its way to a shell."""
+    """The server kit's csu-only: a station key with it cannot write its way to a shell."""
     from circadian_scp_upload import RemoteConnection
     from tests.servers import SERVERS
 

@@ -12,9 +12,10 @@
   password login; the destination inside the jail differs from the path on this machine.
 - ``restrict``: login shell ``/bin/false`` and an authorized key with
   ``restrict,command="internal-sftp"``.
-- ``wrapper``: an authorized key with ``restrict,command=".../csu-only"``, the forced
-  command the README's "Servers" section gives server admins, taken from the README as
-  printed there: the agent's commands run, nothing else does.
+- ``wrapper``: an authorized key with ``restrict,command=".../csu-only ROOT"``, the
+  forced command of the server kit (``deploy/server/csu-only``, run from the repository
+  as it ships, its upload root the landing folder): the agent's commands run, nothing
+  else does.
 
 sshd runs in the foreground (``-D -e``) with a generated config, an ed25519 host key and
 ``AllowUsers`` naming only the set-up's user.
@@ -23,7 +24,7 @@ sshd runs in the foreground (``-D -e``) with a generated config, an ed25519 host
 from __future__ import annotations
 
 import contextlib
-import re
+import shlex
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,7 +62,7 @@ SHELLS: dict[Kind, str] = {
     "restrict": "/bin/false",
     "wrapper": "/bin/bash",
 }
-README = Path(__file__).resolve().parents[2] / "README.md"
+CSU_ONLY = Path(__file__).resolve().parents[2] / "deploy" / "server" / "csu-only"
 NOISY_BASHRC = """\
 # A .bashrc that talks before its interactive check, as some servers' do.
 echo "Welcome to the institute's data server. Questions: admin@example.org"
@@ -86,16 +87,6 @@ DECISIONS: dict[Kind, Decision] = {
     "restrict": Decision(shell=False, server_hash=False),
     "wrapper": Decision(shell=True, server_hash=True, shell_text="a POSIX shell"),
 }
-
-
-def forced_command_wrapper() -> str:
-    """Return the forced-command wrapper exactly as the README prints it."""
-    found = re.search(
-        r"```python\n(#!/usr/bin/python3\n\"\"\"csu-only:.*?)```", README.read_text(), re.S
-    )
-    if found is None:
-        raise RuntimeError("README.md has no csu-only wrapper under 'Servers'")
-    return found.group(1)
 
 
 def user_of(kind: Kind) -> str:
@@ -129,14 +120,8 @@ def openssh(kind: Kind) -> Iterator[RunningServer]:
     if kind == "restrict":
         options = 'restrict,command="internal-sftp" '
     elif kind == "wrapper":
-        wrapper = workdir / "csu-only"
-        wrapper.write_text(
-            forced_command_wrapper().replace(
-                'UPLOAD_ROOT = "/srv/upload"', f"UPLOAD_ROOT = {str(landing)!r}"
-            )
-        )
-        wrapper.chmod(0o755)
-        options = f'restrict,command="{wrapper}" '
+        # the landing folder's name has a space: quoted for the login shell sshd runs it with
+        options = f'restrict,command="{CSU_ONLY} {shlex.quote(str(landing))}" '
     authorized = workdir / "authorized_keys"  # root-owned, outside the user's home
     authorized.write_text(options + client_key.with_suffix(".pub").read_text())
     authorized.chmod(0o644)

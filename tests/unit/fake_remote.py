@@ -90,7 +90,9 @@ class MemoryRemote:
             files[relpath] = RemoteEntry(len(content), False, True, self.mtimes.get(path))
         for folder in self.folders:
             relpath = posixpath.relpath(folder, root)
-            if relpath != "." and not relpath.startswith("..") and recursive:
+            if relpath == "." or relpath.startswith(".."):
+                continue
+            if recursive or "/" not in relpath:
                 folders.add(relpath)
         return Listing(files, folders, True)
 

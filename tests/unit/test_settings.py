@@ -8,11 +8,24 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload import ConfigError
-from circadian_scp_upload.service.config import env_reference, load_settings, unknown_variables
+from circadian_scp_upload.service.config import (
+    COMPOSE_VARIABLES,
+    env_reference,
+    load_settings,
+    unknown_variables,
+)
 
 NO_CREDENTIAL = {"CSU_HOST": "server.example", "CSU_USER": "station", "CSU_DST": "/srv/data"}
 BASE = NO_CREDENTIAL | {"CSU_PASSWORD": "station-pw"}
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+CHANGELOG = ROOT / "CHANGELOG.md"
+DOCS = ROOT / "docs"
+DEPLOY = ROOT / "deploy"
+CONFIGURATION = DOCS / "configuration.md"
+# Variables of the test harness, named in docs/testing.md (never read by the agent).
+TEST_VARIABLES = {"CSU_SOAK", "CSU_REBUILD_BASES", "CSU_SKIP_ARM", "CSU_SKIP_BUILD"}
+WARNING_EXAMPLES = {"CSU_REMOVE_AFTER_UPLAOD", "CSU_TIME_ZONE"}  # misspelt on purpose
 
 
 def test_minimal_single_job(key_file: Path) -> None:
@@ -118,14 +131,25 @@ def test_bad_jobs_name_the_job_and_key() -> None:
         load_settings(BASE | {"CSU_JOBS": '[{"dst": "/a"}]'})
 
 
-def test_readme_env_table_matches_the_declarations() -> None:
+def test_the_env_table_in_the_docs_matches_the_declarations() -> None:
     table = env_reference()
-    readme = README.read_text()
-    assert table in readme, "regenerate with: python -m circadian_scp_upload env-reference"
-    documented = set(re.findall(r"`(CSU_[A-Z_]+)`", readme))
-    declared = set(re.findall(r"`(CSU_[A-Z_]+)`", table))
-    misspelt = {"CSU_REMOVE_AFTER_UPLAOD", "CSU_TIME_ZONE"}  # the examples of warnings
-    assert documented <= declared | {"CSU_X_FILE"} | misspelt
+    assert table in CONFIGURATION.read_text(), (
+        "regenerate docs/configuration.md's table with: python -m circadian_scp_upload "
+        "env-reference"
+    )
+
+
+def test_every_variable_the_docs_name_is_one_the_agent_knows() -> None:
+    """docs/, the README, the changelog and deploy/ (station.env.example, OPERATOR.md,
+    .env.example, the compose file): a renamed or misspelt variable fails here."""
+    declared = set(re.findall(r"`(CSU_[A-Z_]+)`", env_reference()))
+    known = declared | COMPOSE_VARIABLES
+    for path in [README, CHANGELOG, *sorted(DOCS.glob("*.md")), *sorted(DEPLOY.iterdir())]:
+        if not path.is_file():
+            continue
+        named = set(re.findall(r"\b(CSU_[A-Z_]+[A-Z])\b", path.read_text()))
+        unknown = named - known - TEST_VARIABLES - WARNING_EXAMPLES
+        assert not unknown, f"{path.name} names {sorted(unknown)}, which the agent does not know"
 
 
 def test_connection_options_are_checked_at_load_and_listed_together(tmp_path: Path) -> None:

@@ -194,7 +194,8 @@ class Remote(Protocol):
         """Return what is at ``path``, or None if nothing is."""
 
     def list_files(self, root: str, recursive: bool) -> Listing:
-        """Return the regular files and folders below ``root`` (empty if it is absent)."""
+        """Return the regular files and folders below ``root`` (empty if it is absent);
+        not ``recursive``: its own files and subfolders."""
 
     def make_folders(self, paths: Sequence[str]) -> None:
         """Create the folders (parents before children) and any missing parents."""

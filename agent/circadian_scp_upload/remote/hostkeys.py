@@ -10,13 +10,14 @@ in every mode.
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 from loguru import logger
 
-from ..errors import ConfigError, HostKeyError
+from ..errors import ConfigError, HostKeyError, TransientError
 
 
 def fingerprint(key: paramiko.PKey) -> str:
@@ -242,3 +243,55 @@ def changed_key_message(
         "nothing was uploaded. If the change is legitimate, remove the old entry with "
         f"`ssh-keygen -R '{name}' -f {target}` and trust the new key"
     )
+
+
+def scan_host_key(host: str, port: int, timeout: float) -> paramiko.PKey:
+    """Return the host key the server offers (its preferred type of those paramiko takes,
+    ed25519 first), as ``ssh-keyscan`` would: a key exchange, no login."""
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
+    except OSError as error:
+        raise TransientError(
+            f"cannot reach {host_entry_name(host, port)} ({error.strerror or error}): check "
+            "the host name, the port and the station's network"
+        ) from None
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=timeout)
+        return transport.get_remote_server_key()
+    except (paramiko.SSHException, OSError, EOFError) as error:
+        raise TransientError(
+            f"no SSH key exchange with {host_entry_name(host, port)} ({error}): is it an SSH "
+            "server?"
+        ) from None
+    finally:
+        transport.close()
+
+
+def trust_host_key(path: Path, host: str, port: int, key: paramiko.PKey) -> bool:
+    """Record ``key`` as the host's in the known_hosts file ``path`` (made private if
+    missing); return False when it was there already. A host known with another key of
+    the same type is refused as CHANGED (nothing written)."""
+    name = host_entry_name(host, port)
+    known = paramiko.HostKeys()
+    for entry in read_known_hosts(path).entries:
+        for hostname in entry.hostnames:
+            known.add(hostname, entry.key.get_name(), entry.key)
+    found: dict[str, paramiko.PKey] = dict(known.lookup(name) or {})
+    if found.get(key.get_name()) == key:
+        return False
+    if key.get_name() in found:
+        raise HostKeyError(
+            f"the host key of {name} CHANGED: it offers {key.get_name()} {fingerprint(key)}, "
+            f"but {path} trusts {fingerprint(found[key.get_name()])}; nothing was written. "
+            f"If the change is legitimate, remove the old entry (`ssh-keygen -R '{name}' -f "
+            f"{path}`) and trust the new key"
+        )
+    try:
+        append_private(path, f"{name} {key.get_name()} {key.get_base64()}\n")
+    except OSError as error:
+        raise ConfigError(
+            f"cannot write the known_hosts file {str(path)!r} ({error.strerror}): point "
+            "CSU_KNOWN_HOSTS_FILE at a file in the state volume (/state/agent/known_hosts)"
+        ) from None
+    return True

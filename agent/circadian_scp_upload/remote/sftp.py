@@ -82,7 +82,8 @@ class SftpOps:
         return entry_of(attrs)
 
     def list_files(self, root: str, recursive: bool) -> Listing:
-        """Return the regular files and folders below ``root`` (empty if it is absent)."""
+        """Return the regular files and folders below ``root`` (empty if it is absent);
+        not ``recursive``: its own files and subfolders."""
         files: dict[str, RemoteEntry] = {}
         folders: set[str] = set()
         pending = [""]
@@ -101,6 +102,8 @@ class SftpOps:
                     files[prefix + name] = entry
                 elif entry.is_dir and recursive:
                     pending.append(prefix + name + "/")
+                elif entry.is_dir:
+                    folders.add(name)  # not recursive: the folder's own subfolders
         return Listing(files, folders - {""}, "" in folders)
 
     def make_folders(self, paths: Sequence[str]) -> None:

@@ -33,11 +33,12 @@ from ..source.readiness import Clock, system_clock
 from .health import HEARTBEAT_SECONDS, Health
 from .metrics import MetricsServer, render, write_textfile
 from .pings import LogTail, Pinger
+from .report import build_report, report_folder, write_report
 from .retry import Backoff, retrying
 from .schedule import BandwidthSchedule, UploadWindow
 from .settings import AgentSettings, Job
 from .state import prepare_state_dir
-from .status import Backlog, StatusBook, day_key
+from .status import Backlog, Status, StatusBook, day_key
 
 # The daemon keeps its connection between passes that start within this many seconds of
 # each other (a new connection each pass costs a key exchange, a login and threads).
@@ -148,21 +149,34 @@ class Agent:
         else:
             if self.pinger is not None:
                 self.pinger.start()
-            outcome, message = self._pass(reports)
-        if outcome != Outcome.OK:  # a kept connection only lives from one good pass to the next
-            self.settings.connection.close()
+            outcome, message, finished = self._pass(reports, started, moved)
+            if finished:
+                logger.remove(sink)
+                self._close_unless_ok(outcome)
+                return outcome
         self._finish(outcome, message, started, reports, self.pacer.total - moved)
+        self._close_unless_ok(outcome)
         logger.remove(sink)
         return outcome
+
+    def _close_unless_ok(self, outcome: Outcome) -> None:
+        """A kept connection only lives from one good pass to the next."""
+        if outcome != Outcome.OK:
+            self.settings.connection.close()
 
     @property
     def window_text(self) -> str:
         """The upload window as configured (empty without one)."""
         return self.window.text if self.window is not None else ""
 
-    def _pass(self, reports: list[tuple[Job, RunReport]]) -> tuple[Outcome, str]:
-        """Run every job; return the pass's outcome and what to say of it."""
+    def _pass(
+        self, reports: list[tuple[Job, RunReport]], started: datetime.datetime, moved: int
+    ) -> tuple[Outcome, str, bool]:
+        """Run every job; return the pass's outcome, what to say of it, and whether it
+        was finished here: a pass that reached the server says how it went (``_finish``)
+        and writes the station's report while the connection is still open."""
         outcomes: list[Outcome] = []
+        self.problems: list[str] = []  # what failed, for the status and the report
         try:
             with self.connection() as connection:
                 for job in self.jobs:
@@ -170,9 +184,23 @@ class Agent:
                         outcomes.append(Outcome.STOPPED)
                         break
                     outcomes.append(self._run_job(connection, job, reports))
+                outcome = worst(outcomes)
+                said = "; ".join(self.problems[:3]) if outcome != Outcome.OK else ""
+                status = self._finish(outcome, said, started, reports, self.pacer.total - moved)
+                self._send_report(connection, status)
+                return outcome, "", True
         except Exception as error:  # noqa: BLE001 - an unattended daemon outlives its bugs
-            return self._report(error, "pass failed"), str(error)
-        return worst(outcomes), ""
+            return self._report(error, "pass failed"), str(error), False
+
+    def _send_report(self, connection: RemoteConnection, status: Status) -> None:
+        """Write the station's report to the server (``report.py``); never fails a pass."""
+        if not self.settings.report:
+            return
+        try:
+            report = build_report(status, self.zone.name, self.settings.interval_seconds)
+            write_report(connection, report_folder(self.settings), status.station, report)
+        except Exception as error:  # noqa: BLE001 - a report must never end a pass
+            logger.warning("the station report could not be written: {}", error)
 
     def _finish(
         self,
@@ -181,8 +209,9 @@ class Agent:
         started: datetime.datetime,
         reports: list[tuple[Job, RunReport]],
         moved: int,
-    ) -> None:
-        """Say how the pass went and what is left: log, status, metrics, ping, health."""
+    ) -> Status:
+        """Say how the pass went and what is left: log, status, metrics, ping, health;
+        return the status."""
         backlogs = self._backlogs(reports)
         left = Backlog()
         for backlog in backlogs.values():
@@ -214,11 +243,14 @@ class Agent:
         if self.metrics is not None:
             self.metrics.text = text
         if self.pinger is not None:
-            if outcome in (Outcome.STOPPED, Outcome.IDLE):
+            if outcome == Outcome.STOPPED:
                 self.pinger.note(message or outcome.value, self.tail.text())
+            elif outcome == Outcome.IDLE:  # nothing was due: a success, with the reason
+                self.pinger.finish(True, message, f"{message}: no pass was due\n")
             else:
                 self.pinger.finish(outcome == Outcome.OK, outcome.value, self.tail.text())
         self.health.finish_pass(outcome)
+        return status
 
     def _backlogs(self, reports: list[tuple[Job, RunReport]]) -> dict[str, Backlog]:
         """Record the days the pass verified; return each job's backlog (local only).
@@ -227,6 +259,7 @@ class Agent:
         are listed again.
         """
         seen: dict[str, dict[str, DayResult]] = {}
+        verified: set[str] = set()
         for job, report in reports:
             for result in report.days:
                 if result.unit is None:
@@ -234,14 +267,19 @@ class Agent:
                 seen.setdefault(job.label, {})[day_key(result.unit)] = result
                 if result.status == "uploaded":
                     self.book.record_verified(job.label, result.unit, result.fingerprint)
+                    verified.add(result.date.isoformat())
         backlogs = {}
+        states: dict[str, str] = {}
         for job in self.jobs:
             client = self.make_client(None, job)
             try:
                 units = client.ready_days(report_odd_names=False)
-                backlogs[job.label] = self.book.backlog(job.label, units, seen.get(job.label, {}))
+                backlogs[job.label] = self.book.backlog(
+                    job.label, units, seen.get(job.label, {}), states
+                )
             except Exception as error:  # noqa: BLE001 - the status says it, the pass is over
                 backlogs[job.label] = Backlog(error=str(error))
+        self.book.note_days(states, verified)
         return backlogs
 
     @contextmanager
@@ -285,9 +323,12 @@ class Agent:
             except Exception as error:
                 if rule_for(error).scope == "pass":
                     raise
+                self.problems.append(f"{job.label}: {error}")
                 return self._report(error, "job failed")
             reports.append((job, report))
             if report.failed:
+                first = report.failed[0]
+                self.problems.append(f"{first.date.isoformat()}: {first.message or 'failed'}")
                 return Outcome.FAILED
             return Outcome.STOPPED if report.aborted else Outcome.OK
 

@@ -1,6 +1,7 @@
 """Loading the agent's configuration: the environment (and ``*_FILE`` secrets, and
 ``/run/secrets``) read into ``AgentSettings``, every problem listed at once, unknown
-variables named, and the README's reference table generated from the declarations.
+variables named, and the reference table of docs/configuration.md generated from the
+declarations.
 """
 
 from __future__ import annotations
@@ -224,10 +225,14 @@ def env_reference() -> str:
     """Return the Markdown table of every variable, generated from the declarations."""
     rows = ["| variable | meaning | default |", "|---|---|---|"]
     for name, field in AgentSettings.model_fields.items():
-        default = "required" if field.is_required() else field.default
+        default = (
+            "required" if field.is_required() else field.get_default(call_default_factory=True)
+        )
         shown = "-" if default is None else f"`{default}`" if default != "required" else default
         if name == "known_hosts_file":
             shown = "`~/.ssh/known_hosts`"
+        if name == "state_dir":
+            shown = "`~/.local/state/circadian-scp-upload`"
         rows.append(f"| `{ENV_PREFIX}{name.upper()}` | {field.description} | {shown} |")
     for name in FILE_SECRET_NAMES:
         rows.append(

@@ -86,9 +86,10 @@ class Pinger:
             self._send(self._with("" if ok else "/fail"), log.encode())
 
     def note(self, message: str, log: str) -> None:
-        """A pass stopped early or did not start (a stop, the upload window): healthchecks
+        """A pass stopped early (a stop request, the upload window closing): healthchecks
         gets it as ``/log`` (it ends the ``/start`` without a verdict); a templated URL
-        gets ``up``."""
+        gets ``up``. A pass with nothing due (outside the upload window) is a success
+        (``finish``), so a check whose period is the pass interval stays up."""
         if self.templated:
             self.finish(True, message, log)
         else:

@@ -1,7 +1,7 @@
 """The agent's configuration: environment variables only, prefix ``CSU_``, declared once.
 
-Every variable is declared here with its default and a description; the README's
-reference table is generated from these declarations (``python -m
+Every variable is declared here with its default and a description; the reference
+table of docs/configuration.md is generated from these declarations (``python -m
 circadian_scp_upload env-reference``) and a test keeps the two equal. The job fields
 (``src``, ``dst``, ``variant``, ``dated_regex``, ``remove_after_upload``) are declared
 once, in ``JobFields``, for the single job of ``CSU_SRC``/``CSU_DST`` and for every
@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -246,6 +247,16 @@ class AgentSettings(BaseSettings, JobFields):
         description="healthchecks-style push URL: `/start`, success, `/fail` with the log "
         "(a URL with `{status}`, Uptime Kuma: `up`/`down`) (secret)",
     )
+    report: bool = Field(
+        True,
+        description="after each pass, write this station's report (its status, versions, "
+        "time zone) to the server it uploads to, for `fleet` (false: off)",
+    )
+    report_dir: str | None = Field(
+        None,
+        description="remote folder of the station reports (default: `.csu/stations` in the "
+        "destination, the common folder of every job's destination)",
+    )
     metrics_file: Path | None = Field(
         None, description="Prometheus textfile for node_exporter, written after each pass"
     )
@@ -273,9 +284,10 @@ class AgentSettings(BaseSettings, JobFields):
         False, description="SSH zlib compression (pays for text data on slow links)"
     )
     state_dir: Path = Field(
-        Path("/tmp/circadian-scp-upload"),  # a tmpfs in the image
-        description="private folder for health, status, counters, verified days and host keys "
-        "accepted on first use (a volume keeps them across restarts)",
+        default_factory=lambda: default_state_dir(os.environ),
+        description="private folder for health, status, counters, verified days, the key and "
+        "known_hosts made by `enroll` and host keys accepted on first use (the image: "
+        "`/state/agent`, in its volume `/state`)",
     )
 
     @field_validator("jobs", mode="before")
@@ -362,6 +374,14 @@ class AgentSettings(BaseSettings, JobFields):
             return self.jobs
         fields = {name: getattr(self, name) for name in JobFields.model_fields}
         return [Job(**fields)]
+
+
+def default_state_dir(environ: Mapping[str, str]) -> Path:
+    """Outside the image (which sets ``/state/agent``), the XDG state folder of the user:
+    ``$XDG_STATE_HOME/circadian-scp-upload``, else ``~/.local/state/circadian-scp-upload``,
+    kept across reboots (``/tmp`` is not)."""
+    base = environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "circadian-scp-upload"
 
 
 def secret(value: SecretStr | None) -> str | None:

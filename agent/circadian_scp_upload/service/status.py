@@ -31,6 +31,15 @@ STATUS_FILE = "status.json"
 VERIFIED_FILE = "verified-days.json"
 
 Fingerprint = list[int]  # [files, bytes, latest modification (ns)]
+DAYS_KEPT = 62  # days of history in the status (the fleet page shows up to this many)
+DAY_STATES = ("verified", "pending", "failed")  # in rising order of concern
+
+
+def worse(first: str | None, second: str) -> str:
+    """Return the more concerning of two day states."""
+    if first is None:
+        return second
+    return max(first, second, key=DAY_STATES.index)
 
 
 def day_key(unit: DayUnit) -> str:
@@ -74,6 +83,8 @@ class Status:
     uploaded_bytes_total: int = 0
     replaced_kept_total: int = 0  # server copies of changed files kept under .csu-replaced
     passes_total: dict[str, int] = field(default_factory=dict)
+    # the last DAYS_KEPT days, date -> verified | pending | failed (all jobs; the worst)
+    days: dict[str, str] = field(default_factory=dict)
 
 
 class StatusBook:
@@ -97,29 +108,52 @@ class StatusBook:
         self.verified.setdefault(job, {})[day_key(unit)] = print_
 
     def backlog(
-        self, job: str, units: list[DayUnit], seen: Mapping[str, DayResult] | None = None
+        self,
+        job: str,
+        units: list[DayUnit],
+        seen: Mapping[str, DayResult] | None = None,
+        states: dict[str, str] | None = None,
     ) -> Backlog:
         """Return the ready days of a job whose content is not known to be verified.
 
         ``seen``: what this pass found of days (by day key): counted from that instead of
-        listing them again. A day that cannot be listed counts as pending.
+        listing them again. A day that cannot be listed counts as pending. ``states``,
+        where given, gets each ready day's state (date -> verified, pending or failed:
+        a day this pass failed).
         """
         found = Backlog()
         known = self.verified.get(job, {})
         for unit in units:
             key = day_key(unit)
+            date = unit.date.isoformat()
             result = (seen or {}).get(key)
+            state = "failed" if result is not None and result.status == "failed" else None
             if result is not None and result.fingerprint:
                 print_ = result.fingerprint
             else:
                 try:
                     print_ = fingerprint(unit.list_files())
                 except CircadianError:
-                    found.add(Backlog(1, 0, 0, unit.date.isoformat()))
+                    found.add(Backlog(1, 0, 0, date))
+                    if states is not None:
+                        states[date] = worse(states.get(date), state or "pending")
                     continue
             if known.get(key) != print_:
-                found.add(Backlog(1, print_[0], print_[1], unit.date.isoformat()))
+                found.add(Backlog(1, print_[0], print_[1], date))
+                state = state or "pending"
+            if states is not None:
+                states[date] = worse(states.get(date), state or "verified")
         return found
+
+    def note_days(self, states: Mapping[str, str], verified: set[str]) -> None:
+        """Keep the days' states for the history: those seen now as they are, days
+        verified in this pass (their local copies may be gone) as verified, the others
+        as they were; the last ``DAYS_KEPT`` days only."""
+        days = dict(self.status.days)
+        for date in verified:
+            days[date] = "verified"
+        days.update(states)
+        self.status.days = dict(sorted(days.items())[-DAYS_KEPT:])
 
     def finish_pass(
         self,

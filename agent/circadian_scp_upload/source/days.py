@@ -1,7 +1,7 @@
 """The days on the station's disk: which days the source folder holds, their files, and
 checksums of their content.
 
-Policy for things that are not regular files (documented in the README): symlinks,
+Policy for things that are not regular files (documented in docs/behaviour.md): symlinks,
 sockets, FIFOs and devices are never followed, never uploaded and never removed; each
 is reported once per run and the rest of its day is uploaded. Because they stay, a day
 folder holding one is kept after removal of the uploaded files.

@@ -1,0 +1,71 @@
+"""``check --write``: the whole path of a file, proven once in a job's destination.
+
+A probe file is created under a temporary name, written (as an upload is: a stream
+where the server has a shell, SFTP writes elsewhere), made durable, renamed, hashed
+on the server (or read back), its folder synced where the server can, and removed:
+what the first pass will do, before a day is ready. Nothing of it stays behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import posixpath
+import secrets
+
+from ..errors import CircadianError, RemotePathError
+from ..remote.api import Remote
+from ..remote.paths import normalize_remote
+from .transfer import partial_path
+from .verify import RemoteHasher, read_back
+
+PROBE_BYTES = 256 * 1024 + 1  # over the small-file limit: sent as a large file is
+
+
+def prove_destination(remote: Remote, dst: str) -> list[str]:
+    """Create, write, rename, hash and remove a probe file in ``dst`` (made if missing);
+    return a line per step. Raises the package's errors (the server refused a step)."""
+    folder = normalize_remote(dst)
+    final = posixpath.join(folder, f".csu-check-{secrets.token_hex(4)}")
+    temporary = partial_path(final)
+    data = os.urandom(PROBE_BYTES)
+    traits = remote.traits()
+    said = []
+    remote.make_folders([folder])
+    said.append(f"{folder}: the folder exists or was made")
+    try:
+        with remote.open_file(temporary, 0, stream=traits.shell) as sink:
+            sink.write(data)
+            sink.commit(durable=True)
+        stored = remote.stat(temporary)
+        if stored is None or stored.size != len(data):
+            raise RemotePathError(
+                f"{remote.where} stored {stored.size if stored else 0} of {len(data)} bytes of "
+                f"{temporary!r}: is the disk full?"
+            )
+        how = "streamed" if traits.shell else "written over SFTP"
+        durable = " and fsynced" if traits.fsync else " (no fsync offered)"
+        said.append(f"wrote {len(data)} bytes under a temporary name ({how}){durable}")
+        remote.rename_over(temporary, final)
+        said.append("renamed it into place")
+        hasher = RemoteHasher(remote)
+        server = hasher.file_checksum(final, len(data)) if traits.stream_hasher else None
+        way = "hashed on the server" if server is not None else "read back and hashed here"
+        server = server or read_back(remote, final)
+        if server != hashlib.sha256(data).hexdigest():
+            raise RemotePathError(
+                f"the probe file in {folder!r} came back different (checksums differ): "
+                "the server or the link corrupts data"
+            )
+        said.append(f"{way}: SHA-256 matches")
+        if traits.folder_sync:
+            if not hasher.sync(folder, [posixpath.basename(final)]):
+                raise RemotePathError(f"`sync` of {folder!r} failed on {remote.where}")
+            said.append("synced the file and its folder")
+    finally:
+        for path in (temporary, final):
+            with contextlib.suppress(CircadianError):
+                remote.remove(path)
+    said.append("removed it: nothing left behind")
+    return said

@@ -1,0 +1,174 @@
+"""Enrolment: a new station's key, the line its server's admin installs, and the
+server's host key, recorded once the operator has compared it.
+
+``circadian-scp-upload enroll`` runs it. It is non-interactive (every choice is a flag),
+so it runs in ``docker compose run --rm`` and in provisioning scripts, and it can be
+run again at any time: an existing key is never overwritten, a host key already trusted
+is left as it is, and one that changed is refused.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from ..errors import ConfigError, HostKeyError
+from ..outcomes import Outcome
+from ..remote.credentials import (
+    Key,
+    create_private_key,
+    load_private_key,
+    public_key_line,
+    read_private_key_file,
+    rfc4716,
+)
+from ..remote.hostkeys import (
+    fingerprint,
+    normalize_fingerprint,
+    scan_host_key,
+    trust_host_key,
+)
+from ..remote.paths import normalize_remote
+from ..remote.session import DEFAULT_KNOWN_HOSTS
+from .settings import AgentSettings, secret
+
+KeyFor = Literal["sftp-only", "csu-only", "proftpd"]
+KEY_NAME = "station_key"
+CSU_ONLY = "/usr/local/bin/csu-only"
+KIT_ROOT = "/srv/upload"  # add-station's default root
+SERVER_KIT = "deploy/server"
+
+
+@dataclass(frozen=True)
+class EnrollOptions:
+    """What the operator chose: the kind of key line, the upload root of ``csu-only``,
+    and whether (and how) to trust the server's host key."""
+
+    key_for: KeyFor = "sftp-only"
+    upload_root: str | None = None
+    trust: bool = False
+    fingerprint: str | None = None
+
+
+def station_key(settings: AgentSettings, say: Callable[[str], None]) -> Key:
+    """Return the station's key: the one configured, made now where the configured file
+    (or, with none configured, ``<state dir>/station_key``) does not exist yet."""
+    text = secret(settings.private_key)
+    if text is not None:
+        say("station key: given as text (CSU_PRIVATE_KEY)")
+        return load_private_key(text, secret(settings.key_passphrase), "given as text")
+    path = (settings.key_file or settings.state_dir / KEY_NAME).expanduser()
+    if path.exists():
+        key = read_private_key_file(path, secret(settings.key_passphrase))
+        say(f"station key: {path} ({key.get_name()} {fingerprint(key)})")
+        return key
+    key = create_private_key(path)
+    say(f"station key: {path} (made now: {key.get_name()} {fingerprint(key)})")
+    if settings.key_file is None:
+        say(f"  set CSU_KEY_FILE={path} so that the agent logs in with it")
+    return key
+
+
+def upload_root(settings: AgentSettings, given: str | None) -> str:
+    """Return the folder ``csu-only`` confines the station to: given, else the
+    destination of the one job, else the common parent of every job's destination."""
+    if given:
+        return given.rstrip("/") or "/"
+    folders = [normalize_remote(job.dst) for job in settings.job_list() if job.dst]
+    if not folders or not all(folder.startswith("/") for folder in folders):
+        raise ConfigError(
+            "csu-only needs an absolute upload root: give --upload-root /srv/upload/<station> "
+            "(the destinations here are relative to the login folder)"
+        )
+    return posixpath.commonpath(folders)
+
+
+def destination(settings: AgentSettings) -> str:
+    """Return the common folder of every job's destination ("" where they are relative)."""
+    folders = [normalize_remote(job.dst) for job in settings.job_list() if job.dst]
+    if not folders or not all(folder.startswith("/") for folder in folders):
+        return ""
+    return posixpath.commonpath(folders)
+
+
+def kit_root(folder: str, user: str) -> str:
+    """Return the ``--root`` for ``add-station``, which makes ``ROOT/USER`` the station's
+    folder: the parent of the folder named after the account on the way to ``folder``
+    (nothing for the kit's default, ``/srv/upload``); a note where there is none."""
+    parts = folder.split("/")
+    if folder.startswith("/") and user in parts:
+        root = "/".join(parts[: parts.index(user)]) or "/"
+        return "" if root == KIT_ROOT else f" --root {root}"
+    return f" --root <folder above {folder!r}, whose folder {user!r} the station may write>"
+
+
+def key_lines(key: Key, comment: str, options: EnrollOptions, settings: AgentSettings) -> list[str]:
+    """Return what the server's admin installs, as lines to print."""
+    public = public_key_line(key, comment)
+    user = settings.user
+    if options.key_for == "proftpd":
+        return [
+            "For ProFTPD's mod_sftp (SFTPAuthorizedUserKeys), the key in RFC 4716 form:",
+            rfc4716(key, comment),
+        ]
+    root = None
+    if options.key_for == "csu-only":
+        root = upload_root(settings, options.upload_root)
+        restricted = f'restrict,command="{CSU_ONLY} {root}" {public}'
+        kit = f"sudo add-station --csu-only{kit_root(root, user)} {user} '{public}'"
+    else:
+        restricted = f'restrict,command="internal-sftp" {public}'
+        kit = f"sudo add-station{kit_root(destination(settings), user)} {user} '{public}'"
+    return [
+        f"public key: {public}",
+        "For the server's admin, one of:",
+        f"  with the server kit ({SERVER_KIT}, installed by its install.sh):",
+        f"    {kit}",
+        f"  or by hand, as a line of a root-owned AuthorizedKeysFile for {user!r}",
+        f"  (/etc/ssh/authorized_keys/{user}):",
+        f"    {restricted}",
+    ]
+
+
+def host_key_step(
+    settings: AgentSettings, options: EnrollOptions, say: Callable[[str], None]
+) -> Outcome:
+    """Show the server's host key; record it where the agent reads known_hosts when the
+    operator trusts it (``--trust``) or its fingerprint equals the one given."""
+    key = scan_host_key(settings.host, settings.port, settings.connect_timeout)
+    seen = fingerprint(key)
+    target = (settings.known_hosts_file or DEFAULT_KNOWN_HOSTS).expanduser()
+    say(f"server {settings.host}:{settings.port} offers {key.get_name()} {seen}")
+    if options.fingerprint is not None:
+        wanted = normalize_fingerprint(options.fingerprint)
+        if wanted != seen:
+            raise HostKeyError(
+                f"the server offers {seen}, not the fingerprint given ({wanted}): nothing was "
+                "recorded. Check the address, and ask the admin again"
+            )
+    elif not options.trust:
+        say(
+            "  compare it with the admin's `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`,"
+            f" then record it in {target}: enroll --trust (or enroll --fingerprint {seen})"
+        )
+        return Outcome.OK
+    added = trust_host_key(target, settings.host, settings.port, key)
+    say(f"  {'recorded in' if added else 'already trusted in'} {target}")
+    if settings.known_hosts_file is None:
+        say(f"  (the default known_hosts; CSU_KNOWN_HOSTS_FILE={target} says it explicitly)")
+    return Outcome.OK
+
+
+def enroll(
+    settings: AgentSettings, options: EnrollOptions, say: Callable[[str], None] = print
+) -> Outcome:
+    """Make or show the station's key, say what the admin installs, and take the host
+    key step. Raises the package's errors (the CLI maps them to exit codes)."""
+    key = station_key(settings, say)
+    comment = f"{settings.station or socket.gethostname()} circadian-scp-upload"
+    for line in key_lines(key, comment, options, settings):
+        say(line)
+    return host_key_step(settings, options, say)

@@ -1,0 +1,116 @@
+#!/bin/bash
+# install.sh: install the circadian-scp-upload server kit on this SSH server (run as root).
+#
+# usage: deploy/server/install.sh
+#
+# Installs csu-only to /usr/local/bin (0755), add-station to /usr/local/sbin (0755) and
+# csu-upload.conf to /etc/ssh/sshd_config.d (0644); creates /etc/ssh/authorized_keys
+# (root:root 0755) and the group csu-upload; checks sshd's configuration (sshd -t; a
+# conf that breaks it is taken back) and reloads sshd if it runs. Safe to run again.
+#
+# Environment (for tests, or other layouts): BIN_DIR, SBIN_DIR, SSHD_CONFIG_DIR (the
+# three targets above), SSHD_CONFIG (the configuration sshd -t checks, default
+# /etc/ssh/sshd_config), SSHD_PID_FILE (default /run/sshd.pid), RELOAD=no (never reload).
+set -euo pipefail
+
+PROG=install.sh
+HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
+BIN_DIR=${BIN_DIR:-/usr/local/bin}
+SBIN_DIR=${SBIN_DIR:-/usr/local/sbin}
+SSHD_CONFIG_DIR=${SSHD_CONFIG_DIR:-/etc/ssh/sshd_config.d}
+SSHD_CONFIG=${SSHD_CONFIG:-/etc/ssh/sshd_config}
+SSHD_PID_FILE=${SSHD_PID_FILE:-/run/sshd.pid}
+RELOAD=${RELOAD:-yes}
+KEYS_DIR=/etc/ssh/authorized_keys # as in csu-upload.conf
+GROUP=csu-upload                  # as in csu-upload.conf
+SSHD=$(command -v sshd || echo /usr/sbin/sshd)
+
+say() {
+    printf '%s: %s\n' "$PROG" "$1"
+}
+
+warn() {
+    printf '%s: warning: %s\n' "$PROG" "$1" >&2
+}
+
+die() {
+    printf '%s: %s\n' "$PROG" "$1" >&2
+    exit 1
+}
+
+# put SOURCE TARGET MODE: install a file (root:root), saying whether it changed.
+put() {
+    if [[ -f $2 ]] && cmp -s -- "$1" "$2"; then
+        chown root:root -- "$2"
+        chmod "$3" -- "$2"
+        say "$2 is up to date"
+    else
+        install -D -m "$3" -o root -g root -- "$1" "$2"
+        say "installed $2 (mode $3)"
+    fi
+}
+
+((EUID == 0)) || die "run me as root"
+[[ -x $SSHD ]] || die "no sshd here: install OpenSSH's server first (apt-get install openssh-server)"
+for file in csu-only add-station csu-upload.conf; do
+    [[ -f $HERE/$file ]] || die "$HERE/$file is missing: run me from the kit's folder (deploy/server)"
+done
+
+put "$HERE/csu-only" "$BIN_DIR/csu-only" 0755
+put "$HERE/add-station" "$SBIN_DIR/add-station" 0755
+
+conf=$SSHD_CONFIG_DIR/csu-upload.conf
+backup=
+if [[ -f $conf ]] && ! cmp -s -- "$HERE/csu-upload.conf" "$conf"; then
+    backup=$(mktemp)
+    cp -p -- "$conf" "$backup"
+fi
+trap '[[ -z $backup ]] || rm -f -- "$backup"' EXIT
+fresh=no
+[[ -e $conf ]] || fresh=yes
+put "$HERE/csu-upload.conf" "$conf" 0644
+
+install -d -m 0755 -o root -g root -- "$KEYS_DIR"
+say "$KEYS_DIR: root:root 0755 (the stations' keys, one file per account)"
+if getent group "$GROUP" >/dev/null; then
+    say "group $GROUP exists"
+else
+    groupadd --system "$GROUP"
+    say "created group $GROUP"
+fi
+
+[[ -x /usr/bin/python3 ]] || warn "no /usr/bin/python3: csu-only (add-station --csu-only) needs it"
+if ! grep -qiE "^[[:space:]]*include[[:space:]]+${SSHD_CONFIG_DIR}/" "$SSHD_CONFIG" 2>/dev/null; then
+    warn "$SSHD_CONFIG does not include $SSHD_CONFIG_DIR: add 'Include $SSHD_CONFIG_DIR/*.conf' at its top"
+fi
+
+if ! checked=$("$SSHD" -t -f "$SSHD_CONFIG" 2>&1); then
+    if [[ -n $backup ]]; then
+        cp -p -- "$backup" "$conf"
+        say "sshd -t failed: put the previous $conf back"
+    elif [[ $fresh == yes ]]; then
+        rm -f -- "$conf"
+        say "sshd -t failed: removed $conf again"
+    fi
+    die "sshd -t -f $SSHD_CONFIG failed, sshd not reloaded: $checked"
+fi
+say "sshd -t -f $SSHD_CONFIG: the configuration is valid"
+
+if [[ $RELOAD == no ]]; then
+    say "RELOAD=no: sshd not reloaded"
+elif command -v systemctl >/dev/null && systemctl is-active --quiet ssh 2>/dev/null; then
+    systemctl reload ssh
+    say "reloaded sshd (systemctl reload ssh)"
+elif [[ -s $SSHD_PID_FILE ]] && kill -0 "$(<"$SSHD_PID_FILE")" 2>/dev/null; then
+    kill -HUP "$(<"$SSHD_PID_FILE")"
+    say "reloaded sshd (SIGHUP to $(<"$SSHD_PID_FILE") from $SSHD_PID_FILE)"
+else
+    say "sshd is not running: the settings apply when it starts"
+fi
+
+cat <<EOF
+
+Next, for each station (as root):
+  $SBIN_DIR/add-station STATION-USER /path/to/station.pub            # SFTP only
+  $SBIN_DIR/add-station --csu-only STATION-USER /path/to/station.pub # + hashing on the server
+EOF

@@ -1,0 +1,405 @@
+"""The server kit (deploy/server/) against a real sshd configured from exactly its files.
+
+The sshd's configuration ends with ``Include deploy/server/csu-upload.conf`` (the file as
+it ships); stations are added with ``deploy/server/add-station`` as an admin would
+(accounts ``csu-kit-<hex>``, keys in the real ``/etc/ssh/authorized_keys/``, folders below
+``/srv``; all removed again), and the agent's CLI uploads through them.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shlex
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import paramiko
+import pytest
+
+from circadian_scp_upload import RemoteConnection
+from tests.conftest import tree, write_file
+from tests.integration.helpers import ROOT, agent, agent_env, day, leftovers
+from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
+
+pytestmark = pytest.mark.integration
+
+KIT = ROOT / "deploy" / "server"
+CSU_ONLY = KIT / "csu-only"
+ADD_STATION = KIT / "add-station"
+INSTALL = KIT / "install.sh"
+CONF = KIT / "csu-upload.conf"
+KEYS_DIR = Path("/etc/ssh/authorized_keys")
+GROUP = "csu-upload"
+SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+PAST_DAY = day(-2)
+
+
+def group_exists(name: str) -> bool:
+    try:
+        grp.getgrnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def system_state() -> Iterator[None]:
+    """Skip where no sshd can run; afterwards remove the group and the keys folder the
+    kit created on this machine, if they were not here before."""
+    reason = can_run_sshd()
+    if reason is not None:
+        pytest.skip(reason)
+    had_group, had_keys = group_exists(GROUP), KEYS_DIR.exists()
+    yield
+    if not had_keys and KEYS_DIR.is_dir() and not any(KEYS_DIR.iterdir()):
+        KEYS_DIR.rmdir()
+    if not had_group and group_exists(GROUP):
+        subprocess.run(["groupdel", GROUP], check=False, capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def kit_server(system_state: None) -> Iterator[SSHServer]:
+    """A real sshd whose configuration ends with the kit's csu-upload.conf, as is."""
+    workdir = Path(tempfile.mkdtemp(prefix="csu-kit-sshd-"))
+    server = start_sshd(workdir, extra_config=f"Include {CONF}\n")
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass
+class Station:
+    """A station's account to be: its name, the upload root and its key pair."""
+
+    user: str
+    root: Path
+    key: Path
+
+    @property
+    def folder(self) -> Path:
+        return self.root / self.user
+
+    @property
+    def keys_file(self) -> Path:
+        return KEYS_DIR / self.user
+
+    @property
+    def public_key(self) -> str:
+        return self.key.with_suffix(".pub").read_text().strip()
+
+
+@pytest.fixture
+def station(system_state: None, tmp_path: Path) -> Iterator[Station]:
+    """A fresh station name, root and key; the account and its files removed afterwards."""
+    name = f"csu-kit-{os.urandom(4).hex()}"
+    key = tmp_path / "station_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(key)], check=True
+    )
+    found = Station(user=name, root=Path("/srv") / f"{name}-root", key=key)
+    try:
+        yield found
+    finally:
+        if user_exists(name):  # --force: a session sshd is still closing does not stop it
+            subprocess.run(["userdel", "--force", name], check=False, capture_output=True)
+        found.keys_file.unlink(missing_ok=True)
+        shutil.rmtree(found.root, ignore_errors=True)
+
+
+def add_station(
+    station: Station, *options: str, key: str | None = None, server: SSHServer | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run the kit's add-station for ``station`` (its .pub file unless ``key``)."""
+    env = dict(os.environ)
+    if server is not None:  # add-station checks the account against this sshd's config
+        env["SSHD_CONFIG"] = str(server.workdir / "sshd_config")
+    return subprocess.run(
+        [
+            str(ADD_STATION),
+            *options,
+            "--root",
+            str(station.root),
+            station.user,
+            key if key is not None else str(station.key.with_suffix(".pub")),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+def upload_env(server: SSHServer, station: Station, src: Path, **extra: str) -> dict[str, str]:
+    """The agent's environment for uploading ``src`` into the station's folder."""
+    env = agent_env(server, src, station.folder / "station data")
+    env.update(CSU_USER=station.user, CSU_KEY_FILE=str(station.key), **extra)
+    return env
+
+
+def station_data(src: Path) -> dict[str, bytes]:
+    """One past day with small files, hostile names and files streamed as large ones."""
+    folder = src / PAST_DAY
+    write_file(folder / "a.txt", b"a\n" * 100)
+    write_file(folder / "with space 'quoted' $(touch pwned).txt", b"hostile\n" * 50)
+    write_file(folder / "sub" / "deeper" / "data.bin", os.urandom(70_000))
+    write_file(folder / "big 'one' back\\slash.bin", os.urandom(1024 * 1024 + 7))
+    write_file(folder / "large.bin", os.urandom(600_000))
+    return tree(src)
+
+
+def decision(stderr: str, server: SSHServer) -> str:
+    """The server decision the agent logged (one line)."""
+    where = f"127.0.0.1:{server.port}: "
+    lines = [
+        line.split(where, 1)[1]
+        for line in stderr.splitlines()
+        if where in line and "; verification: " in line
+    ]
+    assert len(lines) == 1, stderr[-4000:]
+    return lines[0]
+
+
+def ssh_client(
+    server: SSHServer, station: Station, password: str | None = None
+) -> paramiko.SSHClient:
+    """A plain paramiko client logged in as the station: its key, or ``password``."""
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(server.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        "127.0.0.1",
+        port=server.port,
+        username=station.user,
+        password=password,
+        key_filename=None if password else str(station.key),
+        allow_agent=False,
+        look_for_keys=False,
+        timeout=10,
+        auth_timeout=10,
+    )
+    return client
+
+
+def connection(server: SSHServer, station: Station) -> RemoteConnection:
+    """The library's connection, logged in as the station with its key."""
+    return RemoteConnection(
+        server.host,
+        station.user,
+        None,
+        port=server.port,
+        key_filename=station.key,
+        known_hosts_file=server.known_hosts,
+        allow_agent=False,
+        connect_timeout=10.0,
+        io_timeout=20.0,
+    )
+
+
+def sshd_log(server: SSHServer) -> str:
+    return (server.workdir / "sshd.log").read_text(errors="replace")[-3000:]
+
+
+def test_default_mode_uploads_over_sftp_only_and_gives_no_shell(
+    kit_server: SSHServer, station: Station, tmp_path: Path
+) -> None:
+    added = add_station(station, server=kit_server)
+    assert added.returncode == 0, added.stderr
+    assert f"CSU_USER={station.user}\n" in added.stdout
+    assert f"CSU_DST={station.folder}\n" in added.stdout
+    assert "warning" not in added.stderr, added.stderr  # sshd reads the root-owned keys
+    assert pwd.getpwnam(station.user).pw_shell == "/usr/sbin/nologin"
+    assert station.keys_file.read_text() == (
+        f'restrict,command="internal-sftp" {station.public_key}\n'
+    )
+
+    src = tmp_path / "src"
+    before = station_data(src)
+    result = agent("once", upload_env(kit_server, station, src))
+    assert result.returncode == 0, result.stderr[-4000:] + sshd_log(kit_server)
+    assert decision(result.stderr, kit_server).startswith("no shell")
+    assert "read back over SFTP" in decision(result.stderr, kit_server)
+    assert tree(station.folder / "station data") == before
+    assert leftovers(station.folder) == []
+    assert not list(station.folder.rglob("pwned"))
+
+    with ssh_client(kit_server, station) as client:
+        stdin, stdout, _stderr = client.exec_command("id", timeout=10)
+        stdin.channel.shutdown_write()  # what runs instead (an SFTP server) sees the end
+        said = stdout.read()
+        assert b"uid=" not in said
+        assert station.user.encode() not in said
+        transport = client.get_transport()
+        assert transport is not None
+        channel = transport.open_session()
+        with pytest.raises(paramiko.SSHException):
+            channel.get_pty()  # PermitTTY no
+        channel.close()
+
+    # A password is no way in for the group's members, even where the rest allows it.
+    password = "kit-" + os.urandom(8).hex()
+    subprocess.run(["chpasswd"], input=f"{station.user}:{password}", text=True, check=True)
+    with pytest.raises(paramiko.BadAuthenticationType) as refused:
+        ssh_client(kit_server, station, password=password)
+    assert refused.value.allowed_types == ["publickey"]
+
+
+def test_csu_only_mode_hashes_on_the_server_and_writes_only_below_the_root(
+    kit_server: SSHServer, station: Station, tmp_path: Path
+) -> None:
+    added = add_station(station, "--csu-only", "--command", str(CSU_ONLY), server=kit_server)
+    assert added.returncode == 0, added.stderr
+    assert "warning" not in added.stderr, added.stderr
+    assert pwd.getpwnam(station.user).pw_shell == "/bin/sh"
+    command = f"{CSU_ONLY} {station.folder}"
+    assert station.keys_file.read_text() == (f'restrict,command="{command}" {station.public_key}\n')
+
+    src = tmp_path / "src"
+    before = station_data(src)
+    result = agent("once", upload_env(kit_server, station, src, CSU_REMOVE_AFTER_UPLOAD="true"))
+    assert result.returncode == 0, result.stderr[-4000:] + sshd_log(kit_server)
+    said = decision(result.stderr, kit_server)
+    assert said.startswith("a POSIX shell; verification: SHA-256 on the server"), said
+    assert "sync of its folder before local removal" in said, said
+    assert tree(station.folder / "station data") == before
+    assert leftovers(station.folder) == []
+    assert not list(station.folder.rglob("pwned"))
+    # removed locally only after the server's `sync` (csu-only's fsync) succeeded
+    assert not (src / PAST_DAY).exists(), result.stderr[-4000:]
+    assert "sync failed" not in result.stderr
+
+    outside = Path(tempfile.mkdtemp(prefix="csu-kit-outside-"))
+    try:
+        outside.chmod(0o777)
+        target = outside / "x"
+        with connection(kit_server, station) as remote:
+            refused = remote.run(f"cat > {shlex.quote(str(target))}", b"intruder\n")
+            assert refused.exit_status != 0
+            assert b"is not below" in refused.stderr
+            assert not target.exists()
+
+            (outside / "victim").write_bytes(b"kept\n")
+            (outside / "victim").chmod(0o666)
+            (station.folder / "link").symlink_to(outside / "victim")
+            (station.folder / "folder link").symlink_to(outside)
+            for through in ("link", "folder link/victim", "folder link/new"):
+                path = shlex.quote(str(station.folder / through))
+                written = remote.run(f"cat > {path}", b"owned\n")
+                assert written.exit_status != 0, through
+                assert b"is a link: not followed" in written.stderr, written.stderr
+            assert (outside / "victim").read_bytes() == b"kept\n"
+            assert not (outside / "new").exists()
+
+            ran = remote.run("id")
+            assert ran.exit_status != 0
+            assert b"uid=" not in ran.stdout
+            assert b"refused" in ran.stderr
+
+            inside = shlex.quote(str(station.folder / "ok.txt"))
+            assert remote.run(f"cat > {inside}", b"fine\n").exit_status == 0
+            assert (station.folder / "ok.txt").read_bytes() == b"fine\n"
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
+
+
+def test_add_station_is_idempotent_and_refuses_garbage(station: Station) -> None:
+    for _ in range(2):
+        added = add_station(station)
+        assert added.returncode == 0, added.stderr
+    assert "already in" in added.stdout
+    lines = station.keys_file.read_text().splitlines()
+    assert lines == [f'restrict,command="internal-sftp" {station.public_key}']
+
+    keys = station.keys_file.stat()
+    assert (keys.st_uid, keys.st_gid, stat.S_IMODE(keys.st_mode)) == (0, 0, 0o644)
+    folder = station.folder.stat()
+    assert folder.st_uid == pwd.getpwnam(station.user).pw_uid
+    assert folder.st_gid == pwd.getpwnam(station.user).pw_gid  # its own: no station reads another
+    assert folder.st_gid != grp.getgrnam(GROUP).gr_gid
+    assert stat.S_IMODE(folder.st_mode) == 0o750
+    assert stat.S_ISDIR(folder.st_mode)
+    kdir = KEYS_DIR.stat()
+    assert (kdir.st_uid, kdir.st_gid, stat.S_IMODE(kdir.st_mode)) == (0, 0, 0o755)
+    assert station.user in grp.getgrnam(GROUP).gr_mem
+
+    # The same key with other options (pasted from elsewhere), now for csu-only: the
+    # one line changes its options, no second line.
+    pasted = f'restrict,command="internal-sftp -l INFO",no-pty {station.public_key}'
+    added = add_station(station, "--csu-only", key=pasted)
+    assert added.returncode == 0, added.stderr
+    command = f"/usr/local/bin/csu-only {station.folder}"
+    assert station.keys_file.read_text().splitlines() == [
+        f'restrict,command="{command}" {station.public_key}'
+    ]
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        "ssh-ed25519 AAAAnot-base64-at-all!",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGarbageGarbageGarbageGarbageGarbage",
+        "hello world",
+        'command="x" ssh-ed25519',
+        "ssh-ed25519 AAAA\nssh-ed25519 BBBB",
+    ],
+)
+def test_add_station_writes_nothing_for_a_key_that_is_none(station: Station, garbage: str) -> None:
+    refused = add_station(station, key=garbage)
+    assert refused.returncode != 0
+    assert "public key" in refused.stderr, refused.stderr
+    assert not station.keys_file.exists()
+    assert not user_exists(station.user)
+    assert not station.root.exists()
+
+
+def test_install_puts_the_kit_in_place_and_sshd_accepts_it(
+    system_state: None, tmp_path: Path
+) -> None:
+    bin_dir, sbin_dir, conf_dir = tmp_path / "bin", tmp_path / "sbin", tmp_path / "sshd_config.d"
+    host_key = tmp_path / "host_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+    config = tmp_path / "sshd_config"
+    config.write_text(f"Include {conf_dir}/*.conf\nHostKey {host_key}\nUsePAM no\n")
+    env = dict(
+        os.environ,
+        BIN_DIR=str(bin_dir),
+        SBIN_DIR=str(sbin_dir),
+        SSHD_CONFIG_DIR=str(conf_dir),
+        SSHD_CONFIG=str(config),
+        RELOAD="no",
+    )
+    for attempt in range(2):  # a second run changes nothing and still passes
+        installed = subprocess.run(
+            [str(INSTALL)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert installed.returncode == 0, installed.stdout + installed.stderr
+        assert "warning" not in installed.stderr, installed.stderr
+        assert ("up to date" in installed.stdout) == (attempt == 1), installed.stdout
+    for path, source, mode in (
+        (bin_dir / "csu-only", CSU_ONLY, 0o755),
+        (sbin_dir / "add-station", ADD_STATION, 0o755),
+        (conf_dir / "csu-upload.conf", CONF, 0o644),
+    ):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, mode), path
+        assert path.read_bytes() == source.read_bytes()
+    assert group_exists(GROUP)
+    assert KEYS_DIR.is_dir()
+    checked = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
