@@ -15,7 +15,8 @@ cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 need_apt=()
 # chromium: the fleet page is opened in a headless browser (tests/integration/test_fleet_view.py)
-for package in openssh-server openssh-client rsync fuse libfuse2 chromium; do
+# faketime: a station whose clock is wrong (tests/integration/test_measuring_station.py)
+for package in openssh-server openssh-client rsync fuse libfuse2 chromium faketime; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv)

@@ -28,3 +28,11 @@ def test_the_changelog_has_this_version_and_its_upgrade_notes() -> None:
     section = changelog.split(f"\n## {version}\n", 1)[1].split("\n## ", 1)[0]
     assert "### Upgrading from " in section
     assert "CHANGELOG.md" in (ROOT / "deploy" / "OPERATOR.md").read_text()
+
+
+def test_the_exit_code_table_in_the_docs_is_the_one_the_agent_prints() -> None:
+    from circadian_scp_upload.outcomes import EXIT_CODE_MEANINGS
+
+    agent_doc = (ROOT / "docs" / "agent.md").read_text()
+    for code, meaning in EXIT_CODE_MEANINGS.items():
+        assert f"| {code} | {meaning} |" in agent_doc, code

@@ -23,10 +23,12 @@ from loguru import logger
 
 from .engine import Pending
 from .engine.writecheck import prove_destination
-from .errors import ConfigError
+from .errors import CircadianError, ConfigError
 from .outcomes import EXIT_CODE_MEANINGS, Outcome, exit_code, rule_for
+from .remote import RemoteConnection
 from .remote.paths import normalize_remote
 from .service.agent import Agent, station_name
+from .service.clock import describe, measure
 from .service.config import env_reference, load_settings, unknown_variables
 from .service.enroll import EnrollOptions, enroll
 from .service.fleet import (
@@ -40,6 +42,7 @@ from .service.fleet import (
 from .service.fleetpage import render_html
 from .service.health import check_health
 from .service.logs import setup_logging
+from .service.report import report_name
 from .service.settings import AgentSettings
 from .service.status import read_status
 from .service.versions import version_text
@@ -150,6 +153,7 @@ def _check(agent: Agent, write: bool = False) -> int:
             print(f"connected to {agent.settings.user}@{connection.where}: host key verified")
             print(f"server: {connection.traits().describe()}")
             print(f"station time zone: {agent.zone.describe()}")
+            _say_clock_and_window(agent, connection, write)
             for job in agent.jobs:
                 client = agent.make_client(connection, job)
                 ready = client.ready_days()
@@ -173,6 +177,28 @@ def _check(agent: Agent, write: bool = False) -> int:
         logger.error("{}", error)
         return exit_code(rule_for(error).outcome)
     return 0
+
+
+def _say_clock_and_window(agent: Agent, connection: RemoteConnection, write: bool) -> None:
+    """``check``: the station's clock against the server's, and the upload window."""
+    folder = normalize_remote(agent.jobs[0].dst) if agent.jobs else "."
+    try:
+        reading = measure(connection, folder, report_name(agent.book.status.station), write)
+        agent.offset = reading.offset
+        print(f"clock: {describe(reading.offset)} (measured to {reading.uncertainty:.1f} s)")
+    except CircadianError as error:
+        print(f"clock: not checked ({error})")
+    window = agent.window
+    if window is None:
+        return
+    now = agent.clock().astimezone(agent.zone.zone)
+    change = window.next_change(now)
+    state = "open" if window.is_open(now) else "closed"
+    when = "(no change within a week)"
+    if change is not None:
+        verb = "closes" if state == "open" else "opens"
+        when = f"{verb} at {change.astimezone(agent.zone.zone):%Y-%m-%d %H:%M %Z}"
+    print(f"upload window {window.text!r}: {state} now; {when}")
 
 
 def _status(settings: AgentSettings, as_json: bool) -> int:

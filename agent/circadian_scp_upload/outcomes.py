@@ -36,6 +36,8 @@ class Outcome(str, enum.Enum):
 
     OK = "ok"
     IDLE = "idle"  # outside the upload window: no pass was due
+    PAUSED = "paused"  # the instrument's pause file exists: no pass, or it stopped for it
+    DISABLED = "disabled"  # CSU_ENABLED=false: the configuration kept, nothing uploaded
     STOPPED = "stopped"  # a stop was requested (abort, SIGTERM) while work remained
     FAILED = "failed"  # a day failed, or link faults outlasted the retries
     REFUSED = "refused"  # the server refused (login, host key) or the source is locked
@@ -71,6 +73,8 @@ RULES: dict[type[BaseException], Rule] = {
 EXIT_CODES: dict[Outcome, int] = {
     Outcome.OK: 0,
     Outcome.IDLE: 0,
+    Outcome.PAUSED: 0,
+    Outcome.DISABLED: 0,
     Outcome.STOPPED: 0,
     Outcome.FAILED: 1,
     Outcome.CONFIG: 2,
@@ -78,7 +82,8 @@ EXIT_CODES: dict[Outcome, int] = {
 }
 
 EXIT_CODE_MEANINGS: dict[int, str] = {
-    0: "success: every ready day is uploaded and verified (or a stop was requested)",
+    0: "success: every ready day is uploaded and verified (or a stop was requested, or "
+    "nothing was due: outside the upload window, paused, turned off)",
     1: "a day failed, or link faults outlasted the retries; the next pass retries",
     2: "invalid configuration: the message lists every bad or missing variable",
     3: "the server refused (login, host key) or another agent holds the source",
@@ -87,6 +92,8 @@ EXIT_CODE_MEANINGS: dict[int, str] = {
 SEVERITY = [
     Outcome.OK,
     Outcome.IDLE,
+    Outcome.DISABLED,
+    Outcome.PAUSED,
     Outcome.STOPPED,
     Outcome.FAILED,
     Outcome.REFUSED,

@@ -28,9 +28,16 @@ PAST = [TODAY - datetime.timedelta(days=n) for n in (4, 3, 2, 1)]
 NOT_YET = [TODAY, TODAY + datetime.timedelta(days=1)]
 
 
-def write(path: Path, content: bytes, manifest: dict[str, str]) -> None:
+def write(
+    path: Path, content: bytes, manifest: dict[str, str], day: datetime.date | None = None
+) -> None:
+    """Write a file; a past day's file gets the time its instrument would have given it
+    (the end of that day: its day has been quiet since, as a real station's has)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
+    if day is not None and day < TODAY:
+        moment = datetime.datetime.combine(day, datetime.time(23, 59), datetime.timezone.utc)
+        os.utime(path, (moment.timestamp(), moment.timestamp()))
     manifest[path.relative_to(DATA).as_posix()] = hashlib.sha256(content).hexdigest()
 
 
@@ -40,17 +47,18 @@ def main() -> None:
         stamp = day.strftime("%Y%m%d")
         for area in ("dirs", "sftp"):
             if area in AREAS:
-                write(DATA / area / stamp / "spectrum.dat", os.urandom(300_000), files)
-                write(DATA / area / stamp / "logs" / "run 1; $(x).log", stamp.encode() * 10, files)
+                write(DATA / area / stamp / "spectrum.dat", os.urandom(300_000), files, day)
+                log = DATA / area / stamp / "logs" / "run 1; $(x).log"
+                write(log, stamp.encode() * 10, files, day)
         if "files" in AREAS:
-            write(DATA / "files" / f"{stamp}-a.txt", os.urandom(20_000), files)
-            write(DATA / "files" / f"{stamp}-b.txt", os.urandom(10_000), files)
+            write(DATA / "files" / f"{stamp}-a.txt", os.urandom(20_000), files, day)
+            write(DATA / "files" / f"{stamp}-b.txt", os.urandom(10_000), files, day)
     if "files" in AREAS:
         write(DATA / "files" / "README.txt", b"not dated", files)
     if "restart" in AREAS:
         stamp = PAST[-1].strftime("%Y%m%d")
         big = os.urandom(RESTART_MIB * 1024 * 1024)
-        write(DATA / "restart" / stamp / "big.bin", big, files)
+        write(DATA / "restart" / stamp / "big.bin", big, files, PAST[-1])
     MANIFEST.parent.mkdir(parents=True, exist_ok=True)
     MANIFEST.write_text(
         json.dumps(

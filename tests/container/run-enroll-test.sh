@@ -25,6 +25,8 @@ for offset in 3 2 1 0; do
   mkdir -p "$work/data/$day"
   head -c 300000 /dev/urandom >"$work/data/$day/spectrum.bin"
   echo "$day" >"$work/data/$day/log.txt"
+  # a past day's files are as old as the day (it has been quiet since: CSU_QUIET_MINUTES)
+  [ "$offset" = 0 ] || touch -d "$(date -u -d "-$offset day" +%Y-%m-%d) 23:59" "$work/data/$day"/*
 done
 chown -R 10001:10001 "$work/data"
 

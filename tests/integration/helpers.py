@@ -124,6 +124,9 @@ def agent_env(
             # the station report lands in the destination: off where tests compare the
             # destination's tree (tests/integration/test_fleet_view.py turns it on)
             "CSU_REPORT": "false",
+            # the tests write a day and upload it at once (test_measuring_station.py tests
+            # the quiet period itself)
+            "CSU_QUIET_MINUTES": "0",
         }
     )
     env.update(extra)

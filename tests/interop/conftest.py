@@ -160,6 +160,7 @@ def environment(server: RunningServer, src: Path, **extra: str) -> dict[str, str
             "CSU_TIMEZONE": "UTC",
             "CSU_STATE_DIR": str(src.parent / "state"),
             "CSU_REPORT": "false",  # the trees of both sides are compared
+            "CSU_QUIET_MINUTES": "0",  # its days are written just before
             "CSU_CONNECT_TIMEOUT": "10",
             "CSU_IO_TIMEOUT": "20",
             "CSU_KEEPALIVE_SECONDS": "5",

@@ -60,3 +60,17 @@ def test_a_weekly_timetable() -> None:
     assert BandwidthSchedule.parse("Monday-08:00,1M").rate_at(at(9)) == 1024 * 1024
     with pytest.raises(ConfigError, match="not a day name"):
         BandwidthSchedule.parse("Mongolia-08:00,1M")
+
+
+def test_a_short_window_is_found_to_the_second() -> None:
+    """A window shorter than the sun's sampling step opens and closes exactly at its
+    edges (a one-minute window is not "closed for a week")."""
+    zone = datetime.timezone.utc
+    window = UploadWindow.parse("23:10:00-23:11:03")
+    moment = datetime.datetime(2026, 12, 4, 23, 0, 30, tzinfo=zone)
+    assert not window.never_opens(moment)
+    opens = window.next_change(moment)
+    assert opens == datetime.datetime(2026, 12, 4, 23, 10, 0, tzinfo=zone)
+    assert window.next_change(opens) == datetime.datetime(2026, 12, 4, 23, 11, 3, tzinfo=zone)
+    later = datetime.datetime(2026, 12, 4, 23, 12, tzinfo=zone)  # opens again tomorrow
+    assert window.next_change(later) == datetime.datetime(2026, 12, 5, 23, 10, tzinfo=zone)

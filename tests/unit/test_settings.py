@@ -215,3 +215,19 @@ def test_misspelt_variables_are_named_with_the_closest_known_one() -> None:
         "CSU_TIME_ZONE is not a variable this agent knows: it is ignored; "
         "did you mean CSU_TIMEZONE?",
     ]
+
+
+def test_a_window_that_stays_shut_is_refused_at_start_unless_allowed() -> None:
+    """The sun never climbs above 80 degrees at 78 N: a window that cannot open in the
+    next week is a configuration error, said with the way out."""
+    shut = BASE | {
+        "CSU_UPLOAD_WINDOW": "day&sun>80",
+        "CSU_LATITUDE": "78.2",
+        "CSU_LONGITUDE": "15.6",
+        "CSU_TIMEZONE": "UTC",
+    }
+    with pytest.raises(ConfigError, match=r"stays closed for the next week at 78\.2, 15\.6"):
+        load_settings(shut, connection=False)
+    assert load_settings(shut | {"CSU_WINDOW_MAY_STAY_CLOSED": "true"}, connection=False)
+    with pytest.raises(ConfigError, match="CSU_LATITUDE and CSU_LONGITUDE"):
+        load_settings(BASE | {"CSU_UPLOAD_WINDOW": "night"}, connection=False)

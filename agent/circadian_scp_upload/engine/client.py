@@ -82,7 +82,12 @@ class DailyTransferClient:
     changed local file replaces is kept under ``<dst>/.csu-replaced/<time>/`` (like
     rsync's ``--backup-dir``), never destroyed; False overwrites it. ``channels``: SFTP
     channels to upload in parallel (0: four on a link whose round trip takes 10 ms or
-    more, else two for small files and one for large ones).
+    more, else two for small files and one for large ones). ``quiet_period``: a day whose
+    newest file changed this recently is not finished, whatever the clock says (it
+    waits for a later run; rclone's ``--min-age`` for a whole day). ``server_clock``: a
+    second opinion on the time that may cost a round trip (the agent asks the server):
+    asked before anything of a day that needs work is touched, and a day not over by it
+    (plus the grace period) waits; days already on the server never ask it.
     """
 
     _read_only_noticed: ClassVar[set[Path]] = set()
@@ -107,6 +112,8 @@ class DailyTransferClient:
         keep_replaced: bool = True,
         stop_between_files: Callable[[], str | None] | None = None,
         channels: int = 0,
+        quiet_period: datetime.timedelta = datetime.timedelta(0),
+        server_clock: Clock | None = None,
     ) -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"unknown variant {variant!r}: use 'directories' or 'files'")
@@ -135,6 +142,8 @@ class DailyTransferClient:
         if not 0 <= channels <= MAX_CHANNELS:
             raise ConfigError(f"channels must be 0 (by the link) to {MAX_CHANNELS}")
         self.channels = channels
+        self.quiet_period = quiet_period
+        self.server_clock = server_clock
         self.too_old: list[DayUnit] = []  # ready days left alone by the look-back window
         self.report = RunReport()  # of the last run, also when it ended in an error
         self._log = DayLog(self.callbacks, None)
@@ -239,7 +248,19 @@ class DailyTransferClient:
             local_markers=local_markers,
             keep_replaced=self.keep_replaced,
             channels=self.channels,
+            quiet_period=self.quiet_period,
+            not_over=self._not_over if self.server_clock is not None else None,
         )
+
+    def _not_over(self, unit: DayUnit) -> str | None:
+        """Why a day is not over by the server's clock (None: it is)."""
+        assert self.server_clock is not None
+        moment = self.server_clock()
+        if is_ready(unit.date, moment, self.grace_period, self.timezone):
+            return None
+        opens = ready_at(unit.date, self.grace_period, self.timezone)
+        when = opens.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        return f"not over by the server's clock: it becomes ready at {when}"
 
     def _source_writable(self) -> bool:
         """Return whether local markers can be written. A source on a read-only mount, or

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime
 import posixpath
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -42,7 +44,7 @@ from .replaced import (
 from .transfer import Uploader, ancestors, is_partial_name, partial_path
 from .verify import RemoteHasher
 
-DayStatus = Literal["uploaded", "failed", "aborted"]
+DayStatus = Literal["uploaded", "failed", "aborted", "waiting"]
 UNREADABLE_SHOWN = 5  # local read errors logged one by one per day; the count says the rest
 
 
@@ -84,6 +86,9 @@ class DayPlan:
     local_markers: bool = True
     keep_replaced: bool = True
     channels: int = 0
+    quiet_period: datetime.timedelta = datetime.timedelta(0)
+    wall_clock: Callable[[], float] = time.time  # the clock that stamped the files
+    not_over: Callable[[DayUnit], str | None] | None = None  # a second clock's veto
     hasher: RemoteHasher = field(init=False)
     replaced_folder: str = field(init=False)
     times: ServerTimes = field(init=False)
@@ -154,6 +159,13 @@ class DayUpload:
             logger.debug("{}: {} files on the server, unchanged", self.unit.label, len(state.files))
             self.result.status, self.result.idle = "uploaded", True
             return
+        if self._still_written(state.files):
+            return
+        why = self.plan.not_over(self.unit) if self.plan.not_over is not None else None
+        if why is not None:
+            self.log.info(f"{why}; it waits")
+            self.result.status = "waiting"
+            return
         files, compared = state.files, state.compared
         self._prove(compared, compared.to_prove)
         compared.unsynced += [f for f in compared.to_prove if f.relpath not in compared.proven]
@@ -198,6 +210,23 @@ class DayUpload:
             remove_empty_tree(self.local_root)
 
     # -- comparing ------------------------------------------------------------------
+
+    def _still_written(self, files: list[LocalFile]) -> bool:
+        """Whether the day's newest file changed within the quiet period: then the day
+        is not finished, whatever the clock says, and waits (``waiting``). The files'
+        times come from the station's own clock, and so does "now" here."""
+        quiet = self.plan.quiet_period.total_seconds()
+        if not quiet or not files:
+            return False
+        age = self.plan.wall_clock() - max(f.mtime_ns for f in files) / 1e9
+        if age >= quiet:
+            return False
+        self.log.info(
+            f"not finished: its newest file changed {max(age, 0):.0f} s ago, within the quiet "
+            f"period of {quiet / 60:g} min; it is uploaded once it has been quiet that long"
+        )
+        self.result.status = "waiting"
+        return True
 
     def _screen(self) -> list[LocalFile]:
         files = self.unit.list_files()

@@ -26,14 +26,17 @@ from loguru import logger
 from tenacity import Retrying
 
 from ..engine import DailyTransferClient, DayResult, Pacer, RunReport, UploadClientCallbacks
+from ..errors import CircadianError
 from ..outcomes import Outcome, is_bug, rule_for, worst
 from ..remote import RemoteConnection
+from ..remote.paths import normalize_remote
 from ..source.days import Variant
 from ..source.readiness import Clock, system_clock
+from .clock import describe, measure
 from .health import HEARTBEAT_SECONDS, Health
 from .metrics import MetricsServer, render, write_textfile
 from .pings import LogTail, Pinger
-from .report import build_report, report_folder, write_report
+from .report import build_report, report_folder, report_name, write_report
 from .retry import Backoff, retrying
 from .schedule import BandwidthSchedule, UploadWindow
 from .settings import AgentSettings, Job
@@ -68,7 +71,14 @@ class Agent:
         self.zone = settings.zone
         self.jobs = settings.job_list()
         state_dir = prepare_state_dir(settings.state_dir)
-        self.window = UploadWindow.parse(settings.upload_window) if settings.upload_window else None
+        self.window = (
+            UploadWindow.parse(settings.upload_window, settings.place)
+            if settings.upload_window
+            else None
+        )
+        self.offset: float | None = None  # the server's clock minus ours, last measured
+        self._clock_checked = False
+        self.paused_mid_pass = False
         timetable = settings.bandwidth_schedule
         if timetable:
             schedule = BandwidthSchedule.parse(timetable)
@@ -143,7 +153,15 @@ class Agent:
         reports: list[tuple[Job, RunReport]] = []
         moved = self.pacer.total
         closed = self._window_closed()
-        if closed:
+        paused = self._paused()
+        self.paused_mid_pass = False
+        if not self.settings.enabled or not any(job.enabled for job in self.jobs):
+            logger.info("uploads are turned off (CSU_ENABLED=false): no pass, no connection")
+            outcome, message = Outcome.DISABLED, "uploads are turned off (CSU_ENABLED=false)"
+        elif paused:
+            logger.info("{}: no pass starts", paused)
+            outcome, message = Outcome.PAUSED, paused
+        elif closed:
             logger.info("outside the upload window ({}, station time): no pass starts", closed)
             outcome, message = Outcome.IDLE, f"outside the upload window ({self.window_text})"
         else:
@@ -179,13 +197,21 @@ class Agent:
         self.problems: list[str] = []  # what failed, for the status and the report
         try:
             with self.connection() as connection:
+                self._clock_checked = False  # asked once, before the first day with work
                 for job in self.jobs:
-                    if self.stop_event.is_set() or self._window_closed():
+                    if self.stop_event.is_set() or self._stop_reason():
                         outcomes.append(Outcome.STOPPED)
                         break
+                    if not job.enabled:
+                        logger.info("job {} is turned off (enabled: false)", job.label)
+                        continue
                     outcomes.append(self._run_job(connection, job, reports))
                 outcome = worst(outcomes)
+                if outcome == Outcome.STOPPED and self.paused_mid_pass:
+                    outcome = Outcome.PAUSED
                 said = "; ".join(self.problems[:3]) if outcome != Outcome.OK else ""
+                if outcome == Outcome.PAUSED:
+                    said = f"{self._paused() or 'paused'} (appeared during the pass)"
                 status = self._finish(outcome, said, started, reports, self.pacer.total - moved)
                 self._send_report(connection, status)
                 return outcome, "", True
@@ -222,13 +248,20 @@ class Agent:
                 f"(the oldest {left.oldest_pending_day})"
             )
             logger.info("pass stopped: {}; the next pass resumes", message)
-        elif outcome == Outcome.IDLE:
+        elif outcome in (Outcome.IDLE, Outcome.DISABLED) or (
+            outcome == Outcome.PAUSED and not self.paused_mid_pass
+        ):
             pass
+        elif outcome == Outcome.PAUSED:
+            logger.info("pass paused: {}; the next pass resumes", message)
         else:
             level = "INFO" if outcome in (Outcome.OK, Outcome.STOPPED) else "ERROR"
             logger.log(level, "pass finished: {}", outcome.value)
         files = sum(d.uploaded for _job, report in reports for d in report.days)
         kept = sum(d.kept_aside for _job, report in reports for d in report.days)
+        self.book.status.clock_offset_seconds = (
+            round(self.offset, 1) if self.offset is not None else None
+        )
         status = self.book.finish_pass(
             started, outcome.value, message, backlogs, (files, moved), kept_aside=kept
         )
@@ -245,7 +278,8 @@ class Agent:
         if self.pinger is not None:
             if outcome == Outcome.STOPPED:
                 self.pinger.note(message or outcome.value, self.tail.text())
-            elif outcome == Outcome.IDLE:  # nothing was due: a success, with the reason
+            elif outcome in (Outcome.IDLE, Outcome.PAUSED, Outcome.DISABLED):
+                # nothing was due (or the instrument asked): a success, with the reason
                 self.pinger.finish(True, message, f"{message}: no pass was due\n")
             else:
                 self.pinger.finish(outcome == Outcome.OK, outcome.value, self.tail.text())
@@ -356,6 +390,89 @@ class Agent:
 
     # -- construction ---------------------------------------------------------------
 
+    def _check_clock(self, connection: RemoteConnection, folder: str) -> None:
+        """Measure the server's clock against ours (``clock.py``); say it loudly when they
+        disagree by more than CSU_MAX_CLOCK_OFFSET_SECONDS. Where it cannot be measured,
+        days are judged by the station's clock alone, said each time."""
+        try:
+            reading = measure(connection, folder, report_name(self.book.status.station))
+        except CircadianError as error:
+            if rule_for(error).scope == "pass":
+                raise
+            self.offset = None
+            logger.warning(
+                "the station's clock could not be checked against the server's ({}): days "
+                "are judged over by the station's clock alone",
+                error,
+            )
+            return
+        self.offset = reading.offset
+        if abs(reading.offset) > self.settings.max_clock_offset_seconds:
+            logger.warning(
+                "{} (more than CSU_MAX_CLOCK_OFFSET_SECONDS={:g}, measured to {:.1f} s): a "
+                "day is judged over only once it is over by both clocks; set the station's "
+                "time right (NTP)",
+                describe(reading.offset),
+                self.settings.max_clock_offset_seconds,
+                reading.uncertainty,
+            )
+        else:
+            logger.debug("{} (offset {:+.1f} s)", describe(reading.offset), reading.offset)
+
+    def server_clock(self, connection: RemoteConnection, folder: str) -> Clock:
+        """Return the clock a job's client asks before it touches a day: the first call
+        of a pass measures the server's clock (in ``folder`` where that takes a file)."""
+
+        def now() -> datetime.datetime:
+            if not self._clock_checked:
+                self._clock_checked = True
+                self._check_clock(connection, folder)
+            return self.judging_clock()
+
+        return now
+
+    def judging_clock(self) -> datetime.datetime:
+        """The time by which days are judged over: the earlier of the station's clock
+        and the server's (as last measured)."""
+        now = self.clock()
+        if self.offset is not None and self.offset < 0:
+            return now + datetime.timedelta(seconds=self.offset)
+        return now
+
+    def _paused(self) -> str | None:
+        """Why the instrument asks for a pause (its pause file exists), or None. A pause
+        file older than CSU_PAUSE_MAX_SECONDS is stale: warned about, and ignored."""
+        path = self.settings.pause_file
+        if path is None:
+            return None
+        try:
+            age = time.time() - path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            logger.warning("cannot look at the pause file {}: {}", path, error.strerror)
+            return None
+        if age > self.settings.pause_max_seconds:
+            logger.warning(
+                "the pause file {} is {:.0f} s old, more than CSU_PAUSE_MAX_SECONDS={:g}: it "
+                "is taken as stale, and uploads go on (remove it when the instrument is done)",
+                path,
+                age,
+                self.settings.pause_max_seconds,
+            )
+            return None
+        return f"paused: {path} exists"
+
+    def _stop_reason(self) -> str | None:
+        """Between files: why to stop now (the upload window closed, a pause began)."""
+        closed = self._window_closed()
+        if closed:
+            return closed
+        paused = self._paused()
+        if paused:
+            self.paused_mid_pass = True
+        return paused
+
     def _window_closed(self) -> str | None:
         """Between files: the reason to stop when the upload window has closed."""
         if self.window is not None and not self.window.is_open(self._local_now()):
@@ -390,15 +507,21 @@ class Agent:
             callbacks=callbacks,
             grace_period=self.settings.grace_period,
             timezone=self.zone.zone,
-            clock=self.clock,
+            clock=self.judging_clock,
             progress_interval=self.settings.progress_seconds,
             bandwidth_limit=self.pacer,
             checksum=job.checksum,
             manifest=job.manifest,
             max_age_days=job.max_age_days,
             keep_replaced=job.keep_replaced,
-            stop_between_files=self._window_closed,
+            stop_between_files=self._stop_reason,
+            quiet_period=datetime.timedelta(minutes=self.settings.quiet_minutes),
             channels=self.settings.channels,
+            server_clock=(
+                self.server_clock(connection, normalize_remote(job.dst))
+                if connection is not None
+                else None
+            ),
         )
 
 

@@ -6,6 +6,7 @@ declarations.
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
 import os
@@ -20,6 +21,7 @@ from ..errors import ConfigError
 from ..source.readiness import station_zone
 from . import settings as declared
 from .connect import accepted_keys_file, build_connection
+from .schedule import UploadWindow
 from .settings import (
     CONNECTION_OPTION_VARIABLES,
     ENV_PREFIX,
@@ -97,6 +99,7 @@ def load_settings(
     if settings is not None:
         try:
             settings.resolve(zone=station_zone(settings.timezone, env))
+            problems.extend(_window_problems(settings))
         except ConfigError as error:
             problems.append(str(error))
     if settings is not None and not problems and connection:
@@ -188,6 +191,25 @@ def _cross_checks(env: Mapping[str, str], settings: AgentSettings | None) -> lis
     if settings is not None and settings.key_file is not None and settings.private_key is not None:
         problems.append("CSU_KEY_FILE: give either CSU_KEY_FILE or CSU_PRIVATE_KEY, not both")
     return problems
+
+
+def _window_problems(settings: AgentSettings) -> list[str]:
+    """An upload window that stays shut for the next week (``night`` in a polar summer,
+    ``day`` in a polar night) is a configuration error, unless the operator allows it."""
+    if not settings.upload_window or settings.window_may_stay_closed:
+        return []
+    window = UploadWindow.parse(settings.upload_window, settings.place)
+    now = datetime.datetime.now(settings.zone.zone)
+    if not window.never_opens(now):
+        return []
+    where = ""
+    if settings.place is not None:
+        where = f" at {settings.place.latitude:g}, {settings.place.longitude:g}"
+    return [
+        f"CSU_UPLOAD_WINDOW: {settings.upload_window!r} stays closed for the next week"
+        f"{where} (a polar day or night?): no pass could run; change the window, or set "
+        "CSU_WINDOW_MAY_STAY_CLOSED=true to start anyway and wait for it"
+    ]
 
 
 def _describe(error: ValidationError) -> list[str]:

@@ -78,11 +78,12 @@ class Health:
             logger.warning("cannot write the health file {}: {}", self.path, error)
 
     def finish_pass(self, outcome: Outcome) -> None:
-        """Record a pass's outcome (outside the upload window counts as work done)."""
+        """Record a pass's outcome (nothing due: outside the upload window, paused, turned
+        off, counts as work done: healthy)."""
         self.last_outcome = outcome.value
         if outcome == Outcome.OK:
             self.last_success = time.time()
-        if outcome == Outcome.IDLE:
+        if outcome in (Outcome.IDLE, Outcome.PAUSED, Outcome.DISABLED):
             self.mark_active()
         self.beat(force=True)
 

@@ -36,12 +36,18 @@ HELP = {
     ),
     "csu_passes_total": ("counter", "passes, by outcome"),
     "csu_backlog_error": ("gauge", "1 where the backlog could not be counted (see status)"),
+    "csu_clock_offset_seconds": (
+        "gauge",
+        "the server's clock minus the station's, measured each pass (NaN: not measured)",
+    ),
 }
-OUTCOMES = ("ok", "idle", "stopped", "failed", "refused", "config")
+OUTCOMES = ("ok", "idle", "paused", "disabled", "stopped", "failed", "refused", "config")
 
 
 def _number(value: float) -> str:
     """Every digit of a value (Prometheus reads floats; ``:g`` would keep six)."""
+    if value != value:  # NaN: Prometheus's own spelling
+        return "NaN"
     return str(int(value)) if float(value).is_integer() else repr(float(value))
 
 
@@ -89,6 +95,10 @@ def render(status: Status) -> str:
     )
     samples["csu_uploaded_bytes_total"].append(
         (_labels(station=station), float(status.uploaded_bytes_total))
+    )
+    offset = status.clock_offset_seconds
+    samples["csu_clock_offset_seconds"].append(
+        (_labels(station=station), float("nan") if offset is None else float(offset))
     )
     samples["csu_replaced_kept_total"].append(
         (_labels(station=station), float(status.replaced_kept_total))

@@ -62,8 +62,7 @@ def build_report(
         "python": platform.python_version(),
         "timezone": zone,
         "interval_seconds": interval_seconds,
-        "clock_offset_seconds": None,
-        **dataclasses.asdict(status),
+        **dataclasses.asdict(status),  # clock_offset_seconds among them
     }
     report.update(extra or {})
     return report

@@ -3,8 +3,11 @@
 Both are read in the station's time zone.
 
 - ``UploadWindow``: ``22:00-06:00`` (across midnight), several separated by commas,
-  ``HH:MM`` or ``HH:MM:SS``. Outside it no pass starts, and a running pass stops at the
-  next file boundary.
+  ``HH:MM`` or ``HH:MM:SS``; by the sun at the station's place (``CSU_LATITUDE``,
+  ``CSU_LONGITUDE``; astral computes its elevation): ``night`` (the sun below the
+  horizon, as almanacs time sunset and sunrise), ``day``, ``sun<-6`` (civil twilight and
+  darker), ``sun>10``; conditions joined by ``&`` must all hold (``night&22:00-06:00``).
+  Outside it no pass starts, and a running pass stops at the next file boundary.
 - ``BandwidthSchedule``: rclone's ``--bwlimit`` timetable: ``"08:00,512k 19:00,off"``,
   weekly with day names (``"Mon-08:00,1M Sat-00:00,off"``), or one rate for all times
   (``"512k"``). Rates are KiB/s unless suffixed ``B``, ``K``, ``M``, ``G`` (binary
@@ -17,6 +20,9 @@ from __future__ import annotations
 import datetime
 import re
 from dataclasses import dataclass
+
+from astral import Observer
+from astral.sun import elevation
 
 from ..errors import ConfigError
 
@@ -48,39 +54,163 @@ def _since_midnight(moment: datetime.datetime) -> int:
     return moment.hour * 3600 + moment.minute * 60 + moment.second
 
 
+# The sun's centre this far below the horizon, geometrically: sunrise and sunset as
+# almanacs give them (the upper limb on the horizon, standard refraction).
+HORIZON_DEGREES = -0.833
+SCAN_STEP = datetime.timedelta(minutes=5)
+NEVER_OPEN_SCAN = datetime.timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where the station is, for windows by the sun (degrees; north and east positive)."""
+
+    latitude: float
+    longitude: float
+
+    def sun_elevation(self, moment: datetime.datetime) -> float:
+        """Return the sun's geometric elevation (degrees, no refraction) at ``moment``."""
+        observer = Observer(latitude=self.latitude, longitude=self.longitude)
+        return float(elevation(observer, moment, with_refraction=False))
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One part of a window: a clock span (``first``-``last`` seconds into the day, the
+    end may come before the start), or the sun below or above an elevation."""
+
+    first: int = 0
+    last: int = 0
+    below: float | None = None
+    above: float | None = None
+
+    def holds(self, moment: datetime.datetime, place: Place | None) -> bool:
+        """Return whether the condition holds at ``moment`` (in the station's zone)."""
+        if self.below is not None or self.above is not None:
+            assert place is not None  # parse refuses sun terms without a place
+            height = place.sun_elevation(moment)
+            if self.below is not None:
+                return height < self.below
+            return height >= self.above  # type: ignore[operator]
+        now = _since_midnight(moment)
+        if self.first < self.last:
+            return self.first <= now < self.last
+        return now >= self.first or now < self.last
+
+
+def _condition(text: str, place: Place | None) -> Condition:
+    """Parse one term: ``22:00-06:00``, ``night``, ``day``, ``sun<-6``, ``sun>10``."""
+    word = text.strip().lower().replace(" ", "")
+    if word in ("night", "day") or word.startswith("sun"):
+        if place is None:
+            raise ConfigError(
+                f"CSU_UPLOAD_WINDOW: {text.strip()!r} depends on the sun: give the station's "
+                "place, CSU_LATITUDE and CSU_LONGITUDE (degrees, north and east positive)"
+            )
+        if word == "night":
+            return Condition(below=HORIZON_DEGREES)
+        if word == "day":
+            return Condition(above=HORIZON_DEGREES)
+        match = re.fullmatch(r"sun([<>])(-?\d+(?:\.\d+)?)", word)
+        if match is None or not -90 <= float(match[2]) <= 90:
+            raise ConfigError(
+                f"CSU_UPLOAD_WINDOW: {text.strip()!r} is not a sun condition: write sun<-6 "
+                "(the sun's centre more than 6 degrees below the horizon) or sun>10"
+            )
+        degrees = float(match[2])
+        return Condition(below=degrees) if match[1] == "<" else Condition(above=degrees)
+    start, sep, end = text.strip().partition("-")
+    if not sep:
+        raise ConfigError(
+            f"CSU_UPLOAD_WINDOW: {text.strip()!r} is not a span: write it as start-end, such "
+            "as 22:00-06:00, or night, day, sun<-6"
+        )
+    first = _seconds(start, "CSU_UPLOAD_WINDOW")
+    last = _seconds(end, "CSU_UPLOAD_WINDOW")
+    if first == last:
+        raise ConfigError(f"CSU_UPLOAD_WINDOW: {text.strip()!r} is empty")
+    return Condition(first, last)
+
+
 @dataclass(frozen=True)
 class UploadWindow:
-    """When passes may run: (start, end) seconds into the day, end may be before start."""
+    """When passes may run: any of several terms (commas), each all of its conditions
+    (``&``): clock spans, ``night``, ``day``, ``sun<X``, ``sun>X``."""
 
-    spans: tuple[tuple[int, int], ...]
+    terms: tuple[tuple[Condition, ...], ...]
     text: str
+    place: Place | None = None
 
     @classmethod
-    def parse(cls, text: str) -> UploadWindow:
-        """Parse ``22:00-06:00[,HH:MM-HH:MM...]``; raise ConfigError naming the problem."""
-        spans = []
-        for part in text.split(","):
-            start, sep, end = part.strip().partition("-")
-            if not sep:
-                raise ConfigError(
-                    f"CSU_UPLOAD_WINDOW: {part.strip()!r} is not a span: write it as "
-                    "start-end, such as 22:00-06:00"
-                )
-            first = _seconds(start, "CSU_UPLOAD_WINDOW")
-            last = _seconds(end, "CSU_UPLOAD_WINDOW")
-            if first == last:
-                raise ConfigError(f"CSU_UPLOAD_WINDOW: {part.strip()!r} is empty")
-            spans.append((first, last))
-        return cls(tuple(spans), text.strip())
+    def parse(cls, text: str, place: Place | None = None) -> UploadWindow:
+        """Parse ``22:00-06:00``, ``night``, ``sun<-6``, ``night&22:00-06:00,sun<-12``;
+        raise ConfigError naming the problem."""
+        terms = []
+        for alternative in text.split(","):
+            if not alternative.strip():
+                raise ConfigError(f"CSU_UPLOAD_WINDOW: an empty term in {text!r}")
+            terms.append(tuple(_condition(part, place) for part in alternative.split("&")))
+        return cls(tuple(terms), text.strip(), place)
+
+    @property
+    def by_the_sun(self) -> bool:
+        """Whether any term depends on the sun."""
+        return any(c.below is not None or c.above is not None for t in self.terms for c in t)
 
     def is_open(self, moment: datetime.datetime) -> bool:
         """Return whether ``moment`` (in the station's zone) is inside the window."""
-        now = _since_midnight(moment)
-        for first, last in self.spans:
-            inside = first <= now < last if first < last else now >= first or now < last
-            if inside:
-                return True
-        return False
+        return any(all(c.holds(moment, self.place) for c in term) for term in self.terms)
+
+    def next_change(
+        self, moment: datetime.datetime, within: datetime.timedelta = NEVER_OPEN_SCAN
+    ) -> datetime.datetime | None:
+        """Return when the window next opens (if closed at ``moment``) or closes (if
+        open), to the second, or None if that does not happen ``within``. Clock spans
+        change exactly at their edges; the sun is sampled every ``SCAN_STEP`` (an opening
+        shorter than that, only by the sun, may be missed)."""
+        state = self.is_open(moment)
+        here = moment
+        for step in self._samples(moment, within):
+            if self.is_open(step) != state:
+                low, high = here, step  # narrow it to the second
+                while high - low > datetime.timedelta(seconds=1):
+                    middle = low + (high - low) / 2
+                    if self.is_open(middle) != state:
+                        high = middle
+                    else:
+                        low = middle
+                if high.microsecond:
+                    high = high.replace(microsecond=0) + datetime.timedelta(seconds=1)
+                return high
+            here = step
+        return None
+
+    def _samples(
+        self, moment: datetime.datetime, within: datetime.timedelta
+    ) -> list[datetime.datetime]:
+        """The instants after ``moment`` (up to ``within``) at which to look: every
+        ``SCAN_STEP``, and every edge of every clock span."""
+        end = moment + within
+        found = set()
+        here = moment + SCAN_STEP
+        while here <= end:
+            found.add(here)
+            here += SCAN_STEP
+        edges = {c.first for t in self.terms for c in t if c.below is None and c.above is None}
+        edges |= {c.last for t in self.terms for c in t if c.below is None and c.above is None}
+        day = moment.date() - datetime.timedelta(days=1)
+        while day <= end.date():
+            midnight = datetime.datetime.combine(day, datetime.time(0), tzinfo=moment.tzinfo)
+            for seconds in edges:
+                edge = midnight + datetime.timedelta(seconds=seconds)
+                if moment < edge <= end:
+                    found.add(edge)
+            day += datetime.timedelta(days=1)
+        return sorted(found)
+
+    def never_opens(self, moment: datetime.datetime) -> bool:
+        """Return whether the window stays shut for the next week (polar day or night)."""
+        return not self.is_open(moment) and self.next_change(moment) is None
 
 
 @dataclass(frozen=True)

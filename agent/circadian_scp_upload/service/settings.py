@@ -32,6 +32,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import (
@@ -46,7 +47,7 @@ from ..remote.paths import normalize_remote
 from ..source.patterns import DatedPattern
 from ..source.readiness import StationZone, named_zone, station_zone
 from .pings import check_ping_url
-from .schedule import BandwidthSchedule, UploadWindow
+from .schedule import BandwidthSchedule, Place, UploadWindow
 
 if TYPE_CHECKING:
     from ..remote import RemoteConnection
@@ -115,6 +116,11 @@ class JobFields(BaseModel):
         description="keep every server copy that a changed local file replaces, under "
         "`<dst>/.csu-replaced/<time>/` (false: overwrite it)",
     )
+    enabled: bool = Field(
+        True,
+        description="false: keep the configuration but upload nothing and connect to "
+        "nothing (every job; in `CSU_JOBS` per job too)",
+    )
 
     _pattern = field_validator("dated_regex")(_check_pattern)
 
@@ -169,7 +175,7 @@ class AgentSettings(BaseSettings, JobFields):
         None,
         description="several jobs instead: a JSON list of objects with the keys src, dst, "
         "variant, dated_regex, remove_after_upload, checksum, manifest, max_age_days, "
-        "keep_replaced (as above) and an optional name",
+        "keep_replaced, enabled (as above) and an optional name",
     )
     host: str = Field(..., min_length=1, description="SSH server name or address")
     port: int = Field(22, ge=1, le=65535, description="SSH server port")
@@ -268,10 +274,44 @@ class AgentSettings(BaseSettings, JobFields):
         gt=0,
         description="unhealthy when no pass succeeded (and no work went on) for this long",
     )
+    latitude: float | None = Field(
+        None, ge=-90, le=90, description="the station's latitude, degrees north (for `night`)"
+    )
+    longitude: float | None = Field(
+        None, ge=-180, le=180, description="the station's longitude, degrees east (for `night`)"
+    )
     upload_window: str | None = Field(
         None,
-        description="upload only then, station time (`22:00-06:00`, several with commas); "
-        "a pass stops at the next file when it closes",
+        description="upload only then: station time (`22:00-06:00`), the sun at CSU_LATITUDE/"
+        "CSU_LONGITUDE (`night`, `day`, `sun<-6`), several with commas, all of `a&b`; a pass "
+        "stops at the next file when it closes",
+    )
+    window_may_stay_closed: bool = Field(
+        False,
+        description="start even where CSU_UPLOAD_WINDOW stays closed for the next week "
+        "(`night` in a polar summer); else that is a configuration error",
+    )
+    max_clock_offset_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="warn when the station's clock and the server's differ by more than this; "
+        "days are judged over only by the earlier of the two clocks",
+    )
+    quiet_minutes: float = Field(
+        5.0,
+        ge=0,
+        description="a day whose newest file changed this recently is not finished, whatever "
+        "the clock says (0: off)",
+    )
+    pause_file: Path | None = Field(
+        None,
+        description="while this file exists (the instrument's software makes it while it "
+        "measures) no pass starts and a running one stops at the next file",
+    )
+    pause_max_seconds: float = Field(
+        86400.0,
+        gt=0,
+        description="a pause file older than this is stale: warned about, and uploads go on",
     )
     bandwidth_schedule: str | None = Field(
         None,
@@ -319,10 +359,16 @@ class AgentSettings(BaseSettings, JobFields):
 
     @field_validator("upload_window")
     @classmethod
-    def _window(cls, value: str | None) -> str | None:
+    def _window(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None:
-            _checked(UploadWindow.parse, value)
+            place = place_of(info.data.get("latitude"), info.data.get("longitude"))
+            _checked(lambda text: UploadWindow.parse(text, place), value)
         return value
+
+    @property
+    def place(self) -> Place | None:
+        """The station's place, where both CSU_LATITUDE and CSU_LONGITUDE are given."""
+        return place_of(self.latitude, self.longitude)
 
     @field_validator("bandwidth_schedule")
     @classmethod
@@ -374,6 +420,13 @@ class AgentSettings(BaseSettings, JobFields):
             return self.jobs
         fields = {name: getattr(self, name) for name in JobFields.model_fields}
         return [Job(**fields)]
+
+
+def place_of(latitude: float | None, longitude: float | None) -> Place | None:
+    """Return the station's place when both coordinates are given."""
+    if latitude is None or longitude is None:
+        return None
+    return Place(latitude, longitude)
 
 
 def default_state_dir(environ: Mapping[str, str]) -> Path:

@@ -85,6 +85,8 @@ class Status:
     passes_total: dict[str, int] = field(default_factory=dict)
     # the last DAYS_KEPT days, date -> verified | pending | failed (all jobs; the worst)
     days: dict[str, str] = field(default_factory=dict)
+    # the server's clock minus the station's at the last pass that reached it (seconds)
+    clock_offset_seconds: float | None = None
 
 
 class StatusBook:
