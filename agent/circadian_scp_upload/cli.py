@@ -17,7 +17,6 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
 
 from loguru import logger
 
@@ -33,11 +32,18 @@ from .service.config import env_reference, load_settings, unknown_variables
 from .service.enroll import EnrollOptions, enroll
 from .service.fleet import (
     DEFAULT_DEPTH,
+    MAX_DAYS,
+    MAX_DEPTH,
+    MAX_INTERVAL,
+    Found,
     fleet_rows,
     read_local,
     read_remote,
     render_json,
     render_text,
+    summary,
+    unreadable_lines,
+    within,
 )
 from .service.fleetpage import render_html
 from .service.health import check_health
@@ -80,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # enroll makes the key and the known_hosts that the connection would check
         offline = ("healthcheck", "status", "enroll")
-        settings = load_settings(connection=args.command not in offline)
+        settings = load_settings(
+            connection=args.command not in offline, enrolling=args.command == "enroll"
+        )
     except ConfigError as error:
         logger.error("{}", error)
         return exit_code(Outcome.CONFIG)
@@ -121,16 +129,29 @@ def _run_command(command: str, settings: AgentSettings, write: bool = False) -> 
     return _check(agent, write)
 
 
-def _fleet(found: list[tuple[str, Any]], args: argparse.Namespace) -> int:
-    """Print the fleet (text or JSON), write its page; exit 1 if a station is late or
-    failing, 0 if all are well (no report found: 1, said)."""
-    rows = fleet_rows(found, late_after=args.late_after)
+def _fleet(found: Found, args: argparse.Namespace) -> int:
+    """Print the fleet (text or JSON), write its page; exit 1 if a station is late,
+    failing or broken, 0 if all are well (no report found: 1, said). Folders that could
+    not be read are listed (on stderr with --json) and counted, and fail nothing alone."""
+    rows = fleet_rows(found.reports, late_after=args.late_after)
     if not rows:
+        for line in unreadable_lines(found.unreadable):
+            print(line, file=sys.stderr)
         print(f"no station reports below {args.root} (.csu/stations/*.json)", file=sys.stderr)
         return 1
-    sys.stdout.write(render_json(rows) + "\n" if args.json else render_text(rows))
+    if args.json:
+        sys.stdout.write(render_json(rows) + "\n")
+        for line in [*unreadable_lines(found.unreadable), summary(rows, len(found.unreadable))]:
+            print(line, file=sys.stderr)
+    else:
+        sys.stdout.write(render_text(rows, found.unreadable))
     if args.html:
-        Path(args.html).write_text(render_html(rows, args.days), encoding="utf-8")
+        page = render_html(rows, args.days, unreadable=found.unreadable)
+        try:
+            Path(args.html).write_text(page, encoding="utf-8")
+        except OSError as error:
+            logger.error("the page cannot be written to {}: {}", args.html, error)
+            return exit_code(Outcome.CONFIG)
         print(f"page written to {args.html}", file=sys.stderr)
     return 1 if any(row.state != "ok" for row in rows) else 0
 
@@ -321,7 +342,7 @@ def _parser() -> argparse.ArgumentParser:
     fleet = commands.add_parser(
         "fleet",
         help="every station's report below ROOT: last contact, success, backlog, errors; "
-        "exit 1 when one is late or failing",
+        "exit 1 when one is late, failing or broken",
     )
     fleet.add_argument("root", metavar="ROOT", help="the folder the stations upload below")
     fleet.add_argument(
@@ -332,17 +353,21 @@ def _parser() -> argparse.ArgumentParser:
     fleet.add_argument("--json", action="store_true", help="as JSON, for scripts")
     fleet.add_argument("--html", metavar="FILE", help="also write a page with a picture")
     fleet.add_argument(
-        "--days", type=int, default=30, help="days in the page's picture (default 30)"
+        "--days",
+        type=within(1, MAX_DAYS, int),
+        default=30,
+        help=f"days in the page's picture (default 30, {MAX_DAYS} at most)",
     )
     fleet.add_argument(
         "--late-after",
-        type=float,
+        type=within(0, MAX_INTERVAL),
         metavar="SECONDS",
-        help="LATE after this long without contact (default: 3 pass intervals, 1 h at least)",
+        help="LATE this long after the server should have heard from a station again "
+        "(default: 2 pass intervals, 1 h at least)",
     )
     fleet.add_argument(
         "--depth",
-        type=int,
+        type=within(0, MAX_DEPTH, int),
         default=DEFAULT_DEPTH,
         help=f"folders below ROOT to look for reports in (default {DEFAULT_DEPTH})",
     )

@@ -381,7 +381,7 @@ def test_the_station_compose_defaults_keep_what_the_agent_learns(tmp_path: Path)
     readme = (ROOT / "README.md").read_text()
     assert f"docker build -t {tag} ." in readme
     assert not re.search(r"docker build -t circadian-scp-upload \.", readme)
-    station = station_folder(tmp_path)
+    station = station_folder(tmp_path, CSU_STATION="station-07")
     config = compose_config(station)
     assert config.returncode == 0, config.stderr
     text = config.stdout
@@ -392,14 +392,7 @@ def test_the_station_compose_defaults_keep_what_the_agent_learns(tmp_path: Path)
     assert "CSU_KEY_FILE: /state/agent/station_key" in text
     assert "CSU_KNOWN_HOSTS_FILE: /state/agent/known_hosts" in text
     assert "latest" not in text
-    nameless = station_folder(tmp_path / "nameless")
-    (nameless / ".env").write_text(
-        "".join(
-            f"{line}\n"
-            for line in (nameless / ".env").read_text().splitlines()
-            if not line.startswith("CSU_STATION=")
-        )
-    )
+    nameless = station_folder(tmp_path / "nameless")  # .env.example as shipped: no name
     refused = compose_config(nameless)
     assert refused.returncode != 0
     assert "set CSU_STATION in .env" in refused.stderr

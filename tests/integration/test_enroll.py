@@ -53,7 +53,8 @@ def test_a_new_station_enrolls_and_proves_its_destination(
     line = public_key(first.stdout)
     assert f'restrict,command="internal-sftp" {line}' in first.stdout
     assert f"{TEST_USER} '{line}'" in first.stdout  # the server kit's add-station command
-    assert "sudo add-station --root <folder above" in first.stdout  # CSU_DST has no csu-test
+    assert f"sudo add-station {TEST_USER} '{line}'" in first.stdout
+    assert "(add --root FOLDER: the folder above" in first.stdout  # CSU_DST has no csu-test
     assert f"offers ssh-ed25519 {shell_server.host_key_fingerprint}" in first.stdout
     assert not Path(env["CSU_KNOWN_HOSTS_FILE"]).exists()  # nothing trusted unasked
     again = agent("enroll", env)
@@ -122,7 +123,8 @@ def test_the_admins_line_for_csu_only_and_for_proftpd(
     assert f'restrict,command="/usr/local/bin/csu-only {env["CSU_DST"]}" {line}' in (
         csu_only.stdout
     )
-    assert "sudo add-station --csu-only --root <folder above" in csu_only.stdout
+    assert "sudo add-station --csu-only csu-test '" in csu_only.stdout
+    assert "(add --root FOLDER: the folder above" in csu_only.stdout
     proftpd = agent("enroll", env, args=["--for", "proftpd"])
     assert "---- BEGIN SSH2 PUBLIC KEY ----" in proftpd.stdout
     assert 'Comment: "station-42 circadian-scp-upload"' in proftpd.stdout

@@ -1,11 +1,13 @@
 """The fleet seen from the server: three stations report to one real sshd, and ``fleet``
-shows each as it is, in text, JSON and a page that a headless Chromium renders."""
+shows each as it is, in text, JSON and a page that a headless Chromium renders; a
+station's folder the reader may not read is listed, locally and over SSH."""
 
 from __future__ import annotations
 
 import datetime
 import json
 import os
+import pwd
 import shutil
 import subprocess
 import sys
@@ -64,12 +66,31 @@ def three_stations(shell_server: SSHServer, tmp_path: Path) -> Path:
     assert result.returncode == 1, result.stderr[-2000:]
     silent = station(shell_server, tmp_path, root, "station-c")
     assert agent("once", silent).returncode == 0
+    # silent since: the server's time of its report (and its own times) set back, so that
+    # it is an hour past its next pass (an interval) and the slack (an hour, or two passes)
     report = root / "station-c" / ".csu" / "stations" / "station-c.json"
     content = json.loads(report.read_text())
-    then = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2)
-    content["written"] = then.isoformat(timespec="seconds")
+    interval = content["interval_seconds"]
+    back = datetime.timedelta(seconds=interval + max(2 * interval, 3600) + 3600 + 300)
+    for name in ("written", "next_contact"):
+        if content.get(name):
+            then = datetime.datetime.fromisoformat(content[name]) - back
+            content[name] = then.isoformat(timespec="seconds")
     report.write_text(json.dumps(content))
+    silent_since = report.stat().st_mtime - back.total_seconds()
+    os.utime(report, (silent_since, silent_since))
     return root
+
+
+def as_user(user: str) -> list[str]:
+    """The command prefix that runs what follows as ``user`` (no root's rights left)."""
+    entry = pwd.getpwnam(user)
+    return [
+        shutil.which("setpriv") or "/usr/bin/setpriv",
+        f"--reuid={entry.pw_uid}",
+        f"--regid={entry.pw_gid}",
+        "--clear-groups",
+    ]
 
 
 def test_fleet_shows_every_station_as_it_is(
@@ -101,7 +122,34 @@ def test_fleet_shows_every_station_as_it_is(
         ]
         == "failed"
     )
-    assert "permission denied" in rows["station-b"]["message"] or rows["station-b"]["outcome"]
+    assert rows["station-b"]["outcome"] == "failed"
+    assert "permission denied" in rows["station-b"]["message"]
+    # contact is the server's time of the report; the station's own is kept beside it
+    report_a = root / "station-a" / ".csu" / "stations" / "station-a.json"
+    contact = datetime.datetime.fromisoformat(rows["station-a"]["last_contact"])
+    assert abs(contact.timestamp() - report_a.stat().st_mtime) < 1
+    assert abs(rows["station-a"]["clock_offset_seconds"]) < 5  # one machine, one clock
+    assert rows["station-a"]["written"] == report["written"]
+    assert rows["station-a"]["due"] > rows["station-a"]["last_contact"]
+
+    # a station's folder, 0750 and the station's own (here root's), that the admin's
+    # account (here the login user) may not read: listed, and the others read on
+    private = root / "station-d"
+    (private / day(-2)).mkdir(parents=True)
+    private.chmod(0o750)
+    local = subprocess.run(
+        [*as_user(TEST_USER), sys.executable, "-m", "circadian_scp_upload", "fleet", str(root)],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CSU_")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert local.returncode == 1, local.stdout + local.stderr  # failing and late, as before
+    assert f"unreadable: {private} (Permission denied)" in local.stdout.splitlines()
+    assert "3 station(s): 1 ok, 1 failing, 1 late, 0 broken; 1 folder(s) unreadable" in (
+        local.stdout
+    )
 
     env = agent_env(shell_server, tmp_path / "office", root)
     remote = fleet("--remote", str(root), "--json", env=env)
@@ -111,6 +159,8 @@ def test_fleet_shows_every_station_as_it_is(
         "station-b": "FAILING",
         "station-c": "LATE",
     }
+    assert f"unreadable: {private} (permission denied to list" in remote.stderr
+    assert "; 1 folder(s) unreadable" in remote.stderr
 
 
 def test_the_fleet_page_renders_in_a_browser(three_stations: Path, tmp_path: Path) -> None:

@@ -3,12 +3,15 @@
 The sshd's configuration ends with ``Include deploy/server/csu-upload.conf`` (the file as
 it ships); stations are added with ``deploy/server/add-station`` as an admin would
 (accounts ``csu-kit-<hex>``, keys in the real ``/etc/ssh/authorized_keys/``, folders below
-``/srv``; all removed again), and the agent's CLI uploads through them.
+``/srv``; all removed again), and the agent's CLI uploads through them. add-station never
+takes over an account that is not a station's: root, system accounts and groups, other
+people's accounts (without ``--adopt``) and folders are refused with nothing changed.
 """
 
 from __future__ import annotations
 
 import grp
+import io
 import os
 import pwd
 import shlex
@@ -39,6 +42,7 @@ KEYS_DIR = Path("/etc/ssh/authorized_keys")
 GROUP = "csu-upload"
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 PAST_DAY = day(-2)
+STATION_GECOS = "circadian-scp-upload station"  # what add-station gives the accounts it makes
 
 
 def group_exists(name: str) -> bool:
@@ -107,7 +111,8 @@ class Station:
 
 @pytest.fixture
 def station(system_state: None, tmp_path: Path) -> Iterator[Station]:
-    """A fresh station name, root and key; the account and its files removed afterwards."""
+    """A fresh station name, root and key; the account (and a group of its name), its
+    keys and its root removed afterwards."""
     name = f"csu-kit-{os.urandom(4).hex()}"
     key = tmp_path / "station_ed25519"
     subprocess.run(
@@ -119,6 +124,8 @@ def station(system_state: None, tmp_path: Path) -> Iterator[Station]:
     finally:
         if user_exists(name):  # --force: a session sshd is still closing does not stop it
             subprocess.run(["userdel", "--force", name], check=False, capture_output=True)
+        if group_exists(name):  # a test's own group, or one userdel left
+            subprocess.run(["groupdel", name], check=False, capture_output=True)
         found.keys_file.unlink(missing_ok=True)
         shutil.rmtree(found.root, ignore_errors=True)
 
@@ -319,10 +326,11 @@ def test_csu_only_mode_hashes_on_the_server_and_writes_only_below_the_root(
 
 
 def test_add_station_is_idempotent_and_refuses_garbage(station: Station) -> None:
-    for _ in range(2):
+    for _ in range(2):  # the second run: an account and a folder add-station made itself
         added = add_station(station)
         assert added.returncode == 0, added.stderr
     assert "already in" in added.stdout
+    assert pwd.getpwnam(station.user).pw_gecos == STATION_GECOS
     lines = station.keys_file.read_text().splitlines()
     assert lines == [f'restrict,command="internal-sftp" {station.public_key}']
 
@@ -403,3 +411,192 @@ def test_install_puts_the_kit_in_place_and_sshd_accepts_it(
     assert KEYS_DIR.is_dir()
     checked = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
+
+
+@dataclass(frozen=True)
+class Account:
+    """What add-station could change about an account, to compare before and after."""
+
+    entry: tuple[object, ...]  # its passwd entry: uid, gid, GECOS, home, shell
+    groups: str  # id -nG
+    keys: bytes | None  # /etc/ssh/authorized_keys/USER
+    in_group: bool  # a member of csu-upload
+    group_exists: bool  # csu-upload exists
+
+    @classmethod
+    def of(cls, user: str) -> Account:
+        keys = KEYS_DIR / user
+        groups = subprocess.run(["id", "-nG", user], capture_output=True, text=True, check=True)
+        return cls(
+            entry=tuple(pwd.getpwnam(user)),
+            groups=groups.stdout,
+            keys=keys.read_bytes() if keys.exists() else None,
+            in_group=group_exists(GROUP) and user in grp.getgrnam(GROUP).gr_mem,
+            group_exists=group_exists(GROUP),
+        )
+
+
+def assert_refused(refused: subprocess.CompletedProcess[str], *said: str) -> None:
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert refused.stderr.startswith("add-station: "), refused.stderr
+    for words in said:
+        assert words in refused.stderr, refused.stderr
+    assert refused.stdout == ""  # no step was taken (each one says so)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [[], ["--csu-only"], ["--adopt"], ["--csu-only", "--adopt"]],
+    ids=["sftp", "csu-only", "adopt", "csu-only-adopt"],
+)
+def test_add_station_refuses_root_and_changes_nothing(station: Station, mode: list[str]) -> None:
+    """A station whose CSU_USER is root: the admin pastes what enroll printed."""
+    assert not (KEYS_DIR / "root").exists()  # else this machine's root already has one
+    before = Account.of("root")
+    as_root = Station(user="root", root=station.root, key=station.key)
+    refused = add_station(as_root, *mode)
+    assert_refused(
+        refused,
+        "'root' is a system account (uid 0): a station needs its own account;"
+        " choose another CSU_USER on the station",
+    )
+    assert Account.of("root") == before
+    assert not (KEYS_DIR / "root").exists()
+    assert not station.root.exists()
+
+
+@pytest.mark.parametrize("name", ["daemon", "www-data", "nobody"])
+@pytest.mark.parametrize(
+    "mode", [[], ["--adopt"], ["--csu-only", "--adopt"]], ids=["sftp", "adopt", "csu-only-adopt"]
+)
+def test_add_station_refuses_system_accounts_even_with_adopt(
+    station: Station, name: str, mode: list[str]
+) -> None:
+    if not user_exists(name):
+        pytest.skip(f"no account {name} on this machine")
+    had_keys = (KEYS_DIR / name).exists()
+    before = Account.of(name)
+    refused = add_station(Station(user=name, root=station.root, key=station.key), *mode)
+    uid = pwd.getpwnam(name).pw_uid
+    assert_refused(
+        refused,
+        f"'{name}' is a system account (uid {uid}, outside UID_MIN..UID_MAX",
+        "choose another CSU_USER on the station",
+        "--adopt never applies to system accounts",
+    )
+    assert Account.of(name) == before  # nologin stays: --csu-only would have made it /bin/sh
+    assert (KEYS_DIR / name).exists() == had_keys
+    assert not station.root.exists()
+
+
+def test_add_station_refuses_a_system_account_marked_as_a_station(station: Station) -> None:
+    """The uid decides before the GECOS: a system account is never a station's."""
+    subprocess.run(
+        ["useradd", "--system", "--no-create-home", "--comment", STATION_GECOS, station.user],
+        check=True,
+    )
+    before = Account.of(station.user)
+    refused = add_station(station, "--adopt")
+    assert_refused(refused, f"'{station.user}' is a system account")
+    assert Account.of(station.user) == before
+    assert not station.keys_file.exists()
+    assert not station.root.exists()
+
+
+def test_add_station_adopts_an_ordinary_account_only_when_told(
+    kit_server: SSHServer, station: Station
+) -> None:
+    subprocess.run(
+        ["useradd", "--shell", "/bin/bash", "--comment", "Someone Else", station.user],
+        check=True,
+    )
+    before = Account.of(station.user)
+    uid = pwd.getpwnam(station.user).pw_uid
+    for mode in ([], ["--csu-only"]):
+        refused = add_station(station, *mode, server=kit_server)
+        assert_refused(
+            refused,
+            f"'{station.user}' is an existing account (uid {uid}) that add-station did not"
+            " make: a station needs its own account; choose another CSU_USER on the station,"
+            " or, if this account is meant for the station alone, run again with --adopt",
+        )
+        assert Account.of(station.user) == before
+        assert not station.keys_file.exists()
+        assert not station.root.exists()
+
+    # useradd locks the password ("!"): without PAM (this sshd: UsePAM no) sshd then
+    # refuses keys too, which add-station says, changing no password itself
+    adopted = add_station(station, "--adopt", server=kit_server)
+    assert adopted.returncode == 0, adopted.stderr
+    assert "adopting the existing account" in adopted.stdout
+    assert "its password is locked" in adopted.stderr, adopted.stderr
+    subprocess.run(["usermod", "--password", "*", station.user], check=True)
+    for _ in range(2):  # adopting is idempotent too
+        adopted = add_station(station, "--adopt", server=kit_server)
+        assert adopted.returncode == 0, adopted.stderr
+        assert "adopting the existing account" in adopted.stdout
+        assert "already in" in adopted.stdout
+        assert "warning" not in adopted.stderr, adopted.stderr  # sshd reads its root-owned keys
+    after = pwd.getpwnam(station.user)
+    assert (after.pw_uid, after.pw_gecos, after.pw_shell) == (uid, "Someone Else", "/bin/bash")
+    assert station.user in grp.getgrnam(GROUP).gr_mem
+    assert station.keys_file.read_text() == (
+        f'restrict,command="internal-sftp" {station.public_key}\n'
+    )
+    folder = station.folder.stat()
+    assert (folder.st_uid, stat.S_IMODE(folder.st_mode)) == (uid, 0o750)
+    # adopting marks nothing: the next run needs --adopt again
+    assert_refused(add_station(station), "run again with --adopt")
+
+    with ssh_client(kit_server, station) as client:  # the adopted account, SFTP only
+        sftp = client.open_sftp()
+        sftp.putfo(io.BytesIO(b"adopted\n"), str(station.folder / "hello.txt"))
+        sftp.close()
+    assert (station.folder / "hello.txt").read_bytes() == b"adopted\n"
+
+
+@pytest.mark.parametrize("group", ["shadow", "sudo", "disk"])
+def test_add_station_refuses_a_name_that_is_a_system_group(station: Station, group: str) -> None:
+    """useradd would make that group the new account's own: /etc/shadow over SFTP."""
+    if not group_exists(group) or user_exists(group):
+        pytest.skip(f"no group {group} without an account of that name here")
+    before = grp.getgrnam(group)
+    refused = add_station(Station(user=group, root=station.root, key=station.key), "--adopt")
+    assert_refused(refused, f"'{group}' is a system group (gid {before.gr_gid}")
+    assert not user_exists(group)
+    assert grp.getgrnam(group) == before
+    assert not (KEYS_DIR / group).exists()
+    assert not station.root.exists()
+
+
+def test_add_station_uses_an_ordinary_group_of_the_name_only_without_members(
+    station: Station,
+) -> None:
+    subprocess.run(["groupadd", station.user], check=True)
+    subprocess.run(["gpasswd", "-a", "nobody", station.user], check=True, capture_output=True)
+    refused = add_station(station)
+    assert_refused(refused, f"group '{station.user}'", "has members (nobody)")
+    assert not user_exists(station.user)
+    assert not station.root.exists()
+
+    subprocess.run(["gpasswd", "-d", "nobody", station.user], check=True, capture_output=True)
+    added = add_station(station)  # an empty group of that name: the account's own
+    assert added.returncode == 0, added.stderr
+    assert pwd.getpwnam(station.user).pw_gid == grp.getgrnam(station.user).gr_gid
+
+
+def test_add_station_refuses_a_folder_that_is_not_the_stations(station: Station) -> None:
+    """ROOT/USER comes from the station's CSU_DST: never chown someone else's folder."""
+    station.folder.mkdir(parents=True)
+    (station.folder / "kept").write_bytes(b"kept\n")
+    before = station.folder.stat()
+    refused = add_station(station)
+    assert_refused(refused, f"{station.folder} already exists and belongs to root (uid 0)")
+    assert not user_exists(station.user)
+    assert not station.keys_file.exists()
+    after = station.folder.stat()
+    assert (after.st_uid, after.st_gid, after.st_mode) == (
+        before.st_uid,
+        before.st_gid,
+        before.st_mode,
+    )

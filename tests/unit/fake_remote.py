@@ -126,6 +126,12 @@ class MemoryRemote:
     def remove(self, path: str) -> None:
         self.files.pop(self._do("remove", path), None)
 
+    def remove_folder(self, path: str) -> None:
+        path = self._do("rmdir", path)
+        if any(name.startswith(path + "/") for name in [*self.files, *self.folders]):
+            raise RemotePathError(f"cannot remove {path!r}: the folder is not empty")
+        self.folders.discard(path)
+
     def rename_over(self, src: str, dst: str) -> None:
         src = self._do("rename", src)
         if src not in self.files:

@@ -114,6 +114,23 @@ def test_shell_scripts_parse(name: str) -> None:
     assert "eval" not in re.sub(r"#.*", "", text)
 
 
+def test_add_station_recognises_its_accounts_by_the_gecos_it_gives_them() -> None:
+    text = (KIT / "add-station").read_text()
+    assert 'STATION_GECOS="circadian-scp-upload station"' in text
+    assert '--comment "$STATION_GECOS"' in text  # useradd: what it gives the account
+    assert '$user_gecos == "$STATION_GECOS"' in text  # what it takes for a station's own
+
+
+def test_add_station_help_names_adopt_and_the_refusals() -> None:
+    shown = subprocess.run(
+        ["bash", str(KIT / "add-station"), "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "[--adopt]" in shown.stdout
+    assert "never root" in shown.stdout
+    assert "or a system account" in shown.stdout
+
+
 def test_sshd_fragment_comments_every_setting() -> None:
     lines = (KIT / "csu-upload.conf").read_text().splitlines()
     settings = [

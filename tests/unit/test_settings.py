@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload import ConfigError
+from circadian_scp_upload.remote.credentials import create_private_key
 from circadian_scp_upload.service.config import (
     COMPOSE_VARIABLES,
     env_reference,
@@ -199,10 +200,30 @@ def test_a_bad_known_hosts_file_and_a_blank_job_folder_are_found_at_load(
         load_settings({**BASE, "CSU_PASSWORD": "pw", "CSU_KNOWN_HOSTS_FILE": str(known)})
 
 
-def test_no_credential_at_all_is_a_configuration_error() -> None:
-    with pytest.raises(ConfigError, match="no credential: give a private key"):
-        load_settings(NO_CREDENTIAL)
-    assert load_settings(NO_CREDENTIAL | {"SSH_AUTH_SOCK": "/run/agent.sock"}).password is None
+def test_no_credential_at_all_is_a_configuration_error(tmp_path: Path) -> None:
+    state = {"CSU_STATE_DIR": str(tmp_path)}
+    with pytest.raises(ConfigError, match="no credential: run `enroll`"):
+        load_settings(NO_CREDENTIAL | state)
+    assert load_settings(NO_CREDENTIAL | state | {"SSH_AUTH_SOCK": "/a.sock"}).password is None
+    enrolling = load_settings(NO_CREDENTIAL | state, connection=False, enrolling=True)
+    assert enrolling.key_file is None  # enroll makes it
+
+
+def test_what_enroll_made_in_the_state_folder_is_used_where_nothing_else_is_set(
+    tmp_path: Path,
+) -> None:
+    """After `enroll` on the state volume, CSU_HOST, CSU_USER and CSU_DST suffice."""
+    create_private_key(tmp_path / "station_key")
+    (tmp_path / "known_hosts").write_text("")
+    settings = load_settings(NO_CREDENTIAL | {"CSU_STATE_DIR": str(tmp_path)}, connection=False)
+    assert settings.key_file == tmp_path / "station_key"
+    assert settings.known_hosts_file == tmp_path / "known_hosts"
+    given = tmp_path / "elsewhere"
+    explicit = load_settings(
+        NO_CREDENTIAL | {"CSU_STATE_DIR": str(tmp_path), "CSU_KNOWN_HOSTS_FILE": str(given)},
+        connection=False,
+    )
+    assert explicit.known_hosts_file == given  # what is configured wins
 
 
 def test_misspelt_variables_are_named_with_the_closest_known_one() -> None:

@@ -32,8 +32,9 @@ def prove_destination(remote: Remote, dst: str) -> list[str]:
     data = os.urandom(PROBE_BYTES)
     traits = remote.traits()
     said = []
+    made = _missing_folders(remote, folder)
     remote.make_folders([folder])
-    said.append(f"{folder}: the folder exists or was made")
+    said.append(f"{folder}: made now" if made else f"{folder}: the folder exists")
     try:
         with remote.open_file(temporary, 0, stream=traits.shell) as sink:
             sink.write(data)
@@ -64,8 +65,40 @@ def prove_destination(remote: Remote, dst: str) -> list[str]:
                 raise RemotePathError(f"`sync` of {folder!r} failed on {remote.where}")
             said.append("synced the file and its folder")
     finally:
-        for path in (temporary, final):
-            with contextlib.suppress(CircadianError):
-                remote.remove(path)
-    said.append("removed it: nothing left behind")
+        left = _clean_up(remote, [temporary, final], made)
+    if left:
+        raise RemotePathError(
+            f"the probe could not be removed from {remote.where}: {', '.join(left)} is "
+            "still there; remove it by hand (the account may create but not delete files)"
+        )
+    said.append(
+        "removed it" + (" and the folders made for it" if made else "") + ": nothing left behind"
+    )
     return said
+
+
+def _missing_folders(remote: Remote, folder: str) -> list[str]:
+    """Return the folders on the way to ``folder`` that do not exist yet, deepest first."""
+    missing = []
+    here = folder
+    while here not in ("", "/", ".") and remote.stat(here) is None:
+        missing.append(here)
+        here = posixpath.dirname(here)
+    return missing
+
+
+def _clean_up(remote: Remote, files: list[str], folders: list[str]) -> list[str]:
+    """Remove the probe's files and the folders made for it (deepest first); return
+    what is still there after that."""
+    for path in files:
+        with contextlib.suppress(CircadianError):
+            remote.remove(path)
+    for path in folders:
+        with contextlib.suppress(CircadianError):
+            remote.remove_folder(path)
+    left = []
+    for path in [*files, *folders]:
+        with contextlib.suppress(CircadianError):
+            if remote.stat(path) is not None:
+                left.append(path)
+    return left

@@ -206,6 +206,9 @@ class Remote(Protocol):
     def remove(self, path: str) -> None:
         """Remove a file; a missing file is fine."""
 
+    def remove_folder(self, path: str) -> None:
+        """Remove an empty folder; a missing one is fine."""
+
     def rename_over(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst`` atomically, replacing ``dst``."""
 

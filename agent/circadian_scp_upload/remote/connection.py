@@ -244,6 +244,10 @@ class RemoteConnection:
         """Remove a file; a missing file is fine."""
         self.sftp.remove(path)
 
+    def remove_folder(self, path: str) -> None:
+        """Remove an empty folder; a missing one is fine."""
+        self.sftp.remove_folder(path)
+
     def rename_over(self, src: str, dst: str) -> None:
         """Rename ``src`` to ``dst`` atomically, replacing ``dst`` (posix-rename)."""
         self.sftp.rename_over(src, dst, self.traits().posix_rename)

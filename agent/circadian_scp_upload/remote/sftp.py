@@ -154,6 +154,11 @@ class SftpOps:
         with self.translate("remove", path), suppress(FileNotFoundError):
             self.wire.remove(to_wire(path))
 
+    def remove_folder(self, path: str) -> None:
+        """Remove an empty folder; a missing one is fine."""
+        with self.translate("rmdir", path), suppress(FileNotFoundError):
+            self.wire.rmdir(to_wire(path))
+
     def rename_over(self, src: str, dst: str, posix_rename: bool) -> None:
         """Rename ``src`` to ``dst``, replacing it: atomically with posix-rename, else
         by removing ``dst`` first (plain SFTP rename refuses to replace)."""

@@ -36,7 +36,7 @@ from .clock import describe, measure
 from .health import HEARTBEAT_SECONDS, Health
 from .metrics import MetricsServer, render, write_textfile
 from .pings import LogTail, Pinger
-from .report import build_report, report_folder, report_name, write_report
+from .report import build_report, next_contact, report_folder, report_name, write_report
 from .retry import Backoff, retrying
 from .schedule import BandwidthSchedule, UploadWindow
 from .settings import AgentSettings, Job
@@ -220,10 +220,22 @@ class Agent:
 
     def _send_report(self, connection: RemoteConnection, status: Status) -> None:
         """Write the station's report to the server (``report.py``); never fails a pass."""
-        if not self.settings.report:
-            return
+        if not self.settings.report or self.stop_event.is_set():
+            return  # a stop must not wait for the server
         try:
-            report = build_report(status, self.zone.name, self.settings.interval_seconds)
+            report = build_report(
+                status,
+                self.zone.name,
+                self.settings.interval_seconds,
+                {
+                    "next_contact": next_contact(
+                        self.clock().astimezone(self.zone.zone),
+                        self.settings.interval_seconds,
+                        self.window,
+                    ),
+                    "upload_window": self.window_text,
+                },
+            )
             write_report(connection, report_folder(self.settings), status.station, report)
         except Exception as error:  # noqa: BLE001 - a report must never end a pass
             logger.warning("the station report could not be written: {}", error)

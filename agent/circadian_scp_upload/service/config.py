@@ -27,6 +27,8 @@ from .settings import (
     ENV_PREFIX,
     FILE_SECRET_NAMES,
     SECRET_NAMES,
+    STATION_KEY,
+    STATION_KNOWN_HOSTS,
     AgentSettings,
     Job,
 )
@@ -80,12 +82,13 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, connection: bool = True
+    environ: Mapping[str, str] | None = None, connection: bool = True, enrolling: bool = False
 ) -> AgentSettings:
     """Read and validate the configuration; raise one ConfigError listing every problem.
 
     ``connection``: also build (and so check) the connection: key files are read and
     parsed, fingerprints and known_hosts checked. The healthcheck does without.
+    ``enrolling``: no credential is needed yet (``enroll`` makes the key).
     """
     env, problems = resolve_secret_files(os.environ if environ is None else environ)
     settings: AgentSettings | None = None
@@ -95,7 +98,9 @@ def load_settings(
         problems.extend(_describe(error))
     except ConfigError as error:
         problems.append(str(error))
-    problems.extend(_cross_checks(env, settings))
+    if settings is not None:
+        enrolled_defaults(settings)
+    problems.extend(_cross_checks(env, settings, enrolling))
     if settings is not None:
         try:
             settings.resolve(zone=station_zone(settings.timezone, env))
@@ -147,17 +152,42 @@ def _lookup(env: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def _cross_checks(env: Mapping[str, str], settings: AgentSettings | None) -> list[str]:
+def enrolled_defaults(settings: AgentSettings) -> None:
+    """Where nothing else is configured, use what ``enroll`` made in the state folder:
+    ``station_key`` as the key, ``known_hosts`` as the known hosts (each only if there)."""
+    key = settings.state_dir.expanduser() / STATION_KEY
+    if (
+        settings.key_file is None
+        and settings.private_key is None
+        and settings.password is None
+        and key.is_file()
+    ):
+        settings.key_file = key
+    known = settings.state_dir.expanduser() / STATION_KNOWN_HOSTS
+    if (
+        settings.known_hosts_file is None
+        and settings.known_hosts is None
+        and settings.host_key_fingerprint is None
+        and known.is_file()
+    ):
+        settings.known_hosts_file = known
+
+
+def _cross_checks(
+    env: Mapping[str, str], settings: AgentSettings | None, enrolling: bool = False
+) -> list[str]:
     problems = []
     if (
-        settings is not None
+        not enrolling
+        and settings is not None
         and settings.password is None
         and settings.key_file is None
         and settings.private_key is None
         and not env.get("SSH_AUTH_SOCK")
     ):
         problems.append(
-            "CSU_KEY_FILE: no credential: give a private key (CSU_KEY_FILE, CSU_PRIVATE_KEY "
+            "CSU_KEY_FILE: no credential: run `enroll` (it makes <CSU_STATE_DIR>/station_key, "
+            "used when nothing else is set), give a private key (CSU_KEY_FILE, CSU_PRIVATE_KEY "
             "or the secret csu_private_key) or a password (CSU_PASSWORD), or run an ssh-agent "
             "(SSH_AUTH_SOCK)"
         )

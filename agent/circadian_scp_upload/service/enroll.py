@@ -10,6 +10,7 @@ is left as it is, and one that changed is refused.
 from __future__ import annotations
 
 import posixpath
+import shlex
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,11 +33,9 @@ from ..remote.hostkeys import (
     trust_host_key,
 )
 from ..remote.paths import normalize_remote
-from ..remote.session import DEFAULT_KNOWN_HOSTS
-from .settings import AgentSettings, secret
+from .settings import STATION_KEY, STATION_KNOWN_HOSTS, AgentSettings, secret
 
 KeyFor = Literal["sftp-only", "csu-only", "proftpd"]
-KEY_NAME = "station_key"
 CSU_ONLY = "/usr/local/bin/csu-only"
 KIT_ROOT = "/srv/upload"  # add-station's default root
 SERVER_KIT = "deploy/server"
@@ -60,7 +59,7 @@ def station_key(settings: AgentSettings, say: Callable[[str], None]) -> Key:
     if text is not None:
         say("station key: given as text (CSU_PRIVATE_KEY)")
         return load_private_key(text, secret(settings.key_passphrase), "given as text")
-    path = (settings.key_file or settings.state_dir / KEY_NAME).expanduser()
+    path = (settings.key_file or settings.state_dir / STATION_KEY).expanduser()
     if path.exists():
         key = read_private_key_file(path, secret(settings.key_passphrase))
         say(f"station key: {path} ({key.get_name()} {fingerprint(key)})")
@@ -68,7 +67,7 @@ def station_key(settings: AgentSettings, say: Callable[[str], None]) -> Key:
     key = create_private_key(path)
     say(f"station key: {path} (made now: {key.get_name()} {fingerprint(key)})")
     if settings.key_file is None:
-        say(f"  set CSU_KEY_FILE={path} so that the agent logs in with it")
+        say("  (the agent logs in with it: its default where CSU_KEY_FILE is not set)")
     return key
 
 
@@ -94,15 +93,32 @@ def destination(settings: AgentSettings) -> str:
     return posixpath.commonpath(folders)
 
 
-def kit_root(folder: str, user: str) -> str:
+def kit_root(folder: str, user: str) -> str | None:
     """Return the ``--root`` for ``add-station``, which makes ``ROOT/USER`` the station's
     folder: the parent of the folder named after the account on the way to ``folder``
-    (nothing for the kit's default, ``/srv/upload``); a note where there is none."""
+    ("" for the kit's default, ``/srv/upload``), or None where there is none (or it
+    would be ``/``, which the kit refuses)."""
     parts = folder.split("/")
     if folder.startswith("/") and user in parts:
-        root = "/".join(parts[: parts.index(user)]) or "/"
-        return "" if root == KIT_ROOT else f" --root {root}"
-    return f" --root <folder above {folder!r}, whose folder {user!r} the station may write>"
+        root = "/".join(parts[: parts.index(user)])
+        if root:  # the kit refuses "/" as its root
+            return "" if root == KIT_ROOT else root
+    return None
+
+
+def kit_command(csu_only: bool, folder: str, user: str, public: str) -> list[str]:
+    """Return the server kit's ``add-station`` command (every word shell-quoted, so it
+    is pasted as it is), and a note where its ``--root`` is for the admin to choose."""
+    root = kit_root(folder, user)
+    words = ["sudo", "add-station", *(["--csu-only"] if csu_only else [])]
+    words += ["--root", root] if root else []
+    lines = [" ".join(shlex.quote(word) for word in [*words, user, public])]
+    if root is None:
+        lines.append(
+            f"(add --root FOLDER: the folder above {folder or 'the destination'!r} whose "
+            f"subfolder {user!r} the station may write; without it {KIT_ROOT})"
+        )
+    return lines
 
 
 def key_lines(key: Key, comment: str, options: EnrollOptions, settings: AgentSettings) -> list[str]:
@@ -114,19 +130,18 @@ def key_lines(key: Key, comment: str, options: EnrollOptions, settings: AgentSet
             "For ProFTPD's mod_sftp (SFTPAuthorizedUserKeys), the key in RFC 4716 form:",
             rfc4716(key, comment),
         ]
-    root = None
     if options.key_for == "csu-only":
         root = upload_root(settings, options.upload_root)
         restricted = f'restrict,command="{CSU_ONLY} {root}" {public}'
-        kit = f"sudo add-station --csu-only{kit_root(root, user)} {user} '{public}'"
+        kit = kit_command(True, root, user, public)
     else:
         restricted = f'restrict,command="internal-sftp" {public}'
-        kit = f"sudo add-station{kit_root(destination(settings), user)} {user} '{public}'"
+        kit = kit_command(False, destination(settings), user, public)
     return [
         f"public key: {public}",
         "For the server's admin, one of:",
         f"  with the server kit ({SERVER_KIT}, installed by its install.sh):",
-        f"    {kit}",
+        *(f"    {line}" for line in kit),
         f"  or by hand, as a line of a root-owned AuthorizedKeysFile for {user!r}",
         f"  (/etc/ssh/authorized_keys/{user}):",
         f"    {restricted}",
@@ -140,7 +155,7 @@ def host_key_step(
     operator trusts it (``--trust``) or its fingerprint equals the one given."""
     key = scan_host_key(settings.host, settings.port, settings.connect_timeout)
     seen = fingerprint(key)
-    target = (settings.known_hosts_file or DEFAULT_KNOWN_HOSTS).expanduser()
+    target = (settings.known_hosts_file or settings.state_dir / STATION_KNOWN_HOSTS).expanduser()
     say(f"server {settings.host}:{settings.port} offers {key.get_name()} {seen}")
     if options.fingerprint is not None:
         wanted = normalize_fingerprint(options.fingerprint)
@@ -158,7 +173,10 @@ def host_key_step(
     added = trust_host_key(target, settings.host, settings.port, key)
     say(f"  {'recorded in' if added else 'already trusted in'} {target}")
     if settings.known_hosts_file is None:
-        say(f"  (the default known_hosts; CSU_KNOWN_HOSTS_FILE={target} says it explicitly)")
+        say(
+            "  (the agent checks the server by it: its default where CSU_KNOWN_HOSTS_FILE is "
+            "not set)"
+        )
     return Outcome.OK
 
 

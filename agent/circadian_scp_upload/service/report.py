@@ -4,9 +4,12 @@ At the end of every pass that reached the server (a failed day included, a dead 
 not), the agent writes its status (what ``status --json`` prints) with its name, version,
 libraries, time zone and clock offset to ``<destination>/.csu/stations/<station>.json``:
 under a temporary name, then renamed over the last one, so a reader never sees half a
-report. One small file per station (a few KB: the last ``DAYS_KEPT`` days at most). A
-report that cannot be written is one warning; it never fails or slows a pass.
-``fleet`` (``fleet.py``) reads them.
+report. One small file per station (a few KB: the last ``DAYS_KEPT`` days at most;
+messages cut to 500 characters, 64 KiB at most). A report that cannot be written is one
+warning; it never fails a pass, nor delays a stop (none is written then).
+``next_contact`` says when the station expects its next pass to reach the server (later
+than one interval where its upload window is closed), so the fleet judges lateness by
+it. ``fleet`` (``fleet.py``) reads them.
 """
 
 from __future__ import annotations
@@ -25,12 +28,16 @@ from loguru import logger
 from ..errors import CircadianError
 from ..remote.api import Remote
 from ..remote.paths import normalize_remote
+from .schedule import UploadWindow
 from .settings import AgentSettings
 from .status import Status
 from .versions import PACKAGE, installed, library_versions
 
 REPORT_FOLDER = ".csu/stations"
 REPORT_FORMAT = 1
+MAX_TEXT = 500  # characters of one message in a report
+MAX_ITEMS = 50  # entries of one list (jobs, problems)
+MAX_BYTES = 64 * 1024  # a report at most; the fleet reads 256 KiB at most
 UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
@@ -65,7 +72,41 @@ def build_report(
         **dataclasses.asdict(status),  # clock_offset_seconds among them
     }
     report.update(extra or {})
-    return report
+    return bounded(report)
+
+
+def next_contact(now: datetime.datetime, interval: float, window: UploadWindow | None) -> str:
+    """Return when the next pass is expected to reach the server (ISO, UTC, by this
+    station's clock; ``now`` in the station's zone): an interval from now, or, where the
+    upload window is closed then, an interval after it opens."""
+    step = datetime.timedelta(seconds=interval)
+    moment = now + step
+    if window is not None and not window.is_open(moment):
+        opens = window.next_change(moment)
+        if opens is not None:
+            moment = opens + step
+    return moment.astimezone(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def bounded(report: dict[str, Any]) -> dict[str, Any]:
+    """Return the report with every long text cut to ``MAX_TEXT`` characters, and the
+    oldest days dropped until it fits in ``MAX_BYTES`` (the fleet refuses bigger ones)."""
+
+    def cut(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            return value[: MAX_TEXT - 1] + "…"
+        if isinstance(value, dict):
+            return {key: cut(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [cut(item) for item in value[:MAX_ITEMS]]
+        return value
+
+    trimmed: dict[str, Any] = cut(report)
+    days = trimmed.get("days")
+    while len(json.dumps(trimmed)) > MAX_BYTES and isinstance(days, dict) and days:
+        for oldest in sorted(days)[: max(1, len(days) // 4)]:
+            del days[oldest]
+    return trimmed
 
 
 def write_report(remote: Remote, folder: str, station: str, report: dict[str, Any]) -> bool:

@@ -58,6 +58,9 @@ SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE", "KNOWN_HOSTS", "PIN
 # convention would mean for CSU_KNOWN_HOSTS anyway: it is used as a path, not read in.
 FILE_SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE")
 SECRETS_DIR = Path("/run/secrets")
+# what `enroll` makes in the state folder, used where nothing else is configured
+STATION_KEY = "station_key"
+STATION_KNOWN_HOSTS = "known_hosts"
 # RemoteConnection's options, by the variable that sets each (for messages).
 CONNECTION_OPTION_VARIABLES = {
     "host": "CSU_HOST",
