@@ -6,6 +6,7 @@ import datetime
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where every tier must run: {report.longrepr}"
+
+
+MIDNIGHT_MARGIN_SECONDS = 150
+
+
+@pytest.fixture(autouse=True)
+def _not_across_midnight() -> None:
+    """A test that makes days around today must not see the UTC date change under it:
+    one that would start in the last minutes before midnight waits until just after it
+    (at most once a night, and only then)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    midnight = datetime.datetime.combine(
+        now.date() + datetime.timedelta(days=1), datetime.time(), datetime.timezone.utc
+    )
+    left = (midnight - now).total_seconds()
+    if left < MIDNIGHT_MARGIN_SECONDS:
+        time.sleep(left + 1)
 
 
 def _server(sftp_only: bool) -> Iterator[SSHServer]:

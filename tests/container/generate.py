@@ -31,12 +31,14 @@ NOT_YET = [TODAY, TODAY + datetime.timedelta(days=1)]
 def write(
     path: Path, content: bytes, manifest: dict[str, str], day: datetime.date | None = None
 ) -> None:
-    """Write a file; a past day's file gets the time its instrument would have given it
-    (the end of that day: its day has been quiet since, as a real station's has)."""
+    """Write a file; a past day's file gets a time its instrument would have given it
+    (midday of that day: quiet since, as a real station's day is, whatever time of day
+    the test runs; the end of the day would still be inside the quiet period just after
+    midnight)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(content)
     if day is not None and day < TODAY:
-        moment = datetime.datetime.combine(day, datetime.time(23, 59), datetime.timezone.utc)
+        moment = datetime.datetime.combine(day, datetime.time(12, 0), datetime.timezone.utc)
         os.utime(path, (moment.timestamp(), moment.timestamp()))
     manifest[path.relative_to(DATA).as_posix()] = hashlib.sha256(content).hexdigest()
 

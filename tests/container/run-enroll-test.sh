@@ -20,13 +20,17 @@ step "the station's folder: deploy/ copied, the instrument's data (three past da
 cp -r deploy "$station"
 cp tests/container/enroll-server.yml "$station/server.yml"
 mkdir -p "$work/data"
+# the days are named once, from the date at the start: a run across midnight keeps its
+# days (the new "yesterday" is still inside its grace period when the checks run)
+today="$(date -u +%Y-%m-%d)"
 for offset in 3 2 1 0; do
-  day="$(date -u -d "-$offset day" +%Y%m%d)"
+  day="$(date -u -d "$today -$offset day" +%Y%m%d)"
   mkdir -p "$work/data/$day"
   head -c 300000 /dev/urandom >"$work/data/$day/spectrum.bin"
   echo "$day" >"$work/data/$day/log.txt"
-  # a past day's files are as old as the day (it has been quiet since: CSU_QUIET_MINUTES)
-  [ "$offset" = 0 ] || touch -d "$(date -u -d "-$offset day" +%Y-%m-%d) 23:59" "$work/data/$day"/*
+  # a past day's files were written during it (midday: quiet since, CSU_QUIET_MINUTES,
+  # whatever time of day the test runs)
+  [ "$offset" = 0 ] || touch -d "$(date -u -d "$today -$offset day" +%Y-%m-%d) 12:00" "$work/data/$day"/*
 done
 chown -R 10001:10001 "$work/data"
 
@@ -81,11 +85,11 @@ step "first verified days: what the server holds, what stayed on the station"
 held="$(compose exec -T sshd sh -c 'cd /srv/upload/station-kit/spectra && find . -type f | sort')"
 echo "$held" >&2
 for offset in 3 2 1; do
-  day="$(date -u -d "-$offset day" +%Y%m%d)"
+  day="$(date -u -d "$today -$offset day" +%Y%m%d)"
   grep -q "./$day/spectrum.bin" <<<"$held" || { echo "$day missing on the server" >&2; exit 1; }
   [ ! -e "$work/data/$day" ] || { echo "$day was not removed locally" >&2; exit 1; }
 done
-[ -e "$work/data/$(date -u +%Y%m%d)/spectrum.bin" ] || { echo "today was touched" >&2; exit 1; }
+[ -e "$work/data/$(date -u -d "$today" +%Y%m%d)/spectrum.bin" ] || { echo "today was touched" >&2; exit 1; }
 
 step "a new container (an upgrade) keeps the station's name, key, host key and status"
 before="$(compose exec -T circadian-scp-upload circadian-scp-upload status --json)"

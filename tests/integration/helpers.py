@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import subprocess
 import sys
@@ -95,11 +96,16 @@ def leftovers(root: Path) -> list[str]:
 
 
 ROOT = Path(__file__).resolve().parents[2]
-UTC_TODAY = datetime.datetime.now(datetime.timezone.utc).date()
+
+
+def utc_today() -> datetime.date:
+    """Today in UTC, read when asked: a suite that runs across midnight moves with it (the
+    root conftest keeps a test from starting in the last minutes before midnight)."""
+    return datetime.datetime.now(datetime.timezone.utc).date()
 
 
 def day(offset: int) -> str:
-    return (UTC_TODAY + datetime.timedelta(days=offset)).strftime("%Y%m%d")
+    return (utc_today() + datetime.timedelta(days=offset)).strftime("%Y%m%d")
 
 
 def agent_env(
@@ -235,3 +241,17 @@ def wait_for(condition: object, timeout: float = 60) -> None:
             return
         time.sleep(0.02)
     raise AssertionError("condition not reached in time")
+
+
+def status_of(env: dict[str, str]) -> dict[str, object]:
+    """The agent's ``status --json`` for this configuration."""
+    result = subprocess.run(
+        [sys.executable, "-m", "circadian_scp_upload", "status", "--json"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found: dict[str, object] = json.loads(result.stdout)
+    return found

@@ -15,15 +15,13 @@ import pytest
 from tests.conftest import tree, write_file
 from tests.faultproxy import FaultProxy
 from tests.integration.helpers import (
-    UTC_TODAY as TODAY,
-)
-from tests.integration.helpers import (
     agent,
     agent_env,
     day,
     known_hosts_for,
     leftovers,
     start_agent,
+    utc_today,
     wait_for,
 )
 from tests.sshd_server import SSHServer
@@ -52,7 +50,7 @@ def test_once_uploads_the_ready_days_and_exits_0(shell_server: SSHServer, data: 
     before = tree(data)
     result = agent("once", agent_env(shell_server, data, dst, CSU_REMOVE_AFTER_UPLOAD="true"))
     assert result.returncode == 0, result.stderr
-    first = (TODAY - datetime.timedelta(days=3)).isoformat()
+    first = (utc_today() - datetime.timedelta(days=3)).isoformat()
     assert f"{first}: found 0 synced files and 2 unsynced files" in result.stderr
     past = {k: v for k, v in before.items() if k.split("/")[0] in (day(-3), day(-2))}
     assert tree(dst) == past
@@ -235,11 +233,12 @@ def test_check_prints_the_plan_and_changes_nothing(shell_server: SSHServer, data
     assert result.returncode == 0, result.stderr
     assert "host key verified" in result.stdout
     assert "2 of 2 ready day(s) need work" in result.stdout
-    assert f"  {(TODAY - datetime.timedelta(days=3)).isoformat()}  " in result.stdout
-    assert f"  {TODAY.isoformat()}  " not in result.stdout  # today is not ready
+    today = utc_today()
+    assert f"  {(today - datetime.timedelta(days=3)).isoformat()}  " in result.stdout
+    assert f"  {today.isoformat()}  " not in result.stdout  # today is not ready
     assert "station time zone: UTC (from CSU_TIMEZONE)" in result.stdout
-    tomorrow = (TODAY + datetime.timedelta(days=1)).isoformat()
-    assert f"today is {TODAY.isoformat()}; it becomes ready at {tomorrow} 01:00 UTC" in (
+    tomorrow = (today + datetime.timedelta(days=1)).isoformat()
+    assert f"today is {today.isoformat()}; it becomes ready at {tomorrow} 01:00 UTC" in (
         result.stdout
     )
     assert tree(data) == before

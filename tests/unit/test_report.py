@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from typing import Any
 
 from circadian_scp_upload.service.report import MAX_BYTES, bounded, next_contact, report_name
 from circadian_scp_upload.service.schedule import UploadWindow
@@ -16,7 +17,7 @@ def test_long_messages_are_cut_and_old_days_dropped_until_it_fits() -> None:
     days = {
         f"{2020 + i // 365}-{i % 12 + 1:02d}-{i % 28 + 1:02d}x{i}": "verified" for i in range(9000)
     }
-    report = {
+    report: dict[str, Any] = {
         "station": "st",
         "last_pass": {"outcome": "failed", "message": "x" * 100_000},
         "jobs": [{"error": "e" * 10_000}] * 500,
