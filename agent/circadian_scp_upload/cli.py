@@ -204,7 +204,13 @@ def _say_clock_and_window(agent: Agent, connection: RemoteConnection, write: boo
     """``check``: the station's clock against the server's, and the upload window."""
     folder = normalize_remote(agent.jobs[0].dst) if agent.jobs else "."
     try:
-        reading = measure(connection, folder, report_name(agent.book.status.station), write)
+        reading = measure(
+            connection,
+            folder,
+            report_name(agent.book.status.station),
+            write,
+            now=lambda: agent.clock().timestamp(),
+        )
         agent.offset = reading.offset
         print(f"clock: {describe(reading.offset)} (measured to {reading.uncertainty:.1f} s)")
     except CircadianError as error:

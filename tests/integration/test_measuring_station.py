@@ -3,6 +3,7 @@ for days still written, a pause the instrument asks for, and a switch."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import shutil
@@ -13,25 +14,24 @@ from pathlib import Path
 
 import pytest
 
+from circadian_scp_upload.outcomes import Outcome
+from circadian_scp_upload.service.agent import Agent
+from circadian_scp_upload.service.config import load_settings
 from tests.conftest import tree, write_file
-from tests.integration.helpers import ROOT, agent, agent_env, day, leftovers, start_agent, wait_for
+from tests.integration.helpers import (
+    ROOT,
+    agent,
+    agent_env,
+    day,
+    leftovers,
+    start_agent,
+    status_of,
+    wait_for,
+)
 from tests.sshd_server import SSHServer
 
 pytestmark = pytest.mark.integration
 FAKETIME = shutil.which("faketime")
-
-
-def status_of(env: dict[str, str]) -> dict[str, object]:
-    result = subprocess.run(
-        [sys.executable, "-m", "circadian_scp_upload", "status", "--json"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found: dict[str, object] = json.loads(result.stdout)
-    return found
 
 
 def days_around_today(src: Path) -> dict[str, bytes]:
@@ -77,6 +77,38 @@ def test_a_station_clock_that_is_wrong_never_makes_a_day_ready_early(
     assert isinstance(offset, float)
     assert abs(abs(offset) - 2 * 86400) < 5
     assert leftovers(dst) == []
+
+
+def test_a_daemon_measures_the_clock_afresh_in_each_pass_with_work(
+    shell_server: SSHServer, tmp_path: Path
+) -> None:
+    """A long-running agent whose clock NTP sets right between two passes judges the
+    second pass by the new offset, never by the first pass's."""
+    src = tmp_path / "src"
+    days_around_today(src)
+    dst = shell_server.new_remote_dir("clock-afresh")
+    env = agent_env(shell_server, src, dst, CSU_GRACE_MINUTES="0")
+
+    def real() -> datetime.datetime:
+        return datetime.datetime.now(datetime.timezone.utc)
+
+    def ahead() -> datetime.datetime:
+        return real() + datetime.timedelta(days=2)
+
+    daemon = Agent(load_settings(env), clock=ahead)
+    try:
+        assert daemon.run_pass() == Outcome.OK
+        assert daemon.offset is not None
+        assert abs(daemon.offset + 2 * 86400) < 5
+        assert {path.split("/")[0] for path in tree(dst)} == {day(-3), day(-2), day(-1)}
+        daemon.clock = real  # NTP reached the station; the instrument adds a late day
+        write_file(src / day(-4) / "late.bin", b"late")
+        assert daemon.run_pass() == Outcome.OK
+        assert abs(daemon.offset) < 5
+        assert day(-4) in {path.split("/")[0] for path in tree(dst)}
+        assert day(0) not in {path.split("/")[0] for path in tree(dst)}
+    finally:
+        daemon.settings.connection.close()
 
 
 def test_a_right_clock_is_said_nowhere_but_in_the_status(
@@ -138,11 +170,15 @@ def test_the_instrument_pauses_the_agent(shell_server: SSHServer, tmp_path: Path
     )
     assert healthy.returncode == 0, healthy.stdout
     old = time.time() - 3 * 86400
-    os.utime(pause, (old, old))
-    stale = agent("once", env)
+    os.utime(pause, (old, old))  # the instrument's computer is days behind: still a pause
+    assert f"paused: {pause} exists" in agent("once", dead).stderr
+    write_file(src / day(-2) / "b.bin", b"b")
+    time.sleep(1.5)
+    brief = env | {"CSU_PAUSE_MAX_SECONDS": "1"}  # seen for 1.5 s by now
+    stale = agent("once", brief)
     assert stale.returncode == 0, stale.stderr
-    assert "is taken as stale, and uploads go on" in stale.stderr
-    assert tree(dst) == {f"{day(-2)}/a.bin": b"a"}
+    assert stale.stderr.count("is taken as stale, and uploads go on") == 1  # once, not per file
+    assert tree(dst) == {f"{day(-2)}/a.bin": b"a", f"{day(-2)}/b.bin": b"b"}
 
 
 def test_a_pause_that_begins_mid_pass_stops_it_at_the_next_file(

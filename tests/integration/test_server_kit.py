@@ -28,7 +28,7 @@ import pytest
 
 from circadian_scp_upload import RemoteConnection
 from tests.conftest import tree, write_file
-from tests.integration.helpers import ROOT, agent, agent_env, day, leftovers
+from tests.integration.helpers import ROOT, agent, agent_env, day, leftovers, status_of
 from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
 
 pytestmark = pytest.mark.integration
@@ -290,6 +290,11 @@ def test_csu_only_mode_hashes_on_the_server_and_writes_only_below_the_root(
     # removed locally only after the server's `sync` (csu-only's fsync) succeeded
     assert not (src / PAST_DAY).exists(), result.stderr[-4000:]
     assert "sync failed" not in result.stderr
+    # the clock was checked through the wrapper (`date +%s`), and agrees
+    assert "could not be checked" not in result.stderr
+    offset = status_of(upload_env(kit_server, station, src))["clock_offset_seconds"]
+    assert isinstance(offset, float)
+    assert abs(offset) < 5
 
     outside = Path(tempfile.mkdtemp(prefix="csu-kit-outside-"))
     try:

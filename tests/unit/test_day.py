@@ -317,3 +317,60 @@ def test_renames_are_made_durable_before_any_local_file_goes(tmp_path: Path) -> 
         (tmp_path / "again" / day / "small.txt").exists() for day in ("20240917", "20240918")
     )
     assert any("could not make its copies durable" in e for e in errors)
+
+
+def test_a_server_clock_that_cannot_answer_keeps_the_local_files_until_it_can(
+    tmp_path: Path,
+) -> None:
+    """Unmeasured, a day is judged by the station's clock alone: uploaded and verified,
+    but nothing local is removed; a later run whose clock check succeeds removes it."""
+    written = make_days(tmp_path)
+    remote = MemoryRemote()
+    info, errors, report = run(remote, tmp_path, remove=True, server_clock=lambda: None)
+    assert errors == []
+    past = {k: v for k, v in written.items() if not k.startswith("20240920")}
+    assert remote.files == {f"/srv/{k}": v for k, v in past.items()}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20240917", "20240918", "20240920"]
+    assert any(
+        m.startswith("2024-09-17: its local files stay this time: the station's clock")
+        for m in info
+    )
+    assert not any("removed" in m for m in info)
+    assert {d.status for d in report.days} == {"uploaded"}
+    info, errors, _report = run(remote, tmp_path, remove=True, server_clock=lambda: NOW)
+    assert errors == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20240920"]
+    assert "2024-09-17: removed 2 local files (their server copies are verified)" in info
+
+
+def test_a_server_clock_behind_holds_the_day_back(tmp_path: Path) -> None:
+    """The station's clock says the 18th is over; the server's (two days behind) does not."""
+    make_days(tmp_path)
+    remote = MemoryRemote()
+    behind = NOW - datetime.timedelta(days=2)
+    info, errors, _report = run(remote, tmp_path, remove=True, server_clock=lambda: behind)
+    assert errors == []
+    assert sorted({k.split("/")[2] for k in remote.files}) == ["20240917"]
+    assert (tmp_path / "20240918" / "small.txt").exists()
+    assert any(
+        m.startswith("2024-09-18: not over by the server's clock: it becomes ready at")
+        for m in info
+    )
+
+
+def test_a_file_time_in_the_future_does_not_hold_a_day_back_for_ever(tmp_path: Path) -> None:
+    """A quiet period goes by the files' times; one stamped a year ahead (copied from a
+    computer whose clock ran ahead) is said and not counted."""
+    make_days(tmp_path)
+    ahead = datetime.datetime.now().timestamp() + 365 * 86400
+    os.utime(tmp_path / "20240917" / "small.txt", (ahead, ahead))
+    past = datetime.datetime.now().timestamp() - 86400
+    for name in ("20240917/sub/large.bin", "20240918/small.txt", "20240918/sub/large.bin"):
+        os.utime(tmp_path / name, (past, past))
+    remote = MemoryRemote()
+    info, errors, _report = run(
+        remote, tmp_path, remove=False, quiet_period=datetime.timedelta(minutes=5)
+    )
+    assert errors == []
+    assert "/srv/20240917/small.txt" in remote.files
+    assert any("1 file(s) have times in the future" in m for m in info)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -74,3 +75,29 @@ def test_a_short_window_is_found_to_the_second() -> None:
     assert window.next_change(opens) == datetime.datetime(2026, 12, 4, 23, 11, 3, tzinfo=zone)
     later = datetime.datetime(2026, 12, 4, 23, 12, tzinfo=zone)  # opens again tomorrow
     assert window.next_change(later) == datetime.datetime(2026, 12, 5, 23, 10, tzinfo=zone)
+
+
+def test_a_daylight_saving_change_neither_skips_nor_doubles_an_edge() -> None:
+    """The search steps through real time: in spring an edge inside the missing hour
+    opens the window when the clocks jump; in autumn the repeated hour is open twice."""
+    zone = ZoneInfo("Europe/Berlin")
+    utc = datetime.timezone.utc
+    spring = UploadWindow.parse("02:30-04:00")
+    before = datetime.datetime(2026, 3, 29, 1, 0, tzinfo=zone)
+    opens = spring.next_change(before)
+    assert opens is not None
+    assert opens.astimezone(utc) == datetime.datetime(2026, 3, 29, 1, 0, tzinfo=utc)  # 03:00 CEST
+    closes = spring.next_change(opens)
+    assert closes is not None
+    assert closes.astimezone(utc) == datetime.datetime(2026, 3, 29, 2, 0, tzinfo=utc)  # 04:00
+    autumn = UploadWindow.parse("01:00-02:30")
+    night = datetime.datetime(2026, 10, 25, 0, 30, tzinfo=zone)
+    changes = []
+    moment = night
+    for _ in range(4):
+        found = autumn.next_change(moment)
+        assert found is not None
+        changes.append(found.astimezone(utc).strftime("%H:%M"))
+        moment = found
+    # 01:00 CEST opens, 02:30 CEST closes, 02:00 CET opens again, 02:30 CET closes
+    assert changes == ["23:00", "00:30", "01:00", "01:30"]

@@ -12,6 +12,7 @@ import shlex
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from circadian_scp_upload.engine.verify import HASH_COMMAND, SYNC_COMMAND
 from circadian_scp_upload.remote.api import CommandResult
 from circadian_scp_upload.remote.exec import OUTPUT_MARK
 from circadian_scp_upload.remote.probe import PROBE, STREAM_HASHERS, SYNC_PROBE, probe
+from circadian_scp_upload.service.clock import DATE_COMMAND
 
 KIT = Path(__file__).resolve().parents[2] / "deploy" / "server"
 CSU_ONLY = KIT / "csu-only"
@@ -228,3 +230,11 @@ def test_csu_only_refuses_other_commands_paths_outside_and_links(tmp_path: Path)
     assert (outside / "victim").read_bytes() == b"kept"
     assert sorted(p.name for p in outside.iterdir()) == ["victim"]
     assert sorted(p.name for p in root.iterdir()) == ["folder", "link"]
+
+
+def test_csu_only_tells_the_time_for_the_agents_clock_check() -> None:
+    assert constants()["DATE_COMMAND"] == DATE_COMMAND
+    result = csu_only(f"printf '{OUTPUT_MARK}'; {DATE_COMMAND}", "/tmp")
+    assert result.returncode == 0, result.stderr
+    said = result.stdout.removeprefix(OUTPUT_MARK.encode()).strip()
+    assert abs(int(said) - time.time()) < 5

@@ -87,7 +87,9 @@ class DailyTransferClient:
     waits for a later run; rclone's ``--min-age`` for a whole day). ``server_clock``: a
     second opinion on the time that may cost a round trip (the agent asks the server):
     asked before anything of a day that needs work is touched, and a day not over by it
-    (plus the grace period) waits; days already on the server never ask it.
+    (plus the grace period) waits; days already on the server never ask it. Where it
+    answers None (the time could not be checked), days are judged by ``clock`` alone
+    and no local file is removed in that run.
     """
 
     _read_only_noticed: ClassVar[set[Path]] = set()
@@ -113,7 +115,7 @@ class DailyTransferClient:
         stop_between_files: Callable[[], str | None] | None = None,
         channels: int = 0,
         quiet_period: datetime.timedelta = datetime.timedelta(0),
-        server_clock: Clock | None = None,
+        server_clock: Callable[[], datetime.datetime | None] | None = None,
     ) -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"unknown variant {variant!r}: use 'directories' or 'files'")
@@ -144,6 +146,7 @@ class DailyTransferClient:
         self.channels = channels
         self.quiet_period = quiet_period
         self.server_clock = server_clock
+        self._unchecked = False  # the server clock answered None in this run
         self.too_old: list[DayUnit] = []  # ready days left alone by the look-back window
         self.report = RunReport()  # of the last run, also when it ended in an error
         self._log = DayLog(self.callbacks, None)
@@ -250,12 +253,16 @@ class DailyTransferClient:
             channels=self.channels,
             quiet_period=self.quiet_period,
             not_over=self._not_over if self.server_clock is not None else None,
+            clock_unchecked=lambda: self._unchecked,
         )
 
     def _not_over(self, unit: DayUnit) -> str | None:
         """Why a day is not over by the server's clock (None: it is)."""
         assert self.server_clock is not None
         moment = self.server_clock()
+        if moment is None:
+            self._unchecked = True
+            return None
         if is_ready(unit.date, moment, self.grace_period, self.timezone):
             return None
         opens = ready_at(unit.date, self.grace_period, self.timezone)

@@ -66,6 +66,9 @@ class DayResult:
     unit: DayUnit | None = field(default=None, repr=False)
 
 
+FUTURE_SLACK_SECONDS = 300.0  # file times further ahead than this are not believed
+
+
 @dataclass
 class DayPlan:
     """What every day of one source shares: where to, what to do, and the tools.
@@ -89,6 +92,7 @@ class DayPlan:
     quiet_period: datetime.timedelta = datetime.timedelta(0)
     wall_clock: Callable[[], float] = time.time  # the clock that stamped the files
     not_over: Callable[[DayUnit], str | None] | None = None  # a second clock's veto
+    clock_unchecked: Callable[[], bool] = lambda: False  # that clock could not answer
     hasher: RemoteHasher = field(init=False)
     replaced_folder: str = field(init=False)
     times: ServerTimes = field(init=False)
@@ -166,6 +170,12 @@ class DayUpload:
             self.log.info(f"{why}; it waits")
             self.result.status = "waiting"
             return
+        if state.remove and self.plan.clock_unchecked():
+            self.log.info(
+                "its local files stay this time: the station's clock could not be checked "
+                "against the server's, so the day may not be over"
+            )
+            state.remove = False
         files, compared = state.files, state.compared
         self._prove(compared, compared.to_prove)
         compared.unsynced += [f for f in compared.to_prove if f.relpath not in compared.proven]
@@ -218,7 +228,17 @@ class DayUpload:
         quiet = self.plan.quiet_period.total_seconds()
         if not quiet or not files:
             return False
-        age = self.plan.wall_clock() - max(f.mtime_ns for f in files) / 1e9
+        now = self.plan.wall_clock()
+        times = [f.mtime_ns / 1e9 for f in files]
+        plausible = [t for t in times if t <= now + FUTURE_SLACK_SECONDS]
+        if len(plausible) < len(times):
+            self.log.info(
+                f"{len(times) - len(plausible)} file(s) have times in the future (written "
+                "while the clock was ahead?): the quiet period goes by the others"
+            )
+        if not plausible:
+            return False
+        age = now - max(plausible)
         if age >= quiet:
             return False
         self.log.info(

@@ -15,6 +15,7 @@ Outside the upload window no pass starts, and a running pass stops at the next f
 from __future__ import annotations
 
 import datetime
+import json
 import random
 import socket
 import threading
@@ -53,6 +54,9 @@ def station_name(settings: AgentSettings) -> str:
     return settings.station or socket.gethostname()
 
 
+PAUSE_SEEN = "pause-seen.json"  # when the agent first saw the current pause file
+
+
 class Agent:
     """Runs passes over the configured jobs."""
 
@@ -78,6 +82,7 @@ class Agent:
         )
         self.offset: float | None = None  # the server's clock minus ours, last measured
         self._clock_checked = False
+        self._pass_offset: float | None = None
         self.paused_mid_pass = False
         timetable = settings.bandwidth_schedule
         if timetable:
@@ -156,8 +161,13 @@ class Agent:
         paused = self._paused()
         self.paused_mid_pass = False
         if not self.settings.enabled or not any(job.enabled for job in self.jobs):
-            logger.info("uploads are turned off (CSU_ENABLED=false): no pass, no connection")
-            outcome, message = Outcome.DISABLED, "uploads are turned off (CSU_ENABLED=false)"
+            message = (
+                "uploads are turned off (CSU_ENABLED=false)"
+                if not self.settings.enabled
+                else "every job is turned off (enabled: false in the jobs file)"
+            )
+            logger.info("{}: no pass, no connection", message)
+            outcome = Outcome.DISABLED
         elif paused:
             logger.info("{}: no pass starts", paused)
             outcome, message = Outcome.PAUSED, paused
@@ -197,7 +207,8 @@ class Agent:
         self.problems: list[str] = []  # what failed, for the status and the report
         try:
             with self.connection() as connection:
-                self._clock_checked = False  # asked once, before the first day with work
+                # asked once, before the first day with work; never an earlier pass's answer
+                self._clock_checked, self._pass_offset = False, None
                 for job in self.jobs:
                     if self.stop_event.is_set() or self._stop_reason():
                         outcomes.append(Outcome.STOPPED)
@@ -290,6 +301,9 @@ class Agent:
         if self.pinger is not None:
             if outcome == Outcome.STOPPED:
                 self.pinger.note(message or outcome.value, self.tail.text())
+            elif outcome == Outcome.PAUSED and self.paused_mid_pass:
+                # the instrument asked in the middle: a success, with what was done
+                self.pinger.finish(True, message, f"{message}\n{self.tail.text()}")
             elif outcome in (Outcome.IDLE, Outcome.PAUSED, Outcome.DISABLED):
                 # nothing was due (or the instrument asked): a success, with the reason
                 self.pinger.finish(True, message, f"{message}: no pass was due\n")
@@ -402,22 +416,28 @@ class Agent:
 
     # -- construction ---------------------------------------------------------------
 
-    def _check_clock(self, connection: RemoteConnection, folder: str) -> None:
-        """Measure the server's clock against ours (``clock.py``); say it loudly when they
-        disagree by more than CSU_MAX_CLOCK_OFFSET_SECONDS. Where it cannot be measured,
-        days are judged by the station's clock alone, said each time."""
+    def _check_clock(self, connection: RemoteConnection, folder: str) -> float | None:
+        """Measure the server's clock against ours (``clock.py``); return the offset, or
+        None where it cannot be measured (said: the pass then keeps local files). Say it
+        loudly when they disagree by more than CSU_MAX_CLOCK_OFFSET_SECONDS. A link
+        fault is raised: the retry measures again."""
         try:
-            reading = measure(connection, folder, report_name(self.book.status.station))
+            reading = measure(
+                connection,
+                folder,
+                report_name(self.book.status.station),
+                now=lambda: self.clock().timestamp(),  # the clock the days are judged by
+            )
         except CircadianError as error:
             if rule_for(error).scope == "pass":
                 raise
-            self.offset = None
             logger.warning(
                 "the station's clock could not be checked against the server's ({}): days "
-                "are judged over by the station's clock alone",
+                "are judged over by the station's clock alone, and no local file is "
+                "removed in this pass",
                 error,
             )
-            return
+            return None
         self.offset = reading.offset
         if abs(reading.offset) > self.settings.max_clock_offset_seconds:
             logger.warning(
@@ -430,50 +450,78 @@ class Agent:
             )
         else:
             logger.debug("{} (offset {:+.1f} s)", describe(reading.offset), reading.offset)
+        return reading.offset
 
-    def server_clock(self, connection: RemoteConnection, folder: str) -> Clock:
-        """Return the clock a job's client asks before it touches a day: the first call
-        of a pass measures the server's clock (in ``folder`` where that takes a file)."""
+    def server_clock(
+        self, connection: RemoteConnection, folder: str
+    ) -> Callable[[], datetime.datetime | None]:
+        """Return the clock a job's client asks before it touches a day: the earlier of
+        the station's clock and the server's, measured afresh at the first call of a pass
+        (in ``folder`` where that takes a file); None where it could not be measured."""
 
-        def now() -> datetime.datetime:
+        def now() -> datetime.datetime | None:
             if not self._clock_checked:
-                self._clock_checked = True
-                self._check_clock(connection, folder)
-            return self.judging_clock()
+                offset = self._check_clock(connection, folder)  # a link fault: asked again
+                self._clock_checked, self._pass_offset = True, offset
+            if self._pass_offset is None:
+                return None
+            return self.clock() + datetime.timedelta(seconds=min(0.0, self._pass_offset))
 
-        return now
-
-    def judging_clock(self) -> datetime.datetime:
-        """The time by which days are judged over: the earlier of the station's clock
-        and the server's (as last measured)."""
-        now = self.clock()
-        if self.offset is not None and self.offset < 0:
-            return now + datetime.timedelta(seconds=self.offset)
         return now
 
     def _paused(self) -> str | None:
         """Why the instrument asks for a pause (its pause file exists), or None. A pause
-        file older than CSU_PAUSE_MAX_SECONDS is stale: warned about, and ignored."""
+        is timed from when the agent first saw that file (by this station's clock, kept
+        in the state folder across restarts; never by the file's own time, which the
+        instrument's computer stamps): one older than CSU_PAUSE_MAX_SECONDS is stale:
+        warned about once, and ignored."""
         path = self.settings.pause_file
         if path is None:
             return None
         try:
-            age = time.time() - path.stat().st_mtime
+            info = path.stat()
         except FileNotFoundError:
             return None
         except OSError as error:
             logger.warning("cannot look at the pause file {}: {}", path, error.strerror)
             return None
-        if age > self.settings.pause_max_seconds:
+        now = time.time()
+        seen = self._pause_seen()
+        key = f"{info.st_dev}:{info.st_ino}"
+        if seen.get("file") != key:
+            seen = {"file": key, "since": now, "warned": False}
+            self._keep_pause_seen(seen)
+        since = seen.get("since")
+        age = now - (since if isinstance(since, (int, float)) else now)
+        if age <= self.settings.pause_max_seconds:
+            return f"paused: {path} exists"
+        if not seen.get("warned"):
             logger.warning(
-                "the pause file {} is {:.0f} s old, more than CSU_PAUSE_MAX_SECONDS={:g}: it "
-                "is taken as stale, and uploads go on (remove it when the instrument is done)",
+                "the pause file {} has been there for {:.0f} s, more than "
+                "CSU_PAUSE_MAX_SECONDS={:g}: it is taken as stale, and uploads go on "
+                "(remove it when the instrument is done)",
                 path,
                 age,
                 self.settings.pause_max_seconds,
             )
-            return None
-        return f"paused: {path} exists"
+            self._keep_pause_seen({**seen, "warned": True})
+        return None
+
+    def _pause_seen(self) -> dict[str, object]:
+        try:
+            found = json.loads((self.settings.state_dir / PAUSE_SEEN).read_text())
+        except (OSError, ValueError):
+            return {}
+        return found if isinstance(found, dict) else {}
+
+    def _keep_pause_seen(self, seen: dict[str, object]) -> None:
+        target = self.settings.state_dir / PAUSE_SEEN
+        try:
+            temporary = target.with_suffix(".tmp")
+            temporary.write_text(json.dumps(seen))
+            temporary.replace(target)
+        except OSError as error:
+            logger.warning("cannot keep the pause's start in {}: {}", target, error.strerror)
 
     def _stop_reason(self) -> str | None:
         """Between files: why to stop now (the upload window closed, a pause began)."""
@@ -519,7 +567,7 @@ class Agent:
             callbacks=callbacks,
             grace_period=self.settings.grace_period,
             timezone=self.zone.zone,
-            clock=self.judging_clock,
+            clock=self.clock,  # the server's clock vetoes each day anew (server_clock)
             progress_interval=self.settings.progress_seconds,
             bandwidth_limit=self.pacer,
             checksum=job.checksum,

@@ -24,6 +24,7 @@ from ..errors import CircadianError, RemotePathError
 from ..remote.api import Remote
 
 PROBE_PREFIX = ".csu-clock-"
+DATE_COMMAND = "date +%s"  # the server kit's csu-only answers it too
 
 
 @dataclass(frozen=True)
@@ -42,18 +43,21 @@ def measure(
     now: Callable[[], float] = time.time,
 ) -> ClockReading:
     """Return the server's clock minus ours: by ``date +%s`` where the server has a
-    shell, else (``may_write``) by an empty file ``folder/.csu-clock-<tag>`` (the folder
-    made if missing; one name per station, so a probe left by a crash is reused and
-    removed by the next one). Raises the package's errors where it cannot."""
+    shell and answers it, else (``may_write``) by an empty file
+    ``folder/.csu-clock-<tag>`` (the folder made if missing; one name per station, so a
+    probe left by a crash is reused and removed by the next one). Raises the package's
+    errors where it cannot."""
+    refused = ""
     if remote.traits().shell:
         before = now()
-        result = remote.run("date +%s", timeout=remote.io_timeout)
+        result = remote.run(DATE_COMMAND, timeout=remote.io_timeout)
         after = now()
         text = result.stdout.decode(errors="replace").strip()
-        if result.exit_status != 0 or not text.isdigit():
-            raise RemotePathError(f"{remote.where} answered `date +%s` with {text[:40]!r}")
-        server = float(text)
-    elif may_write:
+        if result.exit_status == 0 and text.isdigit():
+            return _reading(float(text), before, after)
+        said = (result.stderr or result.stdout).decode(errors="replace").strip()[:200]
+        refused = f"`{DATE_COMMAND}` answered {said or f'exit {result.exit_status}'!r}; "
+    if may_write:
         path = posixpath.join(folder, PROBE_PREFIX + tag)
         remote.make_folders([folder])
         before = now()
@@ -63,14 +67,16 @@ def measure(
         with contextlib.suppress(CircadianError):
             remote.remove(path)
         if entry is None or entry.mtime is None:
-            raise RemotePathError(f"{remote.where} gave {path!r} no modification time")
-        server = float(entry.mtime)
-    else:
-        raise RemotePathError(
-            "the server has no shell to ask the time, and finding it out would write a file "
-            "(the agent does, before it uploads)"
-        )
-    # the server's time lies between before and after; its seconds are cut, not rounded
+            raise RemotePathError(f"{refused}{remote.where} gave {path!r} no modification time")
+        return _reading(float(entry.mtime), before, after)
+    raise RemotePathError(
+        f"{refused}the server cannot be asked the time without writing a file: the "
+        "agent writes one before it uploads; `check --write` does so now"
+    )
+
+
+def _reading(server: float, before: float, after: float) -> ClockReading:
+    """The server's time lies between before and after; its seconds are cut, not rounded."""
     return ClockReading(server + 0.5 - (before + after) / 2, (after - before) / 2 + 0.5)
 
 

@@ -38,7 +38,7 @@ HELP = {
     "csu_backlog_error": ("gauge", "1 where the backlog could not be counted (see status)"),
     "csu_clock_offset_seconds": (
         "gauge",
-        "the server's clock minus the station's, measured each pass (NaN: not measured)",
+        "the server's clock minus the station's, as last measured (NaN: never measured)",
     ),
 }
 OUTCOMES = ("ok", "idle", "paused", "disabled", "stopped", "failed", "refused", "config")

@@ -164,46 +164,62 @@ class UploadWindow:
     def next_change(
         self, moment: datetime.datetime, within: datetime.timedelta = NEVER_OPEN_SCAN
     ) -> datetime.datetime | None:
-        """Return when the window next opens (if closed at ``moment``) or closes (if
-        open), to the second, or None if that does not happen ``within``. Clock spans
-        change exactly at their edges; the sun is sampled every ``SCAN_STEP`` (an opening
-        shorter than that, only by the sun, may be missed)."""
-        state = self.is_open(moment)
-        here = moment
+        """Return when the window next opens (if closed at ``moment``, an aware time in
+        the station's zone) or closes (if open), to the second and in that zone, or None
+        if that does not happen ``within``. Clock spans change exactly at their edges; the
+        sun is sampled every ``SCAN_STEP`` (an opening shorter than that, only by the
+        sun, may be missed). The search steps through real time (UTC): a daylight-saving
+        change neither skips an edge nor counts an hour twice."""
+        zone = moment.tzinfo
+
+        def open_at(instant: datetime.datetime) -> bool:
+            return self.is_open(instant.astimezone(zone))
+
+        here = moment.astimezone(datetime.timezone.utc)
+        state = open_at(here)
         for step in self._samples(moment, within):
-            if self.is_open(step) != state:
+            if open_at(step) != state:
                 low, high = here, step  # narrow it to the second
                 while high - low > datetime.timedelta(seconds=1):
                     middle = low + (high - low) / 2
-                    if self.is_open(middle) != state:
+                    if open_at(middle) != state:
                         high = middle
                     else:
                         low = middle
                 if high.microsecond:
                     high = high.replace(microsecond=0) + datetime.timedelta(seconds=1)
-                return high
+                return high.astimezone(zone)
             here = step
         return None
 
     def _samples(
         self, moment: datetime.datetime, within: datetime.timedelta
     ) -> list[datetime.datetime]:
-        """The instants after ``moment`` (up to ``within``) at which to look: every
-        ``SCAN_STEP``, and every edge of every clock span."""
-        end = moment + within
+        """The instants (UTC) after ``moment`` (up to ``within``) at which to look: every
+        ``SCAN_STEP`` of real time, and every edge of every clock span on each local day
+        (an edge inside a daylight-saving gap maps to an instant near it; the search
+        narrows the change down from there)."""
+        start = moment.astimezone(datetime.timezone.utc)
+        end = start + within
         found = set()
-        here = moment + SCAN_STEP
+        here = start + SCAN_STEP
         while here <= end:
             found.add(here)
             here += SCAN_STEP
         edges = {c.first for t in self.terms for c in t if c.below is None and c.above is None}
         edges |= {c.last for t in self.terms for c in t if c.below is None and c.above is None}
+        local_end = end.astimezone(moment.tzinfo)
         day = moment.date() - datetime.timedelta(days=1)
-        while day <= end.date():
-            midnight = datetime.datetime.combine(day, datetime.time(0), tzinfo=moment.tzinfo)
+        while day <= local_end.date():
             for seconds in edges:
-                edge = midnight + datetime.timedelta(seconds=seconds)
-                if moment < edge <= end:
+                hours, rest = divmod(seconds, 3600)
+                wall = datetime.datetime.combine(
+                    day, datetime.time(hours % 24, rest // 60, rest % 60), tzinfo=moment.tzinfo
+                )
+                if seconds >= 86400:
+                    wall += datetime.timedelta(days=1)
+                edge = wall.astimezone(datetime.timezone.utc)
+                if start < edge <= end:
                     found.add(edge)
             day += datetime.timedelta(days=1)
         return sorted(found)

@@ -303,6 +303,8 @@ class AgentSettings(BaseSettings, JobFields):
     quiet_minutes: float = Field(
         5.0,
         ge=0,
+        le=1440,
+        allow_inf_nan=False,
         description="a day whose newest file changed this recently is not finished, whatever "
         "the clock says (0: off)",
     )
@@ -314,7 +316,9 @@ class AgentSettings(BaseSettings, JobFields):
     pause_max_seconds: float = Field(
         86400.0,
         gt=0,
-        description="a pause file older than this is stale: warned about, and uploads go on",
+        allow_inf_nan=False,
+        description="a pause file there for longer than this (since the agent first saw it) "
+        "is stale: warned about once, and uploads go on",
     )
     bandwidth_schedule: str | None = Field(
         None,
