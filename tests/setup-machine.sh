@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepare a fresh Debian 12 or Ubuntu 24.04 machine (as root) for the whole test suite:
-# OpenSSH server, rsync, Chromium (headless), a virtual environment .venv with this package and its test
+# OpenSSH server, rsync, lftp, rclone, Chromium (headless), a virtual environment .venv with this package and its test
 # tools, and (for the container tier) a running Docker engine with docker-compose, base
 # images, and arm64/armv7 emulation. Idempotent; safe to run again.
 #
@@ -16,7 +16,8 @@ export DEBIAN_FRONTEND=noninteractive
 need_apt=()
 # chromium: the fleet page is opened in a headless browser (tests/integration/test_fleet_view.py)
 # faketime: a station whose clock is wrong (tests/integration/test_measuring_station.py)
-for package in openssh-server openssh-client rsync fuse libfuse2 chromium faketime; do
+# lftp, rclone: the benchmark's peers beside rsync and scp (tests/benchmark)
+for package in openssh-server openssh-client rsync fuse libfuse2 chromium faketime lftp rclone; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv)

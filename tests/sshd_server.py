@@ -69,6 +69,7 @@ class SSHServer:
     sftp_only: bool
     process: subprocess.Popen[bytes] = field(repr=False)
     host: str = "127.0.0.1"
+    remote_root: Path | None = None  # where new_remote_dir makes folders (else workdir)
 
     def connection(self, **options: Any) -> RemoteConnection:
         """Return a RemoteConnection to this server (key login unless options say otherwise)."""
@@ -86,13 +87,15 @@ class SSHServer:
 
     def new_remote_dir(self, name: str) -> Path:
         """Create a folder on the 'server' owned by the login user; return its path."""
-        path = self.workdir / "remote" / name
+        path = (self.remote_root or self.workdir / "remote") / name
         path.mkdir(parents=True)
         _chown_tree(path, self.user)
         return path
 
     def stop(self) -> None:
-        """Stop sshd and every session it forked."""
+        """Stop sshd and every session it forked (a stock sshd's destinations too)."""
+        if self.remote_root is not None:
+            shutil.rmtree(self.remote_root, ignore_errors=True)
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -175,6 +178,67 @@ def start_sshd(workdir: Path, sftp_only: bool = False, extra_config: str = "") -
         workdir=workdir,
         sftp_only=sftp_only,
         process=process,
+    )
+
+
+STOCK_CONFIG = Path("/etc/ssh/sshd_config")
+STOCK_HOST_KEY = Path("/etc/ssh/ssh_host_ed25519_key.pub")
+
+
+def start_stock_sshd(workdir: Path) -> SSHServer:
+    """Start Debian's sshd as installed: its own /etc/ssh/sshd_config (UsePAM yes, the
+    external sftp-server, privilege separation), its host keys, the user's own
+    ~/.ssh/authorized_keys (StrictModes), on a free loopback port; destinations in the
+    user's home (a disk-backed filesystem). Only the port and the pid file are given."""
+    if not STOCK_CONFIG.is_file() or not STOCK_HOST_KEY.is_file():
+        raise RuntimeError("no stock sshd configuration here (apt-get install openssh-server)")
+    workdir.mkdir(parents=True, exist_ok=True)
+    workdir.chmod(0o755)
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    ensure_test_user(TEST_PASSWORD)
+    entry = pwd.getpwnam(TEST_USER)
+    home = Path(entry.pw_dir)
+    client_key = workdir / "client_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(client_key)], check=True
+    )
+    dot_ssh = home / ".ssh"
+    dot_ssh.mkdir(mode=0o700, exist_ok=True)
+    authorized = dot_ssh / "authorized_keys"
+    authorized.write_text(client_key.with_suffix(".pub").read_text())
+    authorized.chmod(0o600)
+    for path in (dot_ssh, authorized):
+        os.chown(path, entry.pw_uid, entry.pw_gid)
+    port = free_port()
+    known_hosts = workdir / "known_hosts"  # every host key: clients choose different ones
+    known_hosts.write_text(
+        "".join(
+            "[127.0.0.1]:{} {} {}\n".format(port, *public.read_text().split()[:2])
+            for public in sorted(STOCK_HOST_KEY.parent.glob("ssh_host_*_key.pub"))
+        )
+    )
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-lf", str(STOCK_HOST_KEY)], check=True, capture_output=True, text=True
+    ).stdout.split()[1]
+    remote_root = home / f"bench-{workdir.name}"
+    remote_root.mkdir(exist_ok=True)
+    os.chown(remote_root, entry.pw_uid, entry.pw_gid)
+    log = (workdir / "sshd.log").open("wb")
+    command = [SSHD, "-D", "-e", "-f", str(STOCK_CONFIG), "-o", f"Port={port}"]
+    command += ["-o", "ListenAddress=127.0.0.1", "-o", f"PidFile={workdir / 'sshd.pid'}"]
+    process = subprocess.Popen(command, stdout=log, stderr=log)
+    _wait_for_port(port, process)
+    return SSHServer(
+        port=port,
+        user=TEST_USER,
+        password=TEST_PASSWORD,
+        key_file=client_key,
+        known_hosts=known_hosts,
+        host_key_fingerprint=fingerprint,
+        workdir=workdir,
+        sftp_only=False,
+        process=process,
+        remote_root=remote_root,
     )
 
 

@@ -1,6 +1,8 @@
-"""Run one command, print [wall seconds, peak RSS MB, error, the command's last line of
-output] as JSON (a fresh process, so the peak RSS of the children it waits for is this
-command's alone)."""
+"""Run one command, print [wall seconds, peak RSS MB, client CPU seconds, error, the
+command's last line of output] as JSON (a fresh process, so the resource use of the
+children it waits for is this command's alone: CPU is user + system time of every
+process of the command that was waited for, an ``ssh`` child of rsync, scp or lftp
+included)."""
 
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ def main() -> None:
     except subprocess.TimeoutExpired:
         error = f"over {timeout:.0f} s"
     elapsed = time.monotonic() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(json.dumps([elapsed, peak_kb / 1024, error, last]))
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
+    print(json.dumps([elapsed, usage.ru_maxrss / 1024, cpu, error, last]))
 
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ def measure(command: list[str], timeout: float) -> tuple[float, str, str]:
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    seconds, _rss, error, last = json.loads(output.stdout.strip().splitlines()[-1])
+    seconds, _rss, _cpu, error, last = json.loads(output.stdout.strip().splitlines()[-1])
     return float(seconds), str(error), str(last)
 
 

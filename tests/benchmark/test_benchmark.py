@@ -27,12 +27,38 @@ def test_tiny_benchmark_runs_and_checks_every_upload() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| (")]
-    assert len(rows) == 18  # six workloads, three tools
-    project = [row for row in rows if "circadian-scp-upload" in row]
-    assert all(" s | " in row and "x |" in row for row in project), project
+    tools = ("circadian-scp-upload", "rsync", "scp", "lftp", "rclone")
+    assert len(rows) == len(tools) * (6 + 3), rows  # workloads a-f here, a-c on the stock sshd
+    for tool in tools:
+        assert sum(f"| {tool} |" in row for row in rows) == 9, tool
+    assert sum("| stock |" in row for row in rows) == len(tools) * 3
+    project = [row.split(" | ") for row in rows if "| circadian-scp-upload |" in row]
+    for cells in project:  # wall, CPU, memory, both ratios: all measured
+        assert [cells[3][-2:], cells[4][-2:], cells[5][-3:], cells[6][-1:]] == [
+            " s",
+            " s",
+            " MB",
+            "x",
+        ], cells
     targets = [line for line in result.stdout.splitlines() if line.startswith("- (")]
-    assert [line.split(")")[0] for line in targets] == ["- (a", "- (b", "- (c", "- (e"]
-    assert all(line.endswith(("x, met", "x, not met")) for line in targets), targets
+    assert [" ".join(line.split()[1:3]) for line in targets] == [
+        "(a) test",
+        "(a) test",
+        "(b) test",
+        "(c) test",
+        "(c) test",
+        "(c) test",
+        "(e) test",
+        "(e) test",
+        "(e) test",
+        "(a) stock",
+        "(a) stock",
+        "(b) stock",
+        "(c) stock",
+        "(c) stock",
+        "(c) stock",
+    ]
+    assert all(line.endswith((", met", ", not met")) for line in targets), targets
     assert "- peak memory <= 80 MB: " in result.stdout
     steady = [line for line in result.stdout.splitlines() if line.startswith(("| 4 |", "| 40 |"))]
     assert len(steady) == 4, result.stdout  # two sizes, two tools

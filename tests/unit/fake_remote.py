@@ -50,6 +50,7 @@ class MemoryRemote:
     lane_count: int = 1  # SFTP channels the fake server grants
     synced: list[tuple[str, list[str]]] = field(default_factory=list)  # sync commands run
     sync_status: int = 0  # the exit status of sync
+    stdins: list[bytes] = field(default_factory=list)  # what each command got on stdin
 
     def fail(self, operation: str, path: str, error: CircadianError) -> None:
         """Make ``operation`` on ``path`` raise ``error`` (once)."""
@@ -177,18 +178,32 @@ class MemoryRemote:
     ) -> CommandResult:
         """Answer the hash commands the package sends, as a shell with coreutils would."""
         self.log.append(("run", command))
+        self.stdins.append(stdin)
         if poll is not None:
             poll()
         words = shlex.split(command)
         if words[:2] == ["cd", "--"] and "sha256sum" in words:
             root = norm(words[2])
-            out = b""
+            out, err = b"", b""
             for name in stdin.split(b"\0"):
                 path = norm(posixpath.join(root, name.decode("utf-8", "surrogateescape")))
                 if name and path in self.files:
                     out += hashlib.sha256(self.files[path]).hexdigest().encode() + b"  " + name
                     out += b"\0"
-            return CommandResult(0, out, b"")
+                elif name:
+                    err += b"sha256sum: " + name + b": No such file or directory\n"
+            return CommandResult(123 if err else 0, out, err)  # as xargs reports it
+        if words[:2] == ["cd", "--"] and words[-4:] == ["openssl", "dgst", "-sha256", "-r"]:
+            root = norm(words[2])
+            out, err = b"", b""
+            for name in stdin.split(b"\0"):
+                path = norm(posixpath.join(root, name.decode("utf-8", "surrogateescape")))
+                if name and path in self.files:
+                    out += hashlib.sha256(self.files[path]).hexdigest().encode() + b" *" + name
+                    out += b"\n"
+                elif name:
+                    err += name + b": No such file or directory\n"
+            return CommandResult(123 if err else 0, out, err)
         if words[:2] == ["cd", "--"] and words[-2:] == ["sync", "--"]:
             self.synced.append((norm(words[2]), [n.decode() for n in stdin.split(b"\0") if n]))
             return CommandResult(self.sync_status, b"", b"" if not self.sync_status else b"EIO")

@@ -18,9 +18,13 @@ from typing import Any
 
 import pytest
 
-from circadian_scp_upload.engine.verify import HASH_COMMAND, SYNC_COMMAND
-from circadian_scp_upload.remote.api import CommandResult
-from circadian_scp_upload.remote.exec import OUTPUT_MARK
+from circadian_scp_upload.engine.verify import (
+    HASH_COMMAND,
+    OPENSSL_HASH_COMMAND,
+    SYNC_COMMAND,
+    parse_openssl_sums,
+)
+from circadian_scp_upload.remote.api import OUTPUT_MARK, CommandResult
 from circadian_scp_upload.remote.probe import PROBE, STREAM_HASHERS, SYNC_PROBE, probe
 from circadian_scp_upload.service.clock import DATE_COMMAND
 
@@ -95,7 +99,11 @@ def test_csu_only_knows_the_agents_command_lines() -> None:
     assert {" ".join(words) for words in found["STREAM_HASHERS"]} == {
         command for command, _key in STREAM_HASHERS
     }
-    for template, name in ((HASH_COMMAND, "DAY_HASH"), (SYNC_COMMAND, "SYNC")):
+    for template, name in (
+        (HASH_COMMAND, "DAY_HASH"),
+        (OPENSSL_HASH_COMMAND, "DAY_HASH_OPENSSL"),
+        (SYNC_COMMAND, "SYNC"),
+    ):
         lexer = shlex.shlex(template.format(root="'/x y'"), posix=True, punctuation_chars=True)
         lexer.whitespace_split = True
         assert list(lexer) == ["cd", "--", "/x y", *found[name]]
@@ -238,3 +246,21 @@ def test_csu_only_tells_the_time_for_the_agents_clock_check() -> None:
     assert result.returncode == 0, result.stderr
     said = result.stdout.removeprefix(OUTPUT_MARK.encode()).strip()
     assert abs(int(said) - time.time()) < 5
+
+
+def test_csu_only_hashes_a_day_in_openssl_form_as_openssl_prints_it(tmp_path: Path) -> None:
+    """The agent reads csu-only's answer to the OpenSSL form with the parser it uses for
+    OpenSSL itself; a missing name gets no line (and a failing exit), never a digest."""
+    day = tmp_path / "day"
+    (day / "sub").mkdir(parents=True)
+    names = ["-n", "a b", "sub/c*d"]
+    for name in names:
+        (day / name).write_bytes(name.encode() * 7)
+    command = OPENSSL_HASH_COMMAND.format(root=shlex.quote(str(day)))
+    stdin = b"".join(b"./" + n.encode() + b"\0" for n in [*names, "missing"])
+    result = csu_only(f"printf '{OUTPUT_MARK}'; {command}", str(tmp_path), stdin=stdin)
+    assert result.returncode != 0  # the missing file
+    said = result.stdout.split(OUTPUT_MARK.encode(), 1)[-1]
+    assert parse_openssl_sums(said) == {
+        n: hashlib.sha256(n.encode() * 7).hexdigest() for n in names
+    }

@@ -20,6 +20,9 @@ from ..errors import CircadianError
 WRITE_CHUNK_BYTES = 32675
 # Chunks of a raw exec stream: large, as there is no per-chunk answer to wait for.
 STREAM_CHUNK_BYTES = 256 * 1024
+# Printed by the shell before a command's own output (``Remote.run`` returns what
+# follows it): a login script's noise never reads as an answer.
+OUTPUT_MARK = "<csu-output>"
 
 
 @dataclass(frozen=True)

@@ -18,12 +18,11 @@ from types import TracebackType
 import paramiko
 
 from ..errors import ExecRefused
-from .api import CommandResult
+from .api import OUTPUT_MARK, CommandResult
 from .session import Session
 
 Finisher = Callable[[str], None]
 NO_EXIT_STATUS = -1  # what paramiko reports when a channel closed without one
-OUTPUT_MARK = "<csu-output>"
 
 
 class ExecOps:

@@ -1,0 +1,123 @@
+"""Checksums on the server (engine/verify.py): OpenSSL where it is there and can name
+every file unescaped, coreutils' sha256sum -z otherwise."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Callable
+
+from circadian_scp_upload.engine.verify import RemoteHasher, parse_openssl_sums
+from circadian_scp_upload.remote.api import CommandResult
+from tests.unit.fake_remote import FULL_TRAITS, MemoryRemote
+
+OPENSSL = dataclasses.replace(FULL_TRAITS, stream_hasher="openssl dgst -sha256 -r")
+
+
+def day_with(names: list[str]) -> MemoryRemote:
+    remote = MemoryRemote(server_traits=OPENSSL)
+    remote.folders |= {"/d", "/d/sub"}
+    for name in names:
+        remote.files[f"/d/{name}"] = name.encode("utf-8", "surrogateescape") * 3
+    return remote
+
+
+def test_openssl_hashes_a_day_of_plain_names() -> None:
+    names = ["a.txt", "sub/b c.dat", "-dash", "sub/\udcff-not-utf8"]
+    remote = day_with(names)
+    found = RemoteHasher(remote).checksums("/d", [*names, "missing"], 100)
+    commands = [c for kind, c in remote.log if kind == "run"]
+    # the missing file got no line from OpenSSL; sha256sum is asked for it alone
+    assert commands == [
+        "cd -- /d && xargs -0 openssl dgst -sha256 -r",
+        "cd -- /d && xargs -0 sha256sum -z --",
+    ]
+    assert remote.stdins[-1] == b"missing\0"
+    assert found == {
+        n: hashlib.sha256(n.encode("utf-8", "surrogateescape") * 3).hexdigest() for n in names
+    }
+
+
+def test_a_name_openssl_would_escape_sends_the_day_to_sha256sum() -> None:
+    names = ["a.txt", "new\nline", "back\\slash"]
+    remote = day_with(names)
+    found = RemoteHasher(remote).checksums("/d", names, 100)
+    commands = [c for kind, c in remote.log if kind == "run"]
+    assert commands == ["cd -- /d && xargs -0 sha256sum -z --"]
+    assert set(found) == set(names)
+
+
+def test_openssl_output_is_read_by_its_dot_slash_names() -> None:
+    digest = "ab" * 32
+    output = f"{digest} *./x y\n{digest} *./-z\nnot a record\n".encode()
+    assert parse_openssl_sums(output) == {"x y": digest, "-z": digest}
+
+
+class OldWrapper(MemoryRemote):
+    """A forced-command wrapper from before the OpenSSL form: it refuses it."""
+
+    def run(
+        self,
+        command: str,
+        stdin: bytes = b"",
+        timeout: float | None = None,
+        poll: Callable[[], None] | None = None,
+    ) -> CommandResult:
+        if "openssl" in command:
+            self.log.append(("run", command))
+            return CommandResult(1, b"", b"csu-only: refused: 'cd -- /d && xargs ...'")
+        return super().run(command, stdin, timeout, poll)
+
+
+def test_a_wrapper_that_refuses_openssl_gets_sha256sum_from_then_on() -> None:
+    remote = OldWrapper(server_traits=OPENSSL)
+    remote.folders.add("/d")
+    remote.files["/d/a"] = b"a"
+    hasher = RemoteHasher(remote)
+    assert hasher.checksums("/d", ["a"], 1) == {"a": hashlib.sha256(b"a").hexdigest()}
+    assert hasher.checksums("/d", ["a"], 1) == {"a": hashlib.sha256(b"a").hexdigest()}
+    commands = [c.split("&& ")[1] for kind, c in remote.log if kind == "run"]
+    assert commands == [
+        "xargs -0 openssl dgst -sha256 -r",
+        "xargs -0 sha256sum -z --",
+        "xargs -0 sha256sum -z --",
+    ]
+
+
+class Unreadable(MemoryRemote):
+    """A day whose files this account may not read: OpenSSL fails, and it is no refusal."""
+
+    def run(
+        self,
+        command: str,
+        stdin: bytes = b"",
+        timeout: float | None = None,
+        poll: Callable[[], None] | None = None,
+    ) -> CommandResult:
+        self.log.append(("run", command))
+        return CommandResult(123, b"", b"./a: Permission denied\n")
+
+
+def test_a_failure_that_is_no_refusal_verifies_nothing_and_keeps_openssl() -> None:
+    remote = Unreadable(server_traits=OPENSSL)
+    hasher = RemoteHasher(remote)
+    assert hasher.checksums("/d", ["a"], 1) == {}
+    assert not hasher.openssl_refused
+    assert hasher.checksums("/d", ["a"], 1) == {}
+    commands = [c.split("&& ")[1] for kind, c in remote.log if kind == "run"]
+    assert commands == [
+        "xargs -0 openssl dgst -sha256 -r",
+        "xargs -0 sha256sum -z --",
+        "xargs -0 openssl dgst -sha256 -r",
+        "xargs -0 sha256sum -z --",
+    ]
+
+
+def test_a_name_holding_the_output_mark_is_read_back_not_hashed_by_command() -> None:
+    names = ["a.txt", "sub/x<csu-output>y"]
+    remote = day_with(names)
+    found = RemoteHasher(remote).checksums("/d", names, 100)
+    assert found == {
+        n: hashlib.sha256(n.encode("utf-8", "surrogateescape") * 3).hexdigest() for n in names
+    }
+    assert remote.stdins == [b"./a.txt\0"]  # the command never saw the marked name
