@@ -31,18 +31,24 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 MIDNIGHT_MARGIN_SECONDS = 150
 
 
-@pytest.fixture(autouse=True)
-def _not_across_midnight() -> None:
-    """A test that makes days around today must not see the UTC date change under it:
-    one that would start in the last minutes before midnight waits until just after it
-    (at most once a night, and only then)."""
+def not_near_midnight(margin: float = MIDNIGHT_MARGIN_SECONDS) -> None:
+    """Return at least ``margin`` seconds before the next UTC midnight: within it, wait
+    until just after midnight (at most once a night, and only then)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     midnight = datetime.datetime.combine(
         now.date() + datetime.timedelta(days=1), datetime.time(), datetime.timezone.utc
     )
     left = (midnight - now).total_seconds()
-    if left < MIDNIGHT_MARGIN_SECONDS:
+    if left < margin:
         time.sleep(left + 1)
+
+
+@pytest.fixture(autouse=True)
+def _not_across_midnight() -> None:
+    """A test that makes days around today must not see the UTC date change under it:
+    one that would start in the last minutes before midnight waits until just after it.
+    Fixtures that span several tests (tests/interop's cases) guard themselves."""
+    not_near_midnight()
 
 
 def _server(sftp_only: bool) -> Iterator[SSHServer]:

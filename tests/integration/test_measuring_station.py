@@ -179,6 +179,13 @@ def test_the_instrument_pauses_the_agent(shell_server: SSHServer, tmp_path: Path
     assert stale.returncode == 0, stale.stderr
     assert stale.stderr.count("is taken as stale, and uploads go on") == 1  # once, not per file
     assert tree(dst) == {f"{day(-2)}/a.bin": b"a", f"{day(-2)}/b.bin": b"b"}
+    # the instrument is done, and later measures again: a new pause (even where the
+    # filesystem gives the new file the old one's inode), timed afresh
+    pause.unlink()
+    assert agent("once", brief).returncode == 0
+    write_file(pause, b"")
+    again = agent("once", brief)
+    assert f"paused: {pause} exists: no pass starts" in again.stderr, again.stderr
 
 
 def test_a_pause_that_begins_mid_pass_stops_it_at_the_next_file(

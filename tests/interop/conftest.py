@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import tree, write_file
+from tests.conftest import not_near_midnight, tree, write_file
 from tests.integration.helpers import agent, day
 from tests.servers import SERVERS, UNREACHABLE, RunningServer
 
-PAST = [day(-3), day(-2)]
-NOT_READY = [day(0), day(1)]
+# a case runs three passes of the agent over minutes: it starts that far from midnight
+CASE_MIDNIGHT_MARGIN_SECONDS = 600
 FILES_REGEX = r"^%Y%m%d-.*$"
 # Over 256 KiB: sent as one large file (a raw exec stream where there is a shell),
 # its name quoted on a command line there. Backslashes before a quote and doubled ones
@@ -94,6 +94,8 @@ class Case:
     env: dict[str, str]
     local_before: dict[str, bytes]
     local_mtimes: dict[str, int]
+    past: list[str] = field(default_factory=list)  # the days uploaded (named at the start)
+    not_ready: list[str] = field(default_factory=list)  # today and tomorrow then
     steps: dict[str, Step] = field(default_factory=dict)
 
     def step(self, name: str) -> Step:
@@ -117,7 +119,7 @@ class Case:
         return {
             k[len(prefix) :]: v
             for k, v in self.local_before.items()
-            if k.startswith(prefix) and any(k[len(prefix) :].startswith(d) for d in PAST)
+            if k.startswith(prefix) and any(k[len(prefix) :].startswith(d) for d in self.past)
         }
 
     def report(self, result: subprocess.CompletedProcess[str]) -> str:
@@ -189,12 +191,14 @@ def workspace() -> Iterator[Path]:
 def case(request: pytest.FixtureRequest, workspace: Path) -> Iterator[Case]:
     """Each server of the matrix in turn (stopped before the next starts), with data."""
     name: str = request.param
+    not_near_midnight(CASE_MIDNIGHT_MARGIN_SECONDS)
     src = workspace / name / "src"
     station_data(src)
     before = tree(src)
     mtimes = {k: (src / k).stat().st_mtime_ns // 1_000_000_000 for k in before}
+    past, not_ready = [day(-3), day(-2)], [day(0), day(1)]
     with SERVERS[name]() as server:
-        yield Case(name, server, src, environment(server, src), before, mtimes)
+        yield Case(name, server, src, environment(server, src), before, mtimes, past, not_ready)
 
 
 @pytest.fixture(scope="module", params=sorted(UNREACHABLE))

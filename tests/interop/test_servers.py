@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import tree
 from tests.integration.helpers import leftovers
-from tests.interop.conftest import NOT_READY, PAST, Case, decision_lines
+from tests.interop.conftest import Case, decision_lines
 from tests.servers.common import home_of
 
 pytestmark = pytest.mark.interop
@@ -33,14 +33,14 @@ def test_first_pass_uploads_every_past_day_byte_for_byte(case: Case) -> None:
         extra = sorted(set(held) - set(expected))
         different = sorted(k for k in expected if k in held and held[k] != expected[k])
         assert (missing, extra, different) == ([], [], []), case.report(result)
-    for date in NOT_READY:
+    for date in case.not_ready:
         assert not any(date in path for path in step.after.entries), "a day not yet over"
 
 
 def test_removal_job_removed_only_the_uploaded_local_files(case: Case) -> None:
     result = case.step("first").result
     local = tree(case.src)
-    uploaded_dirs = [k for k in case.local_before if k.startswith("dirs/") and k[5:13] in PAST]
+    uploaded_dirs = [k for k in case.local_before if k.startswith("dirs/") and k[5:13] in case.past]
     assert [k for k in uploaded_dirs if k in local] == [], case.report(result)
     kept = {k: v for k, v in case.local_before.items() if k not in uploaded_dirs}
     assert local == kept, "removal off, or a day not ready, yet local files changed"
@@ -91,8 +91,8 @@ def test_a_second_pass_changes_nothing_on_the_server(case: Case) -> None:
     result = step.result
     assert result.returncode == 0, case.report(result)
     assert step.before.changes(step.after) == [], case.report(result)
-    assert f"{len(PAST)} day(s) already on the server, unchanged" in result.stderr, case.report(
-        result
+    assert f"{len(case.past)} day(s) already on the server, unchanged" in result.stderr, (
+        case.report(result)
     )
     assert "Traceback" not in result.stderr, case.report(result)
     assert leftovers(case.server.landing) == [], case.report(result)

@@ -343,6 +343,19 @@ def test_a_server_clock_that_cannot_answer_keeps_the_local_files_until_it_can(
     assert "2024-09-17: removed 2 local files (their server copies are verified)" in info
 
 
+def test_one_client_asks_the_server_clock_afresh_in_every_run(tmp_path: Path) -> None:
+    """A library user's client kept across runs: an unmeasured run keeps local files,
+    the next, measured, run removes them."""
+    make_days(tmp_path)
+    answers: list[datetime.datetime | None] = [None]
+    one = client(MemoryRemote(), tmp_path, True, server_clock=lambda: answers[-1])
+    one.run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20240917", "20240918", "20240920"]
+    answers.append(NOW)
+    one.run()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20240920"]
+
+
 def test_a_server_clock_behind_holds_the_day_back(tmp_path: Path) -> None:
     """The station's clock says the 18th is over; the server's (two days behind) does not."""
     make_days(tmp_path)
@@ -358,19 +371,28 @@ def test_a_server_clock_behind_holds_the_day_back(tmp_path: Path) -> None:
     )
 
 
-def test_a_file_time_in_the_future_does_not_hold_a_day_back_for_ever(tmp_path: Path) -> None:
-    """A quiet period goes by the files' times; one stamped a year ahead (copied from a
-    computer whose clock ran ahead) is said and not counted."""
+def test_a_file_time_in_the_future_holds_its_day_back_and_says_why(tmp_path: Path) -> None:
+    """A quiet period goes by the files' times; one stamped in the future (the writer's
+    clock runs ahead) proves no quiet: the day waits, whatever its other files say."""
     make_days(tmp_path)
-    ahead = datetime.datetime.now().timestamp() + 365 * 86400
+    ahead = datetime.datetime.now().timestamp() + 600
     os.utime(tmp_path / "20240917" / "small.txt", (ahead, ahead))
     past = datetime.datetime.now().timestamp() - 86400
     for name in ("20240917/sub/large.bin", "20240918/small.txt", "20240918/sub/large.bin"):
         os.utime(tmp_path / name, (past, past))
     remote = MemoryRemote()
-    info, errors, _report = run(
-        remote, tmp_path, remove=False, quiet_period=datetime.timedelta(minutes=5)
+    info, errors, report = run(
+        remote, tmp_path, remove=True, quiet_period=datetime.timedelta(minutes=5)
     )
     assert errors == []
-    assert "/srv/20240917/small.txt" in remote.files
-    assert any("1 file(s) have times in the future" in m for m in info)
+    assert not any(path.startswith("/srv/20240917/") for path in remote.files)
+    assert (tmp_path / "20240917" / "small.txt").exists()
+    assert "/srv/20240918/small.txt" in remote.files  # a quiet day goes on
+    assert any(
+        m.startswith("2024-09-17: not finished: its newest file has a time 600 s in the future")
+        or m.startswith("2024-09-17: not finished: its newest file has a time 599 s in the future")
+        for m in info
+    ), info
+    assert {d.unit.date.isoformat(): d.status for d in report.days if d.unit}["2024-09-17"] == (
+        "waiting"
+    )

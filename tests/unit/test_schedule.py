@@ -101,3 +101,19 @@ def test_a_daylight_saving_change_neither_skips_nor_doubles_an_edge() -> None:
         moment = found
     # 01:00 CEST opens, 02:30 CEST closes, 02:00 CET opens again, 02:30 CET closes
     assert changes == ["23:00", "00:30", "01:00", "01:30"]
+
+
+def test_a_short_window_inside_the_repeated_hour_is_found_both_times() -> None:
+    """02:10-02:13 comes twice on the night the clocks go back (CEST, then CET): from
+    midnight the search finds both, each to the second."""
+    zone = ZoneInfo("Europe/Berlin")
+    utc = datetime.timezone.utc
+    window = UploadWindow.parse("02:10-02:13")
+    moment = datetime.datetime(2026, 10, 25, 0, 0, tzinfo=zone)
+    found = []
+    for _ in range(4):
+        change = window.next_change(moment)
+        assert change is not None
+        found.append(change.astimezone(utc).strftime("%H:%M:%S"))
+        moment = change
+    assert found == ["00:10:00", "00:13:00", "01:10:00", "01:13:00"]

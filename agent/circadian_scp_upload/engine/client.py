@@ -178,6 +178,7 @@ class DailyTransferClient:
         caller can retry; an abort returns early with ``aborted`` set.
         """
         report = self.report = RunReport()  # filled as days finish, read after a failure
+        self._unchecked = False  # each run asks the server's clock afresh
         plan = self._plan()
         with SourceLock(self.src_path):
             ready = self.ready_days()

@@ -66,7 +66,7 @@ class DayResult:
     unit: DayUnit | None = field(default=None, repr=False)
 
 
-FUTURE_SLACK_SECONDS = 300.0  # file times further ahead than this are not believed
+FUTURE_SLACK_SECONDS = 2.0  # file times this far ahead are a clock's rounding, not the future
 
 
 @dataclass
@@ -229,16 +229,19 @@ class DayUpload:
         if not quiet or not files:
             return False
         now = self.plan.wall_clock()
-        times = [f.mtime_ns / 1e9 for f in files]
-        plausible = [t for t in times if t <= now + FUTURE_SLACK_SECONDS]
-        if len(plausible) < len(times):
+        newest = max(f.mtime_ns for f in files) / 1e9
+        ahead = newest - now
+        if ahead > FUTURE_SLACK_SECONDS:
+            # a time in the future is no proof of quiet: the writer's clock runs ahead
+            # (or this one behind); the day waits until that time is quiet too
             self.log.info(
-                f"{len(times) - len(plausible)} file(s) have times in the future (written "
-                "while the clock was ahead?): the quiet period goes by the others"
+                f"not finished: its newest file has a time {ahead:.0f} s in the future (the "
+                "instrument's clock runs ahead, or the station's behind?); it is uploaded "
+                f"once that time has been quiet for {quiet / 60:g} min: set the clocks right"
             )
-        if not plausible:
-            return False
-        age = now - max(plausible)
+            self.result.status = "waiting"
+            return True
+        age = now - newest
         if age >= quiet:
             return False
         self.log.info(

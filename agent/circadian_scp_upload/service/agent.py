@@ -481,6 +481,7 @@ class Agent:
         try:
             info = path.stat()
         except FileNotFoundError:
+            self._forget_pause()  # the next file is a new pause, whatever inode it gets
             return None
         except OSError as error:
             logger.warning("cannot look at the pause file {}: {}", path, error.strerror)
@@ -488,11 +489,13 @@ class Agent:
         now = time.time()
         seen = self._pause_seen()
         key = f"{info.st_dev}:{info.st_ino}"
-        if seen.get("file") != key:
+        since = seen.get("since")
+        if seen.get("file") != key or not isinstance(since, (int, float)) or since > now:
+            # a new pause (or this clock went back past its start): timed from now
             seen = {"file": key, "since": now, "warned": False}
             self._keep_pause_seen(seen)
-        since = seen.get("since")
-        age = now - (since if isinstance(since, (int, float)) else now)
+            since = now
+        age = now - since
         if age <= self.settings.pause_max_seconds:
             return f"paused: {path} exists"
         if not seen.get("warned"):
@@ -513,6 +516,12 @@ class Agent:
         except (OSError, ValueError):
             return {}
         return found if isinstance(found, dict) else {}
+
+    def _forget_pause(self) -> None:
+        try:
+            (self.settings.state_dir / PAUSE_SEEN).unlink(missing_ok=True)
+        except OSError as error:
+            logger.warning("cannot forget the last pause in {}: {}", PAUSE_SEEN, error.strerror)
 
     def _keep_pause_seen(self, seen: dict[str, object]) -> None:
         target = self.settings.state_dir / PAUSE_SEEN

@@ -196,9 +196,9 @@ class UploadWindow:
         self, moment: datetime.datetime, within: datetime.timedelta
     ) -> list[datetime.datetime]:
         """The instants (UTC) after ``moment`` (up to ``within``) at which to look: every
-        ``SCAN_STEP`` of real time, and every edge of every clock span on each local day
-        (an edge inside a daylight-saving gap maps to an instant near it; the search
-        narrows the change down from there)."""
+        ``SCAN_STEP`` of real time, and every edge of every clock span on each local day,
+        twice where the clocks go back and it comes twice (an edge inside a spring gap
+        maps to an instant near it; the search narrows the change down from there)."""
         start = moment.astimezone(datetime.timezone.utc)
         end = start + within
         found = set()
@@ -218,9 +218,10 @@ class UploadWindow:
                 )
                 if seconds >= 86400:
                     wall += datetime.timedelta(days=1)
-                edge = wall.astimezone(datetime.timezone.utc)
-                if start < edge <= end:
-                    found.add(edge)
+                for fold in (0, 1):  # both, where the clocks go back and the hour repeats
+                    edge = wall.replace(fold=fold).astimezone(datetime.timezone.utc)
+                    if start < edge <= end:
+                        found.add(edge)
             day += datetime.timedelta(days=1)
         return sorted(found)
 
