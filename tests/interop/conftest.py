@@ -21,7 +21,7 @@ from tests.integration.helpers import agent, day
 from tests.servers import SERVERS, UNREACHABLE, RunningServer
 
 # a case runs three passes of the agent over minutes: it starts that far from midnight
-CASE_MIDNIGHT_MARGIN_SECONDS = 600
+CASE_MIDNIGHT_MARGIN_SECONDS = 300
 FILES_REGEX = r"^%Y%m%d-.*$"
 # Over 256 KiB: sent as one large file (a raw exec stream where there is a shell),
 # its name quoted on a command line there. Backslashes before a quote and doubled ones
