@@ -7,10 +7,8 @@ summary table counts them.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,25 +16,12 @@ import pytest
 from circadian_scp_upload.engine.verify import RemoteHasher
 from tests.conftest import tree, write_file
 from tests.faults.ledger import LEDGER
-from tests.integration.helpers import PAST, ROOT, Recorder, agent, agent_env, client, day
+from tests.integration.helpers import PAST, Recorder, agent, agent_env, client, day, status_of
 from tests.sshd_server import TEST_USER, SSHServer
 
 pytestmark = pytest.mark.faults
 MARKER = ".do-not-touch"
 DAY = PAST[0]  # a past day for the library runs (their clock is fixed)
-
-
-def status_of(env: dict[str, str]) -> dict[str, object]:
-    result = subprocess.run(
-        [sys.executable, "-m", "circadian_scp_upload", "status", "--json"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    found: dict[str, object] = json.loads(result.stdout)
-    return found
 
 
 def test_every_server_version_of_a_late_writers_file_is_kept(

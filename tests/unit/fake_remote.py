@@ -182,27 +182,20 @@ class MemoryRemote:
         if poll is not None:
             poll()
         words = shlex.split(command)
-        if words[:2] == ["cd", "--"] and "sha256sum" in words:
+        openssl = words[-4:] == ["openssl", "dgst", "-sha256", "-r"]
+        if words[:2] == ["cd", "--"] and ("sha256sum" in words or openssl):
+            # as the tools print: `hex  name\0` (sha256sum -z), `hex *name\n` (openssl
+            # -r); a missing file gets a message instead, and xargs exits 123
+            between, end, tool = (b" *", b"\n", b"") if openssl else (b"  ", b"\0", b"sha256sum: ")
             root = norm(words[2])
             out, err = b"", b""
-            for name in stdin.split(b"\0"):
+            for name in filter(None, stdin.split(b"\0")):
                 path = norm(posixpath.join(root, name.decode("utf-8", "surrogateescape")))
-                if name and path in self.files:
-                    out += hashlib.sha256(self.files[path]).hexdigest().encode() + b"  " + name
-                    out += b"\0"
-                elif name:
-                    err += b"sha256sum: " + name + b": No such file or directory\n"
-            return CommandResult(123 if err else 0, out, err)  # as xargs reports it
-        if words[:2] == ["cd", "--"] and words[-4:] == ["openssl", "dgst", "-sha256", "-r"]:
-            root = norm(words[2])
-            out, err = b"", b""
-            for name in stdin.split(b"\0"):
-                path = norm(posixpath.join(root, name.decode("utf-8", "surrogateescape")))
-                if name and path in self.files:
-                    out += hashlib.sha256(self.files[path]).hexdigest().encode() + b" *" + name
-                    out += b"\n"
-                elif name:
-                    err += name + b": No such file or directory\n"
+                if path in self.files:
+                    out += hashlib.sha256(self.files[path]).hexdigest().encode()
+                    out += between + name + end
+                else:
+                    err += tool + name + b": No such file or directory\n"
             return CommandResult(123 if err else 0, out, err)
         if words[:2] == ["cd", "--"] and words[-2:] == ["sync", "--"]:
             self.synced.append((norm(words[2]), [n.decode() for n in stdin.split(b"\0") if n]))

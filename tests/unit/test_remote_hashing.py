@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable
+from typing import Any
 
 from circadian_scp_upload.engine.verify import RemoteHasher, parse_openssl_sums
 from circadian_scp_upload.remote.api import CommandResult
@@ -53,24 +54,30 @@ def test_openssl_output_is_read_by_its_dot_slash_names() -> None:
     assert parse_openssl_sums(output) == {"x y": digest, "-z": digest}
 
 
-class OldWrapper(MemoryRemote):
-    """A forced-command wrapper from before the OpenSSL form: it refuses it."""
+def answering(remote: MemoryRemote, answer: Callable[[str], CommandResult | None]) -> None:
+    """Let ``answer`` reply to the commands it knows (logged as the fake logs them);
+    the fake's shell answers the rest."""
+    shell = remote.run
 
-    def run(
-        self,
-        command: str,
-        stdin: bytes = b"",
-        timeout: float | None = None,
-        poll: Callable[[], None] | None = None,
-    ) -> CommandResult:
-        if "openssl" in command:
-            self.log.append(("run", command))
-            return CommandResult(1, b"", b"csu-only: refused: 'cd -- /d && xargs ...'")
-        return super().run(command, stdin, timeout, poll)
+    def run(command: str, stdin: bytes = b"", **options: Any) -> CommandResult:
+        said = answer(command)
+        if said is None:
+            return shell(command, stdin, **options)
+        remote.log.append(("run", command))
+        return said
+
+    remote.run = run  # type: ignore[method-assign, assignment]
+
+
+def old_wrapper(command: str) -> CommandResult | None:
+    """A forced-command wrapper from before the OpenSSL form: it refuses it."""
+    refused = b"csu-only: refused: 'cd -- /d && xargs ...'"
+    return CommandResult(1, b"", refused) if "openssl" in command else None
 
 
 def test_a_wrapper_that_refuses_openssl_gets_sha256sum_from_then_on() -> None:
-    remote = OldWrapper(server_traits=OPENSSL)
+    remote = MemoryRemote(server_traits=OPENSSL)
+    answering(remote, old_wrapper)
     remote.folders.add("/d")
     remote.files["/d/a"] = b"a"
     hasher = RemoteHasher(remote)
@@ -84,22 +91,10 @@ def test_a_wrapper_that_refuses_openssl_gets_sha256sum_from_then_on() -> None:
     ]
 
 
-class Unreadable(MemoryRemote):
-    """A day whose files this account may not read: OpenSSL fails, and it is no refusal."""
-
-    def run(
-        self,
-        command: str,
-        stdin: bytes = b"",
-        timeout: float | None = None,
-        poll: Callable[[], None] | None = None,
-    ) -> CommandResult:
-        self.log.append(("run", command))
-        return CommandResult(123, b"", b"./a: Permission denied\n")
-
-
 def test_a_failure_that_is_no_refusal_verifies_nothing_and_keeps_openssl() -> None:
-    remote = Unreadable(server_traits=OPENSSL)
+    remote = MemoryRemote(server_traits=OPENSSL)
+    # a day whose files this account may not read: OpenSSL fails, and it is no refusal
+    answering(remote, lambda _command: CommandResult(123, b"", b"./a: Permission denied\n"))
     hasher = RemoteHasher(remote)
     assert hasher.checksums("/d", ["a"], 1) == {}
     assert not hasher.openssl_refused

@@ -34,15 +34,21 @@ ASSUMED_REMOTE_HASH_BYTES_PER_SECOND = 20 * 1024 * 1024
 SYNC_SECONDS_PER_NAME = 0.05  # an fsync of a file already on disk, with slack
 
 
-def parse_openssl_sums(output: bytes) -> dict[str, str]:
-    """Given ``openssl dgst -sha256 -r`` output for ``./name`` arguments (names without
-    newline or backslash), return relative path -> hex SHA-256."""
+def _records(output: bytes, end: bytes, record: re.Pattern[bytes]) -> dict[str, str]:
+    """Return relative path -> hex SHA-256 from a hasher's records, each ending in
+    ``end`` and read by ``record`` (group 1 the digest, group 2 the name)."""
     found: dict[str, str] = {}
-    for record in output.split(b"\n"):
-        match = OPENSSL_RECORD.match(record)
+    for line in output.split(end):
+        match = record.match(line)
         if match:
             found[match.group(2).decode("utf-8", "surrogateescape")] = match.group(1).decode()
     return found
+
+
+def parse_openssl_sums(output: bytes) -> dict[str, str]:
+    """Given ``openssl dgst -sha256 -r`` output for ``./name`` arguments (names without
+    newline or backslash), return relative path -> hex SHA-256."""
+    return _records(output, b"\n", OPENSSL_RECORD)
 
 
 def openssl_can_name(relpaths: Iterable[str]) -> bool:
@@ -52,12 +58,7 @@ def openssl_can_name(relpaths: Iterable[str]) -> bool:
 
 def parse_sums(output: bytes) -> dict[str, str]:
     """Given ``sha256sum -z`` output, return relative path -> hex SHA-256."""
-    found: dict[str, str] = {}
-    for record in output.split(b"\0"):
-        match = RECORD.match(record)
-        if match:
-            found[match.group(2).decode("utf-8", "surrogateescape")] = match.group(1).decode()
-    return found
+    return _records(output, b"\0", RECORD)
 
 
 class RemoteHasher:

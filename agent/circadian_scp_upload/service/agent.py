@@ -84,6 +84,7 @@ class Agent:
         self._clock_checked = False
         self._pass_offset: float | None = None
         self.paused_mid_pass = False
+        self._pause_forgotten = False  # whether pause-seen.json is known to be gone
         timetable = settings.bandwidth_schedule
         if timetable:
             schedule = BandwidthSchedule.parse(timetable)
@@ -481,11 +482,14 @@ class Agent:
         try:
             info = path.stat()
         except FileNotFoundError:
-            self._forget_pause()  # the next file is a new pause, whatever inode it gets
+            if not self._pause_forgotten:  # once, not between every two files
+                self._forget_pause()  # the next file is a new pause, whatever its inode
+                self._pause_forgotten = True
             return None
         except OSError as error:
             logger.warning("cannot look at the pause file {}: {}", path, error.strerror)
             return None
+        self._pause_forgotten = False
         now = time.time()
         seen = self._pause_seen()
         key = f"{info.st_dev}:{info.st_ino}"
