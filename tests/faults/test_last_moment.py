@@ -16,7 +16,16 @@ import pytest
 from circadian_scp_upload.engine.verify import RemoteHasher
 from tests.conftest import tree, write_file
 from tests.faults.ledger import LEDGER
-from tests.integration.helpers import PAST, Recorder, agent, agent_env, client, day, status_of
+from tests.integration.helpers import (
+    PAST,
+    Recorder,
+    agent,
+    agent_env,
+    client,
+    day,
+    partial_of,
+    status_of,
+)
 from tests.sshd_server import TEST_USER, SSHServer
 
 pytestmark = pytest.mark.faults
@@ -61,7 +70,8 @@ def test_a_stale_remote_marker_stays_until_local_removal_is_done(
         with shell_server.connection() as connection:
             client(connection, src, dst, False, Recorder()).run()
     write_file(dst / DAY / MARKER, b"left by a pass cut short\n")
-    write_file(dst / DAY / ".c.bin.csu-partial", b"left too")
+    # named like an earlier version's temporary file: a file of the instrument's, kept
+    write_file(dst / DAY / ".c.bin.csu-partial", b"not ours")
     subprocess.run(["chown", "-R", TEST_USER, str(dst)], check=True)
     seen: dict[str, bool] = {}
     recorder = Recorder()
@@ -80,7 +90,7 @@ def test_a_stale_remote_marker_stays_until_local_removal_is_done(
     assert report.days[0].status == "uploaded", recorder.errors
     assert seen == {"marker at removal": True, "manifest with the marker": True}
     assert not (dst / DAY / MARKER).exists()  # released at the very end
-    assert not (dst / DAY / ".c.bin.csu-partial").exists()
+    assert (dst / DAY / ".c.bin.csu-partial").read_bytes() == b"not ours"
     LEDGER.faults["a stale remote marker kept until removal is done"] += 1
 
 
@@ -129,7 +139,7 @@ def test_a_resumed_file_is_read_back_when_the_servers_hasher_fails(
     content = os.urandom(3 << 20)
     write_file(src / DAY / "big.bin", content)
     corrupt = content[: 1 << 20] + b"X" * 4096 + content[(1 << 20) + 4096 : 2 << 20]
-    write_file(dst / DAY / ".big.bin.csu-partial", corrupt)
+    write_file(partial_of(dst, dst / DAY / "big.bin"), corrupt)
     subprocess.run(["chown", "-R", TEST_USER, str(dst)], check=True)
     recorder = Recorder()
     with shell_server.connection() as connection:

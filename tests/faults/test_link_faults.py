@@ -22,6 +22,7 @@ from tests.integration.helpers import (
     agent_env,
     day,
     known_hosts_for,
+    partial_of,
     start_agent,
     wait_for,
 )
@@ -172,7 +173,7 @@ def test_a_stalled_link_is_noticed_within_the_io_timeout(
     proxy.faults.bytes_per_second = 2_000_000
     env = jobs_env(shell_server, src, dst, proxy, tmp_path, CSU_IO_TIMEOUT="3")
     process = start_agent("once", env)
-    partial = dst / "dirs" / day(-2) / ".big.bin.csu-partial"
+    partial = partial_of(dst / "dirs", dst / "dirs" / day(-2) / "big.bin")
     wait_for(lambda: partial.exists() and partial.stat().st_size > 500_000)
     proxy.faults.stall = True  # no data, no reset: a half-open link
     stalled_at = time.monotonic()

@@ -124,7 +124,7 @@ def test_two_agents_on_one_source_one_refuses_and_two_sources_share_a_server(
     original_b = make_files(src_b, {f"{day(-2)}/other.bin": 3 << 20})
     env_a = agent_env(shell_server, src_a, dst_a, CSU_BANDWIDTH_LIMIT_KIB="4096")
     first = start_agent("once", env_a)
-    wait_for(lambda: any(dst_a.rglob(".*.csu-partial")))
+    wait_for(lambda: any(dst_a.rglob("*.csu-partial")))
     second = agent("once", env_a)  # same source: refused
     other = agent("once", agent_env(shell_server, src_b, dst_b))  # another source, same server
     _, first_err = first.communicate(timeout=120)

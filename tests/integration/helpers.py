@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from circadian_scp_upload import DailyTransferClient, RemoteConnection, UploadClientCallbacks
+from circadian_scp_upload.engine.transfer import PARTIAL_FOLDER, partial_folder, partial_path
 from circadian_scp_upload.source.days import Variant
 from tests.conftest import fixed_clock, tree, write_file
 from tests.sshd_server import SSHServer
@@ -89,10 +90,18 @@ def client(
 
 
 def leftovers(root: Path) -> list[str]:
-    """Return markers and temporary files anywhere below ``root``."""
+    """Return markers and the agent's temporary files anywhere below ``root``."""
     return [
-        p for p in tree(root) if p.split("/")[-1] == ".do-not-touch" or p.endswith(".csu-partial")
+        p
+        for p in tree(root)
+        if p.split("/")[-1] == ".do-not-touch" or f"/{PARTIAL_FOLDER}/" in f"/{p}"
     ]
+
+
+def partial_of(dst: Path | str, final: Path | str) -> Path:
+    """Return where the agent writes ``final`` (a path below the destination ``dst``)
+    before its rename: ``<dst>/.csu/partial/<hash>.csu-partial``."""
+    return Path(partial_path(str(final), partial_folder(str(dst))))
 
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,6 +20,7 @@ from tests.integration.helpers import (
     day,
     known_hosts_for,
     leftovers,
+    partial_of,
     start_agent,
     utc_today,
     wait_for,
@@ -182,7 +183,7 @@ def test_a_stalled_link_is_detected_and_the_upload_completes(
         CSU_KNOWN_HOSTS_FILE=str(known_hosts_for(shell_server, proxy.port, tmp_path)),
     )
     process = start_agent("once", env)
-    partial = dst / day(-2) / ".big.bin.csu-partial"
+    partial = partial_of(dst, dst / day(-2) / "big.bin")
     wait_for(lambda: partial.exists() and partial.stat().st_size > 500_000)
     proxy.faults.stall = True
     time.sleep(6)  # longer than the 3 s I/O timeout: the agent must notice by itself
@@ -212,7 +213,7 @@ def test_sigterm_stops_within_docker_grace_and_leaves_a_clean_state(
         CSU_KNOWN_HOSTS_FILE=str(known_hosts_for(shell_server, proxy.port, tmp_path)),
     )
     process = start_agent("run", env)
-    partial = dst / day(-2) / ".big.bin.csu-partial"
+    partial = partial_of(dst, dst / day(-2) / "big.bin")
     wait_for(lambda: partial.exists() and partial.stat().st_size > 1_000_000)
     started = time.monotonic()
     process.send_signal(signal.SIGTERM)

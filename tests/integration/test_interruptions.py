@@ -15,7 +15,7 @@ import pytest
 from circadian_scp_upload import LockedError
 from circadian_scp_upload.source.lock import SourceLock
 from tests.conftest import tree, write_file
-from tests.integration.helpers import NOW, Recorder, client, leftovers, make_day_dirs
+from tests.integration.helpers import NOW, Recorder, client, leftovers, make_day_dirs, partial_of
 from tests.sshd_server import SSHServer
 
 pytestmark = pytest.mark.integration
@@ -42,7 +42,7 @@ def test_resumes_a_half_uploaded_file_from_its_end(
     src = tmp_path / "src"
     content = os.urandom(3 * 1024 * 1024 + 17)
     write_file(src / "20240917" / "big.bin", content)
-    partial = remote_dir / "20240917" / ".big.bin.csu-partial"
+    partial = partial_of(remote_dir, remote_dir / "20240917" / "big.bin")
     write_file(partial, content[: 2 * 1024 * 1024])
     os.system(f"chown -R csu-test {remote_dir}")  # noqa: S605 - test setup, fixed path
     recorder = Recorder()
@@ -61,7 +61,9 @@ def test_a_partial_with_a_corrupt_tail_is_restarted(
     src = tmp_path / "src"
     content = os.urandom(1024 * 1024)
     write_file(src / "20240917" / "f.bin", content)
-    write_file(remote_dir / "20240917" / ".f.bin.csu-partial", content[:1000] + b"X" * 1000)
+    write_file(
+        partial_of(remote_dir, remote_dir / "20240917" / "f.bin"), content[:1000] + b"X" * 1000
+    )
     os.system(f"chown -R csu-test {remote_dir}")  # noqa: S605 - test setup, fixed path
     recorder = Recorder()
     with server.connection() as connection:
@@ -94,7 +96,7 @@ def test_kill_9_in_the_middle_of_a_file_then_the_next_run_completes(
         env=env,
         stdout=subprocess.DEVNULL,
     )
-    partial = remote_dir / "20240917" / ".big.bin.csu-partial"
+    partial = partial_of(remote_dir, remote_dir / "20240917" / "big.bin")
     deadline = time.monotonic() + 60
     while partial_size(partial) < 8 * 1024 * 1024 and time.monotonic() < deadline:
         assert process.poll() is None, "the upload ended before it could be killed"
@@ -123,7 +125,7 @@ def test_abort_during_a_long_file_stops_quickly_and_the_next_run_resumes(
 ) -> None:
     src = tmp_path / "src"
     content = big_file(src / "20240917" / "big.bin", 32 * 1024 * 1024)
-    partial = remote_dir / "20240917" / ".big.bin.csu-partial"
+    partial = partial_of(remote_dir, remote_dir / "20240917" / "big.bin")
 
     def abort() -> bool:  # polled before the day and the file, then twice a second in it
         return partial_size(partial) > 0

@@ -20,6 +20,7 @@ from circadian_scp_upload.service.config import load_settings
 from tests.conftest import tree, write_file
 from tests.integration.helpers import (
     ROOT,
+    WITHOUT_DAC_OVERRIDE,
     agent,
     agent_env,
     day,
@@ -128,22 +129,36 @@ def test_a_right_clock_is_said_nowhere_but_in_the_status(
     assert "clock: the station's clock agrees with the server's" in checked.stdout
 
 
+@pytest.mark.parametrize("copied", [False, True])
 def test_a_day_still_being_written_waits_for_the_quiet_period(
-    shell_server: SSHServer, tmp_path: Path
+    shell_server: SSHServer, tmp_path: Path, copied: bool
 ) -> None:
+    """A file written now, or copied now with its original's old times kept (``cp -p``,
+    ``rsync -t``: old by its modification time, new by its change time), holds its day
+    back, removal on; ten minutes later by the station's clock the day goes."""
     src = tmp_path / "src"
-    write_file(src / day(-2) / "late.bin", b"still coming")
-    dst = shell_server.new_remote_dir("quiet")
-    env = agent_env(shell_server, src, dst, CSU_QUIET_MINUTES="5")
+    if copied:
+        original = tmp_path / "instrument-pc" / "late.bin"
+        write_file(original, b"still coming")
+        old = time.time() - 3 * 86400
+        os.utime(original, (old, old))
+        (src / day(-2)).mkdir(parents=True)
+        shutil.copy2(original, src / day(-2) / "late.bin")  # cp -p
+        assert (src / day(-2) / "late.bin").stat().st_mtime < time.time() - 86400
+    else:
+        write_file(src / day(-2) / "late.bin", b"still coming")
+    dst = shell_server.new_remote_dir(f"quiet-{copied}")
+    env = agent_env(shell_server, src, dst, CSU_QUIET_MINUTES="5", CSU_REMOVE_AFTER_UPLOAD="true")
     result = agent("once", env)
     assert result.returncode == 0, result.stderr
     assert "not finished: its newest file changed" in result.stderr
     assert tree(dst) == {}
+    assert (src / day(-2) / "late.bin").read_bytes() == b"still coming"
     assert status_of(env)["backlog_days"] == 1
-    old = time.time() - 600
-    os.utime(src / day(-2) / "late.bin", (old, old))
-    assert agent("once", env).returncode == 0
+    later = agent("once", env, prefix=[*faketime(), "+10m"])
+    assert later.returncode == 0, later.stderr[-3000:]
     assert tree(dst) == {f"{day(-2)}/late.bin": b"still coming"}
+    assert not (src / day(-2) / "late.bin").exists()
 
 
 def test_the_instrument_pauses_the_agent(shell_server: SSHServer, tmp_path: Path) -> None:
@@ -186,6 +201,37 @@ def test_the_instrument_pauses_the_agent(shell_server: SSHServer, tmp_path: Path
     write_file(pause, b"")
     again = agent("once", brief)
     assert f"paused: {pause} exists: no pass starts" in again.stderr, again.stderr
+
+
+def test_a_pause_file_that_cannot_be_seen_counts_as_a_pause(
+    shell_server: SSHServer, tmp_path: Path
+) -> None:
+    """Fail towards pausing: the pause file's folder is gone (a volume not mounted), or
+    cannot be looked into by the agent's user: no pass starts, and the reason says what
+    to fix; once the folder is back and holds no pause file, uploads go."""
+    src = tmp_path / "src"
+    write_file(src / day(-2) / "a.bin", b"a")
+    dst = shell_server.new_remote_dir("pause-unseen")
+    control = tmp_path / "control"
+    pause = control / "measuring"
+    env = agent_env(shell_server, src, dst, CSU_PAUSE_FILE=str(pause))
+    gone = agent("once", env)
+    assert gone.returncode == 0, gone.stderr
+    assert f"paused: the pause file's folder {control} is not there" in gone.stderr
+    assert "no pass starts" in gone.stderr
+    assert status_of(env)["last_pass"]["outcome"] == "paused"  # type: ignore[index]
+    assert tree(dst) == {}
+    control.mkdir(mode=0o700)
+    os.chown(control, 4321, 4321)  # another user's folder the agent cannot look into
+    locked = agent("once", env, prefix=WITHOUT_DAC_OVERRIDE)
+    assert locked.returncode == 0, locked.stderr
+    assert f"paused: the pause file {pause} cannot be looked at (Permission denied)" in (
+        locked.stderr
+    )
+    assert tree(dst) == {}
+    os.chown(control, 0, 0)
+    assert agent("once", env).returncode == 0
+    assert tree(dst) == {f"{day(-2)}/a.bin": b"a"}
 
 
 def test_a_pause_that_begins_mid_pass_stops_it_at_the_next_file(

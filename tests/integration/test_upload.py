@@ -18,6 +18,7 @@ from tests.integration.helpers import (
     client,
     leftovers,
     make_day_dirs,
+    partial_of,
 )
 from tests.sshd_server import SSHServer
 
@@ -183,13 +184,15 @@ def test_stale_markers_from_a_crashed_run_are_taken_over(
     make_day_dirs(src, ["20240917"])
     write_file(src / "20240917" / ".do-not-touch", b"left by a crash")
     write_file(remote_dir / "20240917" / ".do-not-touch", b"left by a crash")
-    write_file(remote_dir / "20240917" / ".gone.txt.csu-partial", b"stale partial")
+    stale = partial_of(remote_dir, remote_dir / "20240917" / "file0.txt")
+    write_file(stale, b"stale partial")  # of a small file: sent whole again, over it
     os.system(f"chown -R csu-test {remote_dir}")  # noqa: S605 - test setup, fixed path
     with server.connection() as connection:
         report = client(connection, src, remote_dir, False, Recorder()).run()
     assert report.days[0].status == "uploaded"
     assert leftovers(src) == leftovers(remote_dir) == []
     assert len(tree(remote_dir)) == 4
+    assert not stale.exists()
 
 
 def test_password_login(shell_server: SSHServer, tmp_path: Path) -> None:

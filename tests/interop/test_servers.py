@@ -50,9 +50,14 @@ def test_no_marker_or_temporary_file_is_left_on_either_side(case: Case) -> None:
     result = case.step("first").result
     assert leftovers(case.server.landing) == [], case.report(result)
     assert leftovers(case.src) == [], case.report(result)
-    # Hidden names: nothing that starts with '.' may remain on the server.
-    hidden = [p for p in case.step("first").after.entries if p.split("/")[-1].startswith(".")]
-    assert hidden == [], case.report(result)
+    # Hidden names: nothing that starts with '.' may remain on the server but the agent's
+    # own folder in each destination, .csu, which holds only its empty temporary folder.
+    entries = case.step("first").after.entries
+    hidden = [p for p in entries if p.split("/")[-1].startswith(".")]
+    own = [p for p in hidden if p.split("/")[-1] == ".csu"]
+    assert sorted(hidden) == sorted(own), case.report(result)
+    inside = sorted(p for p in entries if any(p.startswith(f"{o}/") for o in own))
+    assert inside == sorted(f"{o}/partial" for o in own), case.report(result)
 
 
 def test_no_file_name_ran_as_a_command(case: Case) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from circadian_scp_upload import DailyTransferClient, RunReport, UploadClientCallbacks
+from circadian_scp_upload.engine.transfer import partial_folder, partial_path
 from circadian_scp_upload.errors import RemotePathError, TransientError
 from circadian_scp_upload.remote.api import CommandResult, ServerTraits
 from tests.unit.fake_remote import SFTP_ONLY_TRAITS, MemoryRemote
@@ -165,9 +167,8 @@ def test_a_manifest_is_written_last_and_only_when_the_day_changes(tmp_path: Path
     run(remote, tmp_path, remove=False, manifest=True)
     assert "late.txt" in remote.files["/srv/20240917/SHA256SUMS"].decode()
     writes = [path for op, path in remote.log if op == "write"]
-    assert writes.index("/srv/20240917/.SHA256SUMS.csu-partial") > writes.index(
-        "/srv/20240917/.do-not-touch"
-    )
+    temporary = partial_path("/srv/20240917/SHA256SUMS", partial_folder("/srv"))
+    assert writes.index(temporary) > writes.index("/srv/20240917/.do-not-touch")
 
 
 def test_pending_lists_only_the_days_that_need_work(tmp_path: Path) -> None:
@@ -371,18 +372,48 @@ def test_a_server_clock_behind_holds_the_day_back(tmp_path: Path) -> None:
     )
 
 
+def test_a_file_copied_with_its_old_times_is_not_quiet(tmp_path: Path) -> None:
+    """A copy that keeps the original's modification time (cp -p, rsync -t, unzip) looks
+    old by it; its change time says it just arrived: the day waits."""
+    make_days(tmp_path)
+    old = time.time() - 3 * 86400
+    for day in ("20240917", "20240918"):
+        for name in ("small.txt", "sub/large.bin"):
+            os.utime(tmp_path / day / name, (old, old))  # as a copy keeping times leaves it
+    remote = MemoryRemote()
+    info, errors, _report = run(
+        remote, tmp_path, remove=True, quiet_period=datetime.timedelta(minutes=5)
+    )
+    assert errors == []
+    assert remote.files == {}  # nothing of a day still arriving
+    assert (tmp_path / "20240917" / "small.txt").exists()
+    assert any(m.startswith("2024-09-17: not finished: its newest file changed") for m in info)
+    later = time.time() + 301  # quiet for the whole period by the change times too
+    run(
+        remote,
+        tmp_path,
+        remove=True,
+        quiet_period=datetime.timedelta(minutes=5),
+        wall_clock=lambda: later,
+    )
+    assert "/srv/20240917/small.txt" in remote.files
+    assert not (tmp_path / "20240917").exists()
+
+
 def test_a_file_time_in_the_future_holds_its_day_back_and_says_why(tmp_path: Path) -> None:
     """A quiet period goes by the files' times; one stamped in the future (the writer's
     clock runs ahead) proves no quiet: the day waits, whatever its other files say."""
     make_days(tmp_path)
-    ahead = datetime.datetime.now().timestamp() + 600
+    later = time.time() + 3600  # the station's clock an hour after the files were made
+    ahead = later + 600
     os.utime(tmp_path / "20240917" / "small.txt", (ahead, ahead))
-    past = datetime.datetime.now().timestamp() - 86400
-    for name in ("20240917/sub/large.bin", "20240918/small.txt", "20240918/sub/large.bin"):
-        os.utime(tmp_path / name, (past, past))
     remote = MemoryRemote()
     info, errors, report = run(
-        remote, tmp_path, remove=True, quiet_period=datetime.timedelta(minutes=5)
+        remote,
+        tmp_path,
+        remove=True,
+        quiet_period=datetime.timedelta(minutes=5),
+        wall_clock=lambda: later,
     )
     assert errors == []
     assert not any(path.startswith("/srv/20240917/") for path in remote.files)

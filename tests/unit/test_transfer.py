@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import posixpath
 from pathlib import Path
 
 import pytest
@@ -15,12 +16,19 @@ from circadian_scp_upload.engine.progress import Progress
 from circadian_scp_upload.engine.transfer import (
     Uploader,
     batches,
-    is_partial_name,
+    partial_folder,
     partial_path,
 )
 from circadian_scp_upload.errors import RemotePathError, UploadAborted
 from circadian_scp_upload.source.days import LocalFile
 from tests.unit.fake_remote import SFTP_ONLY_TRAITS, MemoryRemote, MemorySink
+
+PARTIALS = partial_folder("/day")  # the temporary files of the destination /day
+
+
+def tmp(final: str) -> str:
+    """The temporary path the uploader writes ``final`` under."""
+    return partial_path(final, PARTIALS)
 
 
 class FakeTime:
@@ -60,10 +68,12 @@ def uploader(
         def hasher(path: str, _size: int) -> str:
             return hashlib.sha256(remote.files[path]).hexdigest()
 
+    remote.make_folders([PARTIALS])
     return Uploader(
         remote,
         pacer or Pacer(0),
         AbortPoller(lambda: abort, clock=itertools.count().__next__),  # asks every time
+        partials=PARTIALS,
         stream=stream,
         server_checksum=hasher,
         durable=True,
@@ -71,15 +81,23 @@ def uploader(
     )
 
 
-def test_partial_names_round_trip() -> None:
-    assert partial_path("/srv/day/a.txt") == "/srv/day/.a.txt.csu-partial"
-    assert is_partial_name("sub/.a.txt.csu-partial")
-    assert not is_partial_name("sub/a.txt")
-    long_name = "x" * 250
-    short = partial_path(f"/srv/day/{long_name}")
-    assert len(short.rsplit("/", 1)[1]) <= 255
-    assert is_partial_name(short)
-    assert short != partial_path(f"/srv/day/{'y' * 250}")
+def test_temporary_names_live_in_the_agents_own_folder_and_never_beside_data() -> None:
+    assert partial_folder("/srv/up/") == "/srv/up/.csu/partial"
+    assert partial_folder("relative") == "relative/.csu/partial"
+    folder = partial_folder("/srv/up")
+    name = partial_path("/srv/up/20240917/a.txt", folder)
+    assert posixpath.dirname(name) == folder
+    assert name.endswith(".csu-partial")
+    assert len(posixpath.basename(name)) == 32 + 12
+    # the same final path always gets the same name (resume), another one another
+    assert name == partial_path("/srv/up/20240917/a.txt", folder)
+    assert name != partial_path("/srv/up/20240917/A.txt", folder)
+    # a file of the instrument's named like an old temporary file is just a file
+    assert partial_path("/srv/up/20240917/.a.txt.csu-partial", folder) != name
+    long_name = "x" * 255
+    assert len(posixpath.basename(partial_path(f"/srv/up/d/{long_name}", folder))) == 44
+    odd = "/srv/up/d/caf\udce9.dat"  # a name that is not UTF-8 (surrogate-escaped)
+    assert partial_path(odd, folder).startswith(folder + "/")
 
 
 def test_batches_are_bounded_in_count_and_bytes(tmp_path: Path) -> None:
@@ -96,14 +114,14 @@ def test_small_files_land_under_their_final_names_with_their_checksums(tmp_path:
     sums = uploader(remote).put_small([(f, f"/day/{f.relpath}") for f in files])
     assert remote.files == {f"/day/f{i}.txt": f"content {i}".encode() for i in range(3)}
     assert sums == {f.relpath: hashlib.sha256(f.path.read_bytes()).hexdigest() for f in files}
-    assert remote.durable == {f"/day/.f{i}.txt.csu-partial" for i in range(3)}
+    assert remote.durable == {tmp(f"/day/f{i}.txt") for i in range(3)}
 
 
 def test_a_failed_small_file_is_reported_after_the_others_were_renamed(tmp_path: Path) -> None:
     remote = MemoryRemote()
     remote.folders.add("/day")
     files = [local_file(tmp_path, name, name.encode()) for name in ("a", "b", "c")]
-    remote.fail("open", "/day/.b.csu-partial", RemotePathError("permission denied"))
+    remote.fail("open", tmp("/day/b"), RemotePathError("permission denied"))
     with pytest.raises(RemotePathError, match="permission denied"):
         uploader(remote).put_small([(f, f"/day/{f.relpath}") for f in files])
     assert remote.files == {"/day/a": b"a", "/day/c": b"c"}
@@ -140,14 +158,14 @@ def test_a_large_file_is_streamed_checked_and_renamed(tmp_path: Path, stream: bo
     assert outcome.sha256 == outcome.remote_sha256 == hashlib.sha256(content).hexdigest()
     assert outcome.resumed_from == 0
     assert sum(sent) == len(content)
-    assert ("open-stream" if stream else "open", "/day/.big.bin.csu-partial") in remote.log
+    assert ("open-stream" if stream else "open", tmp("/day/big.bin")) in remote.log
 
 
 def test_a_partial_file_with_a_matching_tail_is_resumed(tmp_path: Path) -> None:
     remote = MemoryRemote()
     remote.folders.add("/day")
     content = os.urandom(1_000_000)
-    remote.files["/day/.big.bin.csu-partial"] = content[:600_000]
+    remote.files[tmp("/day/big.bin")] = content[:600_000]
     local = local_file(tmp_path, "big.bin", content)
     resumed: list[int] = []
     sent: list[int] = []
@@ -163,7 +181,7 @@ def test_a_partial_file_with_a_corrupt_tail_starts_over(tmp_path: Path) -> None:
     remote = MemoryRemote()
     remote.folders.add("/day")
     content = os.urandom(500_000)
-    remote.files["/day/.big.bin.csu-partial"] = content[:100_000] + b"X" * 1000
+    remote.files[tmp("/day/big.bin")] = content[:100_000] + b"X" * 1000
     local = local_file(tmp_path, "big.bin", content)
     outcome = uploader(remote).put_large(local, "/day/big.bin", print)
     assert outcome.resumed_from == 0
@@ -216,7 +234,7 @@ def test_a_stop_between_files_ends_a_batch_at_the_next_file(tmp_path: Path) -> N
         upload.put_small([(f, f"/day/{f.relpath}") for f in files])
     finals = {k: v for k, v in remote.files.items() if not k.endswith(".csu-partial")}
     assert finals == {"/day/f0": b"c0", "/day/f1": b"c1"}  # the written ones renamed
-    assert remote.files["/day/.f2.csu-partial"] == b""  # opened, not written: a leftover
+    assert remote.files[tmp("/day/f2")] == b""  # opened, not written: a leftover
 
 
 def long_link_upload(
@@ -272,7 +290,7 @@ def test_a_few_small_files_stay_on_one_channel(tmp_path: Path) -> None:
 def test_a_failure_in_one_lane_is_raised_after_the_others_finished(tmp_path: Path) -> None:
     remote = MemoryRemote(round_trip=0.05, lane_count=4)
     up, pairs, lines = long_link_upload(tmp_path, remote, small=300, large=0)
-    remote.fail("open", "/day/.s250.csu-partial", RemotePathError("permission denied"))
+    remote.fail("open", tmp("/day/s250"), RemotePathError("permission denied"))
     progress = Progress(lines.append, len(pairs), 1, 3600.0)
     with pytest.raises(RemotePathError, match="permission denied"):
         up.put_all(pairs, progress, lambda _f, _o: None)
@@ -283,8 +301,8 @@ def test_a_failure_in_one_lane_is_raised_after_the_others_finished(tmp_path: Pat
 def test_names_a_case_insensitive_server_cannot_tell_apart_share_one_lane(
     tmp_path: Path,
 ) -> None:
-    """Two lanes writing .A.bin.csu-partial and .a.bin.csu-partial at once would write
-    one file on a case-insensitive server."""
+    """Two lanes renaming A.bin and a.bin into place at once would race for one final
+    name on a case-insensitive server: they go one after the other, on one lane."""
     large = [local_file(tmp_path, f"L{i}", os.urandom(300_000 + i)) for i in range(6)]
     plans = plan_lanes([], large, (4, 4), parallel_large=True, one_by_one={"L1", "L4"})
     assert len(plans) == 4

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +90,9 @@ class DailyTransferClient:
     asked before anything of a day that needs work is touched, and a day not over by it
     (plus the grace period) waits; days already on the server never ask it. Where it
     answers None (the time could not be checked), days are judged by ``clock`` alone
-    and no local file is removed in that run.
+    and no local file is removed in that run. ``wall_clock``: the station's own clock in
+    epoch seconds, the one that stamps its files (the quiet period compares their times
+    with it; ``time.time``, a seam for tests).
     """
 
     _read_only_noticed: ClassVar[set[Path]] = set()
@@ -116,6 +119,7 @@ class DailyTransferClient:
         channels: int = 0,
         quiet_period: datetime.timedelta = datetime.timedelta(0),
         server_clock: Callable[[], datetime.datetime | None] | None = None,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         if variant not in VARIANTS:
             raise ConfigError(f"unknown variant {variant!r}: use 'directories' or 'files'")
@@ -145,6 +149,7 @@ class DailyTransferClient:
             raise ConfigError(f"channels must be 0 (by the link) to {MAX_CHANNELS}")
         self.channels = channels
         self.quiet_period = quiet_period
+        self.wall_clock = wall_clock
         self.server_clock = server_clock
         self._unchecked = False  # the server clock answered None in this run
         self.too_old: list[DayUnit] = []  # ready days left alone by the look-back window
@@ -253,6 +258,7 @@ class DailyTransferClient:
             keep_replaced=self.keep_replaced,
             channels=self.channels,
             quiet_period=self.quiet_period,
+            wall_clock=self.wall_clock,
             not_over=self._not_over if self.server_clock is not None else None,
             clock_unchecked=lambda: self._unchecked,
         )

@@ -24,9 +24,9 @@ from loguru import logger
 
 from ..errors import CircadianError, LocalFileError, TransientError
 from ..remote.api import Listing, Remote
-from ..source.days import DayUnit, LocalFile, fingerprint, sha256_file
+from ..source.days import ASIDE_PREFIX, DayUnit, LocalFile, fingerprint, sha256_file
 from ..source.markers import MARKER_NAME, marker_text, remove_local_marker, set_local_marker
-from ..source.removal import remove_empty_tree, remove_files
+from ..source.removal import aside_name, recover_aside, remove_empty_tree, remove_files
 from .comparison import Assessment, Comparison, ServerTimes, compare
 from .daylog import DayLog
 from .manifest import manifest_name, write_manifest
@@ -41,7 +41,7 @@ from .replaced import (
     pass_stamp,
     plan_aside,
 )
-from .transfer import Uploader, ancestors, is_partial_name, partial_path
+from .transfer import Uploader, ancestors, partial_folder
 from .verify import RemoteHasher
 
 DayStatus = Literal["uploaded", "failed", "aborted", "waiting"]
@@ -97,7 +97,8 @@ class DayPlan:
     replaced_folder: str = field(init=False)
     times: ServerTimes = field(init=False)
     _shared_listing: Listing | None = field(default=None, init=False)
-    _shared_partials: set[str] = field(default_factory=set, init=False)
+    partials: str = field(init=False)  # the folder of the temporary files
+    _partials_made: bool = field(default=False, init=False)
     kept: KeptCopies = field(init=False)
 
     def __post_init__(self) -> None:
@@ -106,6 +107,7 @@ class DayPlan:
         self.replaced_folder = posixpath.join(self.dst_path, REPLACED_FOLDER, stamp)
         self.kept = KeptCopies(self.remote, self.dst_path)
         self.times = ServerTimes(self.remote)
+        self.partials = partial_folder(self.dst_path)
 
     def listing(self, unit: DayUnit) -> Listing:
         """Return the remote side of a day. The ``files`` variant's days share one
@@ -115,14 +117,14 @@ class DayPlan:
             return self.remote.list_files(root, recursive=True)
         if self._shared_listing is None:
             self._shared_listing = self.remote.list_files(root, recursive=False)
-            self._shared_partials = {p for p in self._shared_listing.files if is_partial_name(p)}
         return self._shared_listing
 
-    def partials(self, unit: DayUnit, listing: Listing) -> set[str]:
-        """Return the temporary files in a day's listing (an index for the shared one)."""
-        if unit.variant == "files":
-            return self._shared_partials
-        return {relpath for relpath in listing.files if is_partial_name(relpath)}
+    def make_partials(self) -> str:
+        """Make the folder of the temporary files (once a run); return it."""
+        if not self._partials_made:
+            self.remote.make_folders([self.partials])
+            self._partials_made = True
+        return self.partials
 
 
 class DayUpload:
@@ -144,13 +146,15 @@ class DayUpload:
         files = self._screen()
         self.remote.ensure_connected()
         self.listing = listing = self.plan.listing(self.unit)
+        if self._recover(files, listing):
+            files = self._screen()
         full = self.plan.checksum or self.plan.remove or self._manifest_missing(listing)
         return Assessment(
             files,
             listing,
             compare(files, listing, full, self.plan.times.window),
             self._missing_folders(listing),
-            self._leftovers(files, listing),
+            [MARKER_NAME] if MARKER_NAME in listing.files else [],
             self.plan.local_markers and (self.local_root / MARKER_NAME).exists(),
             self.plan.remove and (self.unit.variant == "directories" or bool(files)),
         )
@@ -195,7 +199,6 @@ class DayUpload:
             state.listing.exists = True
             uploaded = self._upload_and_verify(compared) if compared.unsynced else []
             self.plan.times.give(self.remote_root, compared, state.listing, uploaded)
-            self._remove_leftovers(state.leftovers, state.listing)
             synced = compared.synced
             verified = [f for f in files if f.relpath in synced and f.unchanged()]
             if self.plan.manifest and files and len(verified) == len(files):
@@ -222,14 +225,18 @@ class DayUpload:
     # -- comparing ------------------------------------------------------------------
 
     def _still_written(self, files: list[LocalFile]) -> bool:
-        """Whether the day's newest file changed within the quiet period: then the day
-        is not finished, whatever the clock says, and waits (``waiting``). The files'
-        times come from the station's own clock, and so does "now" here."""
+        """Whether a file of the day changed within the quiet period, in its content or
+        its metadata: then the day is not finished, whatever the clock says, and waits
+        (``waiting``). A change is the later of a file's modification and change times:
+        a copy that keeps the original times (``rsync -t``, ``cp -p``, unzip) looks old
+        by its modification time, but the kernel stamps its change time when it is
+        written, renamed or touched, and nobody can set that back. The files' times
+        come from the station's own clock, and so does "now" here."""
         quiet = self.plan.quiet_period.total_seconds()
         if not quiet or not files:
             return False
         now = self.plan.wall_clock()
-        newest = max(f.mtime_ns for f in files) / 1e9
+        newest = max(max(f.mtime_ns, f.ctime_ns) for f in files) / 1e9
         ahead = newest - now
         if ahead > FUTURE_SLACK_SECONDS:
             # a time in the future is no proof of quiet: the writer's clock runs ahead
@@ -250,6 +257,23 @@ class DayUpload:
         )
         self.result.status = "waiting"
         return True
+
+    def _recover(self, files: list[LocalFile], listing: Listing) -> bool:
+        """Put back what a pass cut short while removing left under the removal's private
+        name (``removal.recover_aside``); return whether anything was."""
+        if not any(posixpath.basename(f.relpath).startswith(ASIDE_PREFIX) for f in files):
+            return False
+        server = {relpath: (e.size, e.mtime) for relpath, e in listing.files.items()}
+        back = recover_aside(files, server)
+        if self.unit.variant == "files":  # the day's files are named one by one
+            gone = {aside_name(relpath) for relpath in back}
+            self.unit.names = sorted({*(n for n in self.unit.names if n not in gone), *back})
+        for relpath in back:
+            self.log.info(
+                f"put {relpath!r} back under its name: a pass ended while it was being "
+                "removed; it is removed once it is proven again"
+            )
+        return bool(back)
 
     def _screen(self) -> list[LocalFile]:
         files = self.unit.list_files()
@@ -295,19 +319,6 @@ class DayUpload:
         ]
         return wanted
 
-    def _leftovers(self, files: list[LocalFile], listing: Listing) -> list[str]:
-        """Return what an interrupted run left on the server: its temporary files and a
-        marker of this day."""
-        ours = {f.relpath for f in files}
-        partials = self.plan.partials(self.unit, listing)
-        if self.unit.variant == "files":
-            names = [*self.unit.names, manifest_name(self.unit)]
-            partials = {partial_path(name) for name in names} & partials
-        found = sorted(relpath for relpath in partials if relpath not in ours)
-        if MARKER_NAME in listing.files:
-            found.append(MARKER_NAME)
-        return found
-
     def _manifest_missing(self, listing: Listing) -> bool:
         return self.plan.manifest and manifest_name(self.unit) not in listing.files
 
@@ -341,6 +352,7 @@ class DayUpload:
             self.remote,
             self.plan.pacer,
             self.plan.poll,
+            partials=self.plan.make_partials(),
             stream=traits.shell,
             # every large file is proven before its rename: by the server's hasher, or,
             # where there is none or it fails, read back (resumed files included, whose
@@ -427,15 +439,6 @@ class DayUpload:
             self.remote_root, [f.relpath for f in files], sum(f.size for f in files)
         )
 
-    def _remove_leftovers(self, leftovers: list[str], listing: Listing) -> None:
-        """Remove the temporary files an interrupted run left (the shared listing forgets
-        them too). Its marker stays: it is released last, with this pass's own."""
-        for relpath in leftovers:
-            if relpath == MARKER_NAME:
-                continue
-            self.remote.remove(posixpath.join(self.remote_root, relpath))
-            listing.files.pop(relpath, None)
-
     def _write_manifest(
         self, files: list[LocalFile], compared: Comparison, listing: Listing, changed: bool
     ) -> None:
@@ -451,7 +454,8 @@ class DayUpload:
         if len(compared.proven) < len(files):
             return
         sums = {f.relpath: compared.proven[f.relpath] for f in files}
-        write_manifest(self.remote, posixpath.join(self.remote_root, name), sums)
+        path = posixpath.join(self.remote_root, name)
+        write_manifest(self.remote, path, sums, self.plan.make_partials())
 
     # -- markers, removal, report ---------------------------------------------------
 

@@ -36,7 +36,10 @@ def manifest_text(sums: dict[str, str]) -> bytes:
     return b"".join(manifest_line(relpath, sums[relpath]) for relpath in sorted(sums))
 
 
-def write_manifest(remote: Remote, path: str, sums: dict[str, str]) -> None:
-    """Write the manifest atomically: under its temporary name, then renamed into place."""
-    remote.write_bytes(partial_path(path), manifest_text(sums))
-    remote.rename_over(partial_path(path), path)
+def write_manifest(remote: Remote, path: str, sums: dict[str, str], partials: str) -> None:
+    """Write the manifest atomically: under its temporary name in the destination's
+    folder of temporary files ``partials`` (``transfer.partial_folder``), then renamed
+    into place."""
+    temporary = partial_path(path, partials)
+    remote.write_bytes(temporary, manifest_text(sums))
+    remote.rename_over(temporary, path)

@@ -1,8 +1,12 @@
 """Putting files on the server safely, small and large alike.
 
-Every file is written under a temporary name in its final folder
-(``.<name>.csu-partial``), and renamed over its final name only once the server holds
-all of it, so a final name never holds a partial file. This module owns the loop that
+Every file is written under a temporary name in the agent's own folder on the server,
+``<destination>/.csu/partial/<hash of the final path>.csu-partial``, and renamed over its
+final name only once the server holds all of it, so a final name never holds a partial
+file. The temporary names live where no instrument's file can be (a destination holds
+dated days, and ``.csu`` is not one), so the agent's names never collide with the
+instrument's: a file of the instrument's named like a temporary file is data like any
+other, uploaded, verified and never taken for a leftover. This module owns the loop that
 moves the bytes: read, hash, pace (the bandwidth limit covers every byte), poll for an
 abort, write.
 
@@ -38,9 +42,9 @@ from .pacing import AbortPoller, Pacer
 from .progress import Progress
 from .verify import read_back
 
+PARTIAL_FOLDER = ".csu/partial"  # below the destination: the agent's own namespace
 PARTIAL_SUFFIX = ".csu-partial"
-PARTIAL_EXTRA_BYTES = len(".") + len(PARTIAL_SUFFIX)
-NAME_MAX_BYTES = 255  # what ext4, xfs, btrfs and most others allow for one name
+PARTIAL_HASH_CHARS = 32  # of the SHA-256 of the final path: 128 bits, short names
 RESUME_CHECK_BYTES = 256 * 1024
 SMALL_FILE_BYTES = 256 * 1024
 BATCH_FILES = 4096
@@ -56,20 +60,17 @@ class Digest(Protocol):
     def hexdigest(self) -> str: ...
 
 
-def partial_path(final_path: str) -> str:
-    """Given a remote file's final path, return the path it is written under first:
-    ``.<name>.csu-partial``, or, where that would exceed the 255 bytes a name may have,
-    ``.<hash of the name>.csu-partial``."""
-    folder, name = posixpath.split(final_path)
-    if len(name.encode("utf-8", "surrogateescape")) + PARTIAL_EXTRA_BYTES > NAME_MAX_BYTES:
-        name = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    return posixpath.join(folder, f".{name}{PARTIAL_SUFFIX}")
+def partial_folder(dst_path: str) -> str:
+    """Given a destination, return the folder of its temporary files (``.csu/partial``)."""
+    return posixpath.join(dst_path.rstrip("/") or "/", PARTIAL_FOLDER)
 
 
-def is_partial_name(relpath: str) -> bool:
-    """Return whether a remote relative path is one of our temporary files."""
-    name = posixpath.basename(relpath)
-    return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
+def partial_path(final_path: str, folder: str) -> str:
+    """Given a remote file's final path and the temporary folder of its destination,
+    return the path it is written under first: ``<folder>/<hash>.csu-partial``, the hash
+    taken of the final path (the same in every run: a partial file is resumed)."""
+    digest = hashlib.sha256(final_path.encode("utf-8", "surrogateescape")).hexdigest()
+    return posixpath.join(folder, digest[:PARTIAL_HASH_CHARS] + PARTIAL_SUFFIX)
 
 
 def batches(files: list[LocalFile]) -> list[list[LocalFile]]:
@@ -102,6 +103,7 @@ class Uploaded:
 class Uploader:
     """Puts files on one server: temporary names, resume, pacing, abort, rename.
 
+    ``partials``: the folder of the temporary files (``partial_folder``), which exists.
     ``stream``: send large files as a raw stream over exec (the server has a shell).
     ``server_checksum``: hash a large file on the server before its rename, or None.
     Where that fails (or there is none), the proof before the rename is the file read
@@ -116,6 +118,7 @@ class Uploader:
         pacer: Pacer,
         poll: AbortPoller,
         *,
+        partials: str,
         stream: bool,
         server_checksum: ServerChecksum | None,
         durable: bool,
@@ -126,6 +129,7 @@ class Uploader:
         parallel_large: bool = False,
     ) -> None:
         self.remote, self.pacer, self.poll = remote, pacer, poll
+        self.partials = partials
         self.stream, self.server_checksum = stream, server_checksum
         self.durable, self.on_bytes = durable, on_bytes
         # final path -> (its server copy, where that is kept) before it is replaced
@@ -252,6 +256,10 @@ class Uploader:
         with self.pace_lock:
             self.pacer(count, self.poll)
 
+    def partial(self, final: str) -> str:
+        """Return the temporary path ``final`` is written under."""
+        return partial_path(final, self.partials)
+
     # -- small files ---------------------------------------------------------------
 
     def put_small(
@@ -266,7 +274,7 @@ class Uploader:
         file: the files written so far are renamed into place, then it is raised.
         """
         batch = (remote or self.remote).open_batch()
-        failures: list[CircadianError | None] = batch.open([partial_path(f) for _l, f in files])
+        failures: list[CircadianError | None] = batch.open([self.partial(f) for _l, f in files])
         sums: dict[str, str] = {}
         unreadable: set[int] = set()
         stop: str | None = None
@@ -309,7 +317,7 @@ class Uploader:
                     self.kept_aside += 1
                     self.kept_paths.append(self.aside[files[index][1]][1])
         good = [i for i, failure in enumerate(failures) if failure is None]
-        renamed = batch.rename([(partial_path(files[i][1]), files[i][1]) for i in good])
+        renamed = batch.rename([(self.partial(files[i][1]), files[i][1]) for i in good])
         for index, failure in zip(good, renamed, strict=True):
             failures[index] = failure
         for index, (local, _final) in enumerate(files):
@@ -335,7 +343,7 @@ class Uploader:
     ) -> Uploaded:
         """Upload one file to ``final`` atomically, resuming a partial file of it."""
         remote = remote or self.remote
-        partial = partial_path(final)
+        partial = self.partial(final)
         offset = self.resume_offset(local, partial, remote)
         digest = hashlib.sha256()
         if offset:

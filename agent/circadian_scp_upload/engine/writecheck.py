@@ -17,7 +17,7 @@ import secrets
 from ..errors import CircadianError, RemotePathError
 from ..remote.api import Remote
 from ..remote.paths import normalize_remote
-from .transfer import partial_path
+from .transfer import partial_folder, partial_path
 from .verify import RemoteHasher, read_back
 
 PROBE_BYTES = 256 * 1024 + 1  # over the small-file limit: sent as a large file is
@@ -28,13 +28,16 @@ def prove_destination(remote: Remote, dst: str) -> list[str]:
     return a line per step. Raises the package's errors (the server refused a step)."""
     folder = normalize_remote(dst)
     final = posixpath.join(folder, f".csu-check-{secrets.token_hex(4)}")
-    temporary = partial_path(final)
+    partials = partial_folder(folder)
+    temporary = partial_path(final, partials)
     data = os.urandom(PROBE_BYTES)
     traits = remote.traits()
     said = []
     made = _missing_folders(remote, folder)
     remote.make_folders([folder])
     said.append(f"{folder}: made now" if made else f"{folder}: the folder exists")
+    scratch = _missing_folders(remote, partials)  # the uploads' temporary folder
+    remote.make_folders([partials])
     try:
         with remote.open_file(temporary, 0, stream=traits.shell) as sink:
             sink.write(data)
@@ -65,7 +68,7 @@ def prove_destination(remote: Remote, dst: str) -> list[str]:
                 raise RemotePathError(f"`sync` of {folder!r} failed on {remote.where}")
             said.append("synced the file and its folder")
     finally:
-        left = _clean_up(remote, [temporary, final], made)
+        left = _clean_up(remote, [temporary, final], scratch + made)  # deepest first
     if left:
         raise RemotePathError(
             f"the probe could not be removed from {remote.where}: {', '.join(left)} is "

@@ -24,6 +24,7 @@ from .markers import MARKER_NAME
 from .patterns import DatedPattern
 
 HASH_CHUNK_BYTES = 1024 * 1024
+ASIDE_PREFIX = ".csu-removing."  # removal.py's private name for a file on its way out
 Variant = Literal["directories", "files"]
 
 
@@ -157,6 +158,9 @@ def find_days(
                 on_misfit(entry.name)
             continue
         parsed = pattern.parse(entry.name)
+        if parsed.date is None and not is_dir and entry.name.startswith(ASIDE_PREFIX):
+            # a dated file a crash left under the removal's private name: its day's
+            parsed = pattern.parse(entry.name[len(ASIDE_PREFIX) :])
         if parsed.ambiguous:
             on_ambiguous(entry.name, parsed.ambiguous)
             continue
