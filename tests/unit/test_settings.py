@@ -115,6 +115,7 @@ def test_several_jobs_as_json() -> None:
         ' {"name": "b", "src": "/data/b", "dst": "/srv/b"}]'
     )
     env = {k: v for k, v in BASE.items() if k != "CSU_DST"} | {"CSU_JOBS": jobs}
+    env["CSU_TIMEZONE"] = "Europe/Berlin"  # removal needs a zone that was said
     first, second = load_settings(env).job_list()
     assert (first.variant, first.remove_after_upload, first.label) == ("files", True, "/data/a")
     assert (second.variant, second.label) == ("directories", "b")
@@ -252,3 +253,19 @@ def test_a_window_that_stays_shut_is_refused_at_start_unless_allowed() -> None:
     assert load_settings(shut | {"CSU_WINDOW_MAY_STAY_CLOSED": "true"}, connection=False)
     with pytest.raises(ConfigError, match="CSU_LATITUDE and CSU_LONGITUDE"):
         load_settings(BASE | {"CSU_UPLOAD_WINDOW": "night"}, connection=False)
+
+
+def test_removal_needs_a_time_zone_that_was_said() -> None:
+    """Without one, days end at midnight UTC: a station at UTC-8 would lose the folder it
+    still writes. Removal on and no zone is refused at start (exit 2); UTC said counts,
+    in CSU_TIMEZONE or TZ; without removal the agent only warns (at start of a pass)."""
+    removing = BASE | {"CSU_REMOVE_AFTER_UPLOAD": "true"}
+    no_zone = Path("/nonexistent/localtime")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("circadian_scp_upload.source.readiness.LOCALTIME", no_zone)
+        with pytest.raises(ConfigError, match="CSU_TIMEZONE: local files are removed after"):
+            load_settings(removing, connection=False)
+        assert load_settings(removing | {"CSU_TIMEZONE": "UTC"}, connection=False)
+        assert load_settings(removing | {"TZ": "UTC"}, connection=False)
+        assert load_settings(removing | {"CSU_TIMEZONE": "America/Los_Angeles"}, connection=False)
+        assert load_settings(BASE, connection=False).zone.defaulted

@@ -105,6 +105,7 @@ def load_settings(
         try:
             settings.resolve(zone=station_zone(settings.timezone, env))
             problems.extend(_window_problems(settings))
+            problems.extend([] if enrolling else _zone_problems(settings))
         except ConfigError as error:
             problems.append(str(error))
     if settings is not None and not problems and connection:
@@ -221,6 +222,23 @@ def _cross_checks(
     if settings is not None and settings.key_file is not None and settings.private_key is not None:
         problems.append("CSU_KEY_FILE: give either CSU_KEY_FILE or CSU_PRIVATE_KEY, not both")
     return problems
+
+
+def _zone_problems(settings: AgentSettings) -> list[str]:
+    """Removal needs a time zone that was said: without one, days end at midnight UTC,
+    and a station west of Greenwich would lose the folder it is still writing (UTC said
+    in CSU_TIMEZONE or TZ counts; an image's own /etc/localtime does not)."""
+    if not settings.zone.defaulted:
+        return []
+    removing = [job.label for job in settings.job_list() if job.remove_after_upload]
+    if not removing:
+        return []
+    return [
+        f"CSU_TIMEZONE: local files are removed after upload ({', '.join(removing)}) but no "
+        "time zone is given, so days would end at midnight UTC, maybe hours before they end "
+        "at the station: set CSU_TIMEZONE to the station's zone (such as Europe/Berlin, or "
+        "UTC if the instrument writes by UTC), or mount the host's /etc/localtime"
+    ]
 
 
 def _window_problems(settings: AgentSettings) -> list[str]:

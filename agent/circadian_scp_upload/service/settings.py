@@ -209,7 +209,8 @@ class AgentSettings(BaseSettings, JobFields):
     timezone: str = Field(
         "local",
         description="station time zone, an IANA name (`local`: `TZ`, else a mounted "
-        "`/etc/localtime`, else UTC with a warning)",
+        "`/etc/localtime`, else UTC with a warning; with removal on, a zone must be "
+        "given: UTC said counts, an image's own UTC does not)",
     )
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = Field(
         "INFO", description="least important level logged"

@@ -65,7 +65,7 @@ def named_zone(name: str, source: str) -> ZoneInfo:
 def station_zone(
     setting: str | datetime.tzinfo | None,
     environ: Mapping[str, str] | None = None,
-    localtime: Path = LOCALTIME,
+    localtime: Path | None = None,
 ) -> StationZone:
     """Given the setting (a tzinfo, an IANA name, or None/"local"), return the zone.
 
@@ -81,7 +81,7 @@ def station_zone(
     tz = env.get("TZ", "").strip().lstrip(":")
     if tz:
         return StationZone(named_zone(tz, "TZ"), tz, "TZ")
-    found = _localtime_zone(localtime)
+    found = _localtime_zone(LOCALTIME if localtime is None else localtime)
     if found is not None:
         return found
     return StationZone(UTC, "UTC", "nothing: no CSU_TIMEZONE, TZ or /etc/localtime", True)
