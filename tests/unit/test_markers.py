@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,32 @@ def test_markers_say_who_uploads_which_day_and_go_away(tmp_path: Path) -> None:
     remove_local_marker(tmp_path)
     remove_local_marker(tmp_path)  # a second removal is fine
     assert not path.exists()
+
+
+def test_a_marker_that_is_a_link_is_replaced_never_written_through(tmp_path: Path) -> None:
+    """Whoever can write the data folder plants ``.do-not-touch`` as a link to a file of
+    the agent's (its key): the link is replaced by a marker, the key stays as it was."""
+    key = tmp_path / "state" / "station_key"
+    key.parent.mkdir()
+    key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    day_folder = tmp_path / "20240917"
+    day_folder.mkdir()
+    (day_folder / ".do-not-touch").symlink_to(key)
+    path = set_local_marker(day_folder, datetime.date(2024, 9, 17))
+    assert key.read_text() == "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    assert not path.is_symlink()
+    assert "is uploading 2024-09-17" in path.read_text()
+    assert sorted(p.name for p in day_folder.iterdir()) == [".do-not-touch"]
+    remove_local_marker(day_folder)
+    assert key.exists()
+    dangling = day_folder / ".do-not-touch"
+    dangling.symlink_to(tmp_path / "absent" / "file")  # a link into nowhere: nothing made there
+    set_local_marker(day_folder, datetime.date(2024, 9, 17))
+    assert not (tmp_path / "absent").exists()
+
+
+def test_a_fifo_where_the_marker_goes_does_not_hang_the_agent(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / ".do-not-touch")
+    path = set_local_marker(tmp_path, datetime.date(2024, 9, 17))
+    assert path.is_file()
+    assert "is uploading" in path.read_text()
