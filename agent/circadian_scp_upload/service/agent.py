@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from loguru import logger
 from tenacity import Retrying
@@ -481,18 +482,15 @@ class Agent:
             return None
         try:
             info = path.stat()
-        except FileNotFoundError:
-            if not self._pause_forgotten:  # once, not between every two files
-                self._forget_pause()  # the next file is a new pause, whatever its inode
-                self._pause_forgotten = True
-            return None
         except OSError as error:
-            logger.warning("cannot look at the pause file {}: {}", path, error.strerror)
-            return None
+            key, reason = self._pause_unseen(path, error)
+            if key is None:
+                return None
+        else:
+            key, reason = f"{info.st_dev}:{info.st_ino}", f"paused: {path} exists"
         self._pause_forgotten = False
         now = time.time()
         seen = self._pause_seen()
-        key = f"{info.st_dev}:{info.st_ino}"
         since = seen.get("since")
         if seen.get("file") != key or not isinstance(since, (int, float)) or since > now:
             # a new pause (or this clock went back past its start): timed from now
@@ -501,18 +499,49 @@ class Agent:
             since = now
         age = now - since
         if age <= self.settings.pause_max_seconds:
-            return f"paused: {path} exists"
+            return reason
         if not seen.get("warned"):
+            lasted = (
+                f"the pause file {path} has been there"
+                if key[0].isdigit()
+                else f"{reason.removeprefix('paused: ')}; that has been so"
+            )
             logger.warning(
-                "the pause file {} has been there for {:.0f} s, more than "
-                "CSU_PAUSE_MAX_SECONDS={:g}: it is taken as stale, and uploads go on "
-                "(remove it when the instrument is done)",
-                path,
+                "{} for {:.0f} s, more than CSU_PAUSE_MAX_SECONDS={:g}: it is taken as "
+                "stale, and uploads go on (remove it when the instrument is done)",
+                lasted,
                 age,
                 self.settings.pause_max_seconds,
             )
             self._keep_pause_seen({**seen, "warned": True})
         return None
+
+    def _pause_unseen(self, path: Path, error: OSError) -> tuple[str | None, str]:
+        """Given why the pause file could not be looked at, return the pause it means
+        (a key for its timing, and the reason), or (None, "") where there is none: the
+        file is gone from a folder that is there. The rest fails towards pausing: a folder
+        that is gone (a volume not mounted) or that cannot be looked into might hold the
+        file, and uploading while the instrument measures is the harm a pause prevents."""
+        if isinstance(error, FileNotFoundError):
+            try:
+                folder_there = path.parent.is_dir()
+            except OSError:
+                folder_there = False
+            if folder_there:
+                if not self._pause_forgotten:  # once, not between every two files
+                    self._forget_pause()  # the next file is a new pause, whatever its inode
+                    self._pause_forgotten = True
+                return None, ""
+            return "folder-gone", (
+                f"paused: the pause file's folder {path.parent} is not there (a volume not "
+                "mounted?), so whether the instrument asks for a pause cannot be seen; "
+                "mount it, or unset CSU_PAUSE_FILE"
+            )
+        return f"unreadable:{error.errno}", (
+            f"paused: the pause file {path} cannot be looked at ({error.strerror}), so "
+            "whether the instrument asks for a pause cannot be seen; let the agent's user "
+            "read its folder, or unset CSU_PAUSE_FILE"
+        )
 
     def _pause_seen(self) -> dict[str, object]:
         try:
