@@ -116,3 +116,26 @@ def test_a_name_holding_the_output_mark_is_read_back_not_hashed_by_command() -> 
         n: hashlib.sha256(n.encode("utf-8", "surrogateescape") * 3).hexdigest() for n in names
     }
     assert remote.stdins == [b"./a.txt\0"]  # the command never saw the marked name
+
+
+def test_a_broken_day_hasher_falls_back_to_reading_back_and_is_not_asked_again() -> None:
+    """No ``xargs`` (or a broken ``openssl``) on the server: the day's command answers
+    for none of the files that are there. They are read back and proven, as a single
+    file is when its hasher fails, and the command is not tried again."""
+    names = ["a.txt", "sub/b.dat"]
+    remote = day_with(names)
+    answering(remote, lambda _c: CommandResult(127, b"", b"sh: 1: xargs: not found\n"))
+    hasher = RemoteHasher(remote)
+    expected = {n: hashlib.sha256(n.encode() * 3).hexdigest() for n in names}
+    assert hasher.checksums("/d", [*names, "missing"], 100) == expected
+    assert hasher.batch_broken
+    runs = len([kind for kind, _c in remote.log if kind == "run"])
+    assert hasher.checksums("/d", names, 100) == expected
+    assert len([kind for kind, _c in remote.log if kind == "run"]) == runs  # not asked again
+
+
+def test_a_missing_file_alone_does_not_count_as_a_broken_hasher() -> None:
+    remote = day_with([])
+    hasher = RemoteHasher(remote)
+    assert hasher.checksums("/d", ["missing"], 1) == {}
+    assert not hasher.batch_broken

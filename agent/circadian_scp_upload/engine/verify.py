@@ -71,6 +71,8 @@ class RemoteHasher:
     def __init__(self, remote: Remote, poll: Callable[[], None] = lambda: None) -> None:
         self.remote, self.poll = remote, poll
         self.openssl_refused = False  # a forced-command wrapper that only knows sha256sum
+        self.batch_broken = False  # the day's hasher gave nothing, once: read back instead
+        self._failed = False  # the last hashing command exited with an error
 
     def file_checksum(self, path: str, size: int) -> str | None:
         """Return the SHA-256 of one remote file, hashed on the server, or None if it
@@ -96,14 +98,31 @@ class RemoteHasher:
         wanted = sorted(set(relpaths))
         if not wanted:
             return {}
-        if self.remote.traits().batch_hasher:
+        if self.remote.traits().batch_hasher and not self.batch_broken:
             # a name holding the output mark is read back: where a wrapper prints no
             # mark, a line in such a name could stand for another file's answer
             marked = [p for p in wanted if OUTPUT_MARK in p]
             plain = [p for p in wanted if OUTPUT_MARK not in p]
             found = self._shell(root, plain, total_bytes) if plain else {}
-            return found | self._readback(root, marked)
+            # names the hasher gave no checksum while it failed are read back, as a
+            # single file is when its hasher fails (a file that is missing costs a look)
+            unanswered = [p for p in plain if p not in found] if self._failed else []
+            back = self._readback(root, marked + unanswered)
+            if unanswered and not found and any(p in back for p in unanswered):
+                self._give_up_batches()
+            return found | back
         return self._readback(root, wanted)
+
+    def _give_up_batches(self) -> None:
+        """The day's hasher answered for none of the files that are there (no ``xargs``,
+        a broken ``openssl``): it is not asked again on this connection."""
+        self.batch_broken = True
+        logger.warning(
+            "{}: hashing on the server failed for every file of a day: files are read back "
+            "over SFTP to prove them from now on (twice the traffic); check `xargs`, "
+            "`sha256sum` and `openssl` there",
+            self.remote.where,
+        )
 
     def _shell(self, root: str, relpaths: list[str], total_bytes: int) -> dict[str, str]:
         """Hash the files by one command: OpenSSL's form where it can name them all,
@@ -137,6 +156,7 @@ class RemoteHasher:
         result = self.remote.run(command, stdin, timeout=timeout, poll=self.poll)
         found = parse(result.stdout)
         refused = False
+        self._failed = result.exit_status != 0
         if result.exit_status != 0:
             logger.debug(
                 "remote hashing in {} exited {}: {}",
