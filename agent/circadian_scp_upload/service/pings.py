@@ -10,6 +10,7 @@ the pass, and a dead monitor never makes a storm of retries.
 
 from __future__ import annotations
 
+import base64
 import collections
 import urllib.parse
 import urllib.request
@@ -57,11 +58,38 @@ def check_ping_url(url: str) -> None:
         )
 
 
+def split_credentials(url: str) -> tuple[str, str | None]:
+    """Given a URL, return it without its ``user:password@`` and the ``Authorization``
+    header that carries them instead (HTTP basic authentication, as curl sends them), or
+    None where it holds none. urllib would neither send them nor keep them out of an
+    error message."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 address
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port is not None else host
+    pair = (
+        f"{urllib.parse.unquote(parts.username or '')}:{urllib.parse.unquote(parts.password or '')}"
+    )
+    header = "Basic " + base64.b64encode(pair.encode()).decode("ascii")
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), header
+
+
+def where(url: str) -> str:
+    """Return what a log line may say of a ping URL: its host and port only (the path
+    may hold the check's token, the user part a password)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "?"
+    return f"{host}:{parts.port}" if parts.port is not None else host
+
+
 class Pinger:
     """Sends the pings of one monitor URL."""
 
     def __init__(self, url: str, timeout: float = PING_TIMEOUT_SECONDS) -> None:
-        self.url = url
+        self.url, self.authorization = split_credentials(url)
         self.timeout = timeout
         self.templated = "{status}" in url
 
@@ -96,11 +124,13 @@ class Pinger:
             self._send(self._with("/log"), log.encode())
 
     def _send(self, url: str, body: bytes | None) -> None:
-        shown = urllib.parse.urlsplit(url).netloc  # the path may hold the check's token
+        shown = where(url)
         request = urllib.request.Request(  # noqa: S310 - the operator's own monitor URL
             url, data=body, method="POST" if body is not None else "GET"
         )
         request.add_header("User-Agent", "circadian-scp-upload")
+        if self.authorization is not None:
+            request.add_header("Authorization", self.authorization)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 response.read(1024)
