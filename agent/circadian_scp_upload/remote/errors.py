@@ -111,9 +111,12 @@ class Translator:
             "or a file may stand where a folder belongs; check the server"
         )
 
-    def connect_error(self, error: BaseException, offers: Offers | None = None) -> BaseException:
+    def connect_error(
+        self, error: BaseException, offers: Offers | None = None, phase: str = ""
+    ) -> BaseException:
         """Return the error for a failed connection or login; ``offers`` tells which
-        ciphers each side offered, for a server with none in common."""
+        ciphers each side offered, for a server with none in common; ``phase`` (a key of
+        ``CONNECT_PHASES``, ``connect_phase``) how far the connection had come."""
         if isinstance(error, CircadianError | KeyboardInterrupt | SystemExit):
             return error
         if isinstance(error, paramiko.BadHostKeyException):
@@ -145,6 +148,11 @@ class Translator:
             )
         if isinstance(error, paramiko.ssh_exception.IncompatiblePeer):
             return self.incompatible(error, offers)
+        if phase in CONNECT_PHASES:
+            when, check = CONNECT_PHASES[phase]
+            return TransientError(
+                f"the connection to {self.where} failed {when} ({_describe(error)}): {check}"
+            )
         return TransientError(f"the connection to {self.where} failed ({_describe(error)})")
 
     def incompatible(self, error: BaseException, offers: Offers | None) -> PermanentError:
@@ -163,6 +171,47 @@ class Translator:
             "server's key exchange, host key or MAC algorithms are too old or too new for "
             "paramiko; ask its admin for ed25519 host keys and current algorithms"
         )
+
+
+# How far a connection had come when it failed: what to say, and what to check.
+CONNECT_PHASES = {
+    "banner": (
+        "while waiting for the server's SSH banner",
+        "the server took the TCP connection but did not say it is an SSH server within the "
+        "connect timeout: check that the port is the SSH server's, and whether the server "
+        "is overloaded (its MaxStartups) or a firewall or proxy holds the connection",
+    ),
+    "key exchange": (
+        "during the key exchange",
+        "the server sent its banner, then stopped answering: it may be overloaded, or a link "
+        "or a middlebox on the way drops larger packets (check the MTU of the path, a VPN)",
+    ),
+    "login": (
+        "during the login",
+        "the key exchange succeeded, then the server stopped answering before the login "
+        "finished: check the server's log (slow PAM modules, DNS lookups of the client: "
+        "UseDNS)",
+    ),
+    "sftp": (
+        "while opening SFTP",
+        "the login succeeded, but the SFTP channel did not open: check the server's "
+        "`Subsystem sftp` line and its log",
+    ),
+}
+
+
+def connect_phase(transport: paramiko.Transport | None) -> str:
+    """Given the transport of a connection attempt (None: it never got one), return how
+    far it came, as a key of ``CONNECT_PHASES`` ("" before any SSH byte was asked for)."""
+    if transport is None:
+        return ""
+    if not transport.remote_version:
+        return "banner"
+    if transport.session_id is None:
+        return "key exchange"
+    if not transport.is_authenticated():
+        return "login"
+    return "sftp"
 
 
 class Offers(Protocol):

@@ -19,7 +19,7 @@ from loguru import logger
 
 from ..errors import HostKeyError, TransientError
 from . import hostkeys
-from .errors import Translator
+from .errors import Translator, connect_phase
 from .wire import OfferTransport, Wire, open_wire, to_wire
 
 DEFAULT_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
@@ -132,7 +132,8 @@ class Session:
             client.close()
             sock.close()
             offers = self.transports[-1] if self.transports else None
-            raise self.translate.connect_error(error, offers) from None
+            phase = connect_phase(offers)
+            raise self.translate.connect_error(error, offers, phase) from None
         self.client, self.wire = client, wire
         logger.debug("connected to {}@{}", self.login.username, self.where)
 
