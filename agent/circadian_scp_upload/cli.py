@@ -158,7 +158,9 @@ def _fleet(found: Found, args: argparse.Namespace) -> int:
 
 def _enroll(settings: AgentSettings, args: argparse.Namespace) -> int:
     """Make or show the station's key, the admin's line, and the host key step."""
-    options = EnrollOptions(args.key_for, args.upload_root, args.trust, args.fingerprint)
+    options = EnrollOptions(
+        args.key_for, args.upload_root, args.trust, args.fingerprint, args.replace_host_key
+    )
     try:
         return exit_code(enroll(settings, options))
     except Exception as error:  # noqa: BLE001 - the outcome table decides the exit code
@@ -343,6 +345,12 @@ def _parser() -> argparse.ArgumentParser:
         "--fingerprint",
         metavar="SHA256:...",
         help="record the server's host key if its fingerprint is this one",
+    )
+    enroll_command.add_argument(
+        "--replace-host-key",
+        action="store_true",
+        help="with --fingerprint: the server's key changed on purpose (reinstalled, "
+        "station moved): trust only the new key, dropping every other one for the host",
     )
     commands.add_parser("healthcheck", help="for Docker's HEALTHCHECK: exit 0 when healthy")
     fleet = commands.add_parser(

@@ -5,12 +5,15 @@
 #
 # Installs csu-only to /usr/local/bin (0755), add-station to /usr/local/sbin (0755) and
 # csu-upload.conf to /etc/ssh/sshd_config.d (0644); creates /etc/ssh/authorized_keys
-# (root:root 0755) and the group csu-upload; checks sshd's configuration (sshd -t; a
-# conf that breaks it is taken back) and reloads sshd if it runs. Safe to run again.
+# (root:root 0755) and the group csu-upload; installs bubblewrap (apt-get) where it is
+# missing and checks that it can make csu-only's jail for an ordinary account; checks
+# sshd's configuration (sshd -t; a conf that breaks it is taken back) and reloads sshd
+# if it runs. Safe to run again.
 #
 # Environment (for tests, or other layouts): BIN_DIR, SBIN_DIR, SSHD_CONFIG_DIR (the
 # three targets above), SSHD_CONFIG (the configuration sshd -t checks, default
-# /etc/ssh/sshd_config), SSHD_PID_FILE (default /run/sshd.pid), RELOAD=no (never reload).
+# /etc/ssh/sshd_config), SSHD_PID_FILE (default /run/sshd.pid), RELOAD=no (never reload),
+# INSTALL_PACKAGES=no (never run apt-get: install bubblewrap and python3 yourself).
 set -euo pipefail
 
 PROG=install.sh
@@ -21,6 +24,8 @@ SSHD_CONFIG_DIR=${SSHD_CONFIG_DIR:-/etc/ssh/sshd_config.d}
 SSHD_CONFIG=${SSHD_CONFIG:-/etc/ssh/sshd_config}
 SSHD_PID_FILE=${SSHD_PID_FILE:-/run/sshd.pid}
 RELOAD=${RELOAD:-yes}
+INSTALL_PACKAGES=${INSTALL_PACKAGES:-yes}
+BWRAP=/usr/bin/bwrap # as in csu-only
 KEYS_DIR=/etc/ssh/authorized_keys # as in csu-upload.conf
 GROUP=csu-upload                  # as in csu-upload.conf
 SSHD=$(command -v sshd || echo /usr/sbin/sshd)
@@ -79,7 +84,26 @@ else
     say "created group $GROUP"
 fi
 
-[[ -x /usr/bin/python3 ]] || warn "no /usr/bin/python3: csu-only (add-station --csu-only) needs it"
+missing=()
+[[ -x /usr/bin/python3 ]] || missing+=(python3)
+[[ -x $BWRAP ]] || missing+=(bubblewrap)
+if ((${#missing[@]})); then
+    if [[ $INSTALL_PACKAGES != no ]] && command -v apt-get >/dev/null; then
+        say "installing ${missing[*]} (apt-get; INSTALL_PACKAGES=no to skip)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null ||
+            warn "apt-get could not install ${missing[*]}"
+    fi
+fi
+[[ -x /usr/bin/python3 ]] || warn "no /usr/bin/python3: csu-only, every station's forced command, needs it (add-station --no-jail alone does without)"
+# The jail as csu-only makes it, for an ordinary account (nobody): can this machine?
+if [[ ! -x $BWRAP ]]; then
+    warn "no $BWRAP (bubblewrap): csu-only refuses SFTP until it is installed (apt-get install bubblewrap), or add stations with --no-jail"
+elif jailed=$(setpriv --reuid=nobody --regid=nogroup --clear-groups -- "$BWRAP" --unshare-all \
+    --die-with-parent --new-session --ro-bind / / --dev /dev /bin/true 2>&1); then
+    say "bubblewrap makes csu-only's jail here: stations see their own folder only"
+else
+    warn "bubblewrap cannot make a jail here (${jailed:-no message}): csu-only then refuses SFTP. Allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1; in a container: --security-opt seccomp=unconfined), or add stations with --no-jail"
+fi
 if ! grep -qiE "^[[:space:]]*include[[:space:]]+${SSHD_CONFIG_DIR}/" "$SSHD_CONFIG" 2>/dev/null; then
     warn "$SSHD_CONFIG does not include $SSHD_CONFIG_DIR: add 'Include $SSHD_CONFIG_DIR/*.conf' at its top"
 fi

@@ -133,8 +133,11 @@ def station(system_state: None, tmp_path: Path) -> Iterator[Station]:
 def add_station(
     station: Station, *options: str, key: str | None = None, server: SSHServer | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run the kit's add-station for ``station`` (its .pub file unless ``key``)."""
+    """Run the kit's add-station for ``station`` (its .pub file unless ``key``), with
+    the repository's csu-only as the forced command and login shell unless told."""
     env = dict(os.environ)
+    if not any(option.startswith("--command") for option in options):
+        options = (*options, "--command", str(CSU_ONLY))
     if server is not None:  # add-station checks the account against this sshd's config
         env["SSHD_CONFIG"] = str(server.workdir / "sshd_config")
     return subprocess.run(
@@ -231,10 +234,9 @@ def test_default_mode_uploads_over_sftp_only_and_gives_no_shell(
     assert f"CSU_USER={station.user}\n" in added.stdout
     assert f"CSU_DST={station.folder}\n" in added.stdout
     assert "warning" not in added.stderr, added.stderr  # sshd reads the root-owned keys
-    assert pwd.getpwnam(station.user).pw_shell == "/usr/sbin/nologin"
-    assert station.keys_file.read_text() == (
-        f'restrict,command="internal-sftp" {station.public_key}\n'
-    )
+    assert pwd.getpwnam(station.user).pw_shell == str(CSU_ONLY)  # no shell reads its files
+    command = f"{CSU_ONLY} --sftp-only {station.folder}"
+    assert station.keys_file.read_text() == (f'restrict,command="{command}" {station.public_key}\n')
 
     src = tmp_path / "src"
     before = station_data(src)
@@ -270,10 +272,10 @@ def test_default_mode_uploads_over_sftp_only_and_gives_no_shell(
 def test_csu_only_mode_hashes_on_the_server_and_writes_only_below_the_root(
     kit_server: SSHServer, station: Station, tmp_path: Path
 ) -> None:
-    added = add_station(station, "--csu-only", "--command", str(CSU_ONLY), server=kit_server)
+    added = add_station(station, "--csu-only", server=kit_server)
     assert added.returncode == 0, added.stderr
     assert "warning" not in added.stderr, added.stderr
-    assert pwd.getpwnam(station.user).pw_shell == "/bin/sh"
+    assert pwd.getpwnam(station.user).pw_shell == str(CSU_ONLY)
     command = f"{CSU_ONLY} {station.folder}"
     assert station.keys_file.read_text() == (f'restrict,command="{command}" {station.public_key}\n')
 
@@ -337,7 +339,9 @@ def test_add_station_is_idempotent_and_refuses_garbage(station: Station) -> None
     assert "already in" in added.stdout
     assert pwd.getpwnam(station.user).pw_gecos == STATION_GECOS
     lines = station.keys_file.read_text().splitlines()
-    assert lines == [f'restrict,command="internal-sftp" {station.public_key}']
+    assert lines == [
+        f'restrict,command="{CSU_ONLY} --sftp-only {station.folder}" {station.public_key}'
+    ]
 
     keys = station.keys_file.stat()
     assert (keys.st_uid, keys.st_gid, stat.S_IMODE(keys.st_mode)) == (0, 0, 0o644)
@@ -356,10 +360,24 @@ def test_add_station_is_idempotent_and_refuses_garbage(station: Station) -> None
     pasted = f'restrict,command="internal-sftp -l INFO",no-pty {station.public_key}'
     added = add_station(station, "--csu-only", key=pasted)
     assert added.returncode == 0, added.stderr
-    command = f"/usr/local/bin/csu-only {station.folder}"
+    command = f"{CSU_ONLY} {station.folder}"
     assert station.keys_file.read_text().splitlines() == [
         f'restrict,command="{command}" {station.public_key}'
     ]
+    # --no-jail, said on purpose: OpenSSH's own SFTP server and no login shell at all, or
+    # csu-only told so
+    added = add_station(station, "--no-jail")
+    assert added.returncode == 0, added.stderr
+    assert "not jailed (--no-jail)" in added.stdout
+    assert (
+        station.keys_file.read_text() == f'restrict,command="internal-sftp" {station.public_key}\n'
+    )
+    assert pwd.getpwnam(station.user).pw_shell == "/usr/sbin/nologin"
+    added = add_station(station, "--no-jail", "--csu-only")
+    assert added.returncode == 0, added.stderr
+    command = f"{CSU_ONLY} --no-jail {station.folder}"
+    assert station.keys_file.read_text() == f'restrict,command="{command}" {station.public_key}\n'
+    assert pwd.getpwnam(station.user).pw_shell == str(CSU_ONLY)
 
 
 @pytest.mark.parametrize(
@@ -543,11 +561,12 @@ def test_add_station_adopts_an_ordinary_account_only_when_told(
         assert "already in" in adopted.stdout
         assert "warning" not in adopted.stderr, adopted.stderr  # sshd reads its root-owned keys
     after = pwd.getpwnam(station.user)
-    assert (after.pw_uid, after.pw_gecos, after.pw_shell) == (uid, "Someone Else", "/bin/bash")
+    # its bash is gone: sshd would run the forced command through it, and bash reads the
+    # ~/.bashrc the station can write over SFTP
+    assert (after.pw_uid, after.pw_gecos, after.pw_shell) == (uid, "Someone Else", str(CSU_ONLY))
     assert station.user in grp.getgrnam(GROUP).gr_mem
-    assert station.keys_file.read_text() == (
-        f'restrict,command="internal-sftp" {station.public_key}\n'
-    )
+    command = f"{CSU_ONLY} --sftp-only {station.folder}"
+    assert station.keys_file.read_text() == (f'restrict,command="{command}" {station.public_key}\n')
     folder = station.folder.stat()
     assert (folder.st_uid, stat.S_IMODE(folder.st_mode)) == (uid, 0o750)
     # adopting marks nothing: the next run needs --adopt again

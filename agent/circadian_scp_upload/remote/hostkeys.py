@@ -9,8 +9,10 @@ in every mode.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,8 +196,7 @@ class AcceptNew(paramiko.MissingHostKeyPolicy):
             raise HostKeyError(
                 f"the host key of {hostname} CHANGED: it offered {key.get_name()} "
                 f"{fingerprint(key)}, but only {', '.join(sorted(known.keys()))} is trusted "
-                "for it; nothing was uploaded. If the change is legitimate, remove the old "
-                "entry and trust the new key"
+                f"for it; nothing was uploaded. {replace_hint(key)}"
             )
         if self.record is None:
             raise HostKeyError(
@@ -230,6 +231,20 @@ def append_private(path: Path, line: str) -> None:
         handle.write(line)
 
 
+REPLACE_COMMAND = "circadian-scp-upload enroll --replace-host-key --fingerprint"
+STATION_COMMAND = "docker compose run --rm circadian-scp-upload enroll --replace-host-key"
+
+
+def replace_hint(key: paramiko.PKey) -> str:
+    """Return how to replace a changed host key on purpose (on a station: enroll)."""
+    return (
+        "If the change is legitimate (the server was reinstalled, or the station moved), "
+        f"ask the server's admin whether {fingerprint(key)} is its key, then replace the "
+        f"old one: `{REPLACE_COMMAND} {fingerprint(key)}` (a station: `{STATION_COMMAND} "
+        f"--fingerprint {fingerprint(key)}` in its folder)"
+    )
+
+
 def changed_key_message(
     host: str, port: int, error: paramiko.BadHostKeyException, known_hosts: Path | None
 ) -> str:
@@ -240,8 +255,7 @@ def changed_key_message(
         f"the host key of {name} CHANGED: it offered {error.key.get_name()} "
         f"{fingerprint(error.key)} but {target} trusts {fingerprint(error.expected_key)}. "
         "The server may have been reinstalled, or the connection is being intercepted; "
-        "nothing was uploaded. If the change is legitimate, remove the old entry with "
-        f"`ssh-keygen -R '{name}' -f {target}` and trust the new key"
+        f"nothing was uploaded. {replace_hint(error.key)}"
     )
 
 
@@ -268,30 +282,85 @@ def scan_host_key(host: str, port: int, timeout: float) -> paramiko.PKey:
         transport.close()
 
 
-def trust_host_key(path: Path, host: str, port: int, key: paramiko.PKey) -> bool:
-    """Record ``key`` as the host's in the known_hosts file ``path`` (made private if
-    missing); return False when it was there already. A host known with another key of
-    the same type is refused as CHANGED (nothing written)."""
-    name = host_entry_name(host, port)
+def _known_for(path: Path, name: str) -> dict[str, paramiko.PKey]:
+    """The keys ``path`` trusts for the host entry ``name`` (hashed names included)."""
     known = paramiko.HostKeys()
     for entry in read_known_hosts(path).entries:
         for hostname in entry.hostnames:
             known.add(hostname, entry.key.get_name(), entry.key)
-    found: dict[str, paramiko.PKey] = dict(known.lookup(name) or {})
+    return dict(known.lookup(name) or {})
+
+
+def trust_host_key(path: Path, host: str, port: int, key: paramiko.PKey) -> bool:
+    """Record ``key`` as the host's in the known_hosts file ``path`` (made private if
+    missing); return False when it was there already. A host known with any other key,
+    of any type, is refused as CHANGED (nothing written): a man in the middle offers the
+    key type the station has not recorded."""
+    name = host_entry_name(host, port)
+    found = _known_for(path, name)
     if found.get(key.get_name()) == key:
         return False
-    if key.get_name() in found:
+    if found:
+        trusted = ", ".join(f"{kind} {fingerprint(known)}" for kind, known in sorted(found.items()))
         raise HostKeyError(
             f"the host key of {name} CHANGED: it offers {key.get_name()} {fingerprint(key)}, "
-            f"but {path} trusts {fingerprint(found[key.get_name()])}; nothing was written. "
-            f"If the change is legitimate, remove the old entry (`ssh-keygen -R '{name}' -f "
-            f"{path}`) and trust the new key"
+            f"but {path} trusts {trusted}; nothing was written. {replace_hint(key)}"
         )
+    _record(path, f"{name} {key.get_name()} {key.get_base64()}\n", append=True)
+    return True
+
+
+def replace_host_key(path: Path, host: str, port: int, key: paramiko.PKey) -> list[str]:
+    """Make ``key`` the only key ``path`` trusts for the host: every other line for it
+    (plain or hashed names, any type) is dropped and the file replaced in one step (a
+    crash leaves the old file or the new one). Return the fingerprints dropped."""
+    name = host_entry_name(host, port)
+    dropped = [
+        f"{kind} {fingerprint(known)}" for kind, known in sorted(_known_for(path, name).items())
+    ]
+    kept = []
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        entry = None
+        if line and not line.startswith(("#", "@")):
+            with contextlib.suppress(
+                paramiko.SSHException, paramiko.hostkeys.InvalidHostKey, ValueError
+            ):
+                entry = paramiko.hostkeys.HostKeyEntry.from_line(line)
+        if entry is not None:
+            single = paramiko.HostKeys()
+            for hostname in entry.hostnames:
+                single.add(hostname, entry.key.get_name(), entry.key)
+            if single.lookup(name):
+                continue  # a line for this host: replaced
+        kept.append(raw)
+    kept.append(f"{name} {key.get_name()} {key.get_base64()}")
+    _record(path, "\n".join(kept) + "\n", append=False)
+    return dropped
+
+
+def _record(path: Path, text: str, append: bool) -> None:
+    """Append ``text`` to the known_hosts file ``path`` (or replace the file with it, in
+    one rename), created private; a failure names the file and the fix."""
     try:
-        append_private(path, f"{name} {key.get_name()} {key.get_base64()}\n")
+        if append:
+            append_private(path, text)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor, draft = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(draft, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(draft)
+            raise
     except OSError as error:
         raise ConfigError(
             f"cannot write the known_hosts file {str(path)!r} ({error.strerror}): point "
             "CSU_KNOWN_HOSTS_FILE at a file in the state volume (/state/agent/known_hosts)"
         ) from None
-    return True

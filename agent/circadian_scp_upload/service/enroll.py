@@ -4,12 +4,14 @@ server's host key, recorded once the operator has compared it.
 ``circadian-scp-upload enroll`` runs it. It is non-interactive (every choice is a flag),
 so it runs in ``docker compose run --rm`` and in provisioning scripts, and it can be
 run again at any time: an existing key is never overwritten, a host key already trusted
-is left as it is, and one that changed is refused.
+is left as it is, and one that changed is refused (any other key for a known host, of
+any type); ``--replace-host-key --fingerprint`` replaces it on purpose.
 """
 
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 import socket
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from ..remote.credentials import (
 from ..remote.hostkeys import (
     fingerprint,
     normalize_fingerprint,
+    replace_host_key,
     scan_host_key,
     trust_host_key,
 )
@@ -39,6 +42,9 @@ KeyFor = Literal["sftp-only", "csu-only", "proftpd"]
 CSU_ONLY = "/usr/local/bin/csu-only"
 KIT_ROOT = "/srv/upload"  # add-station's default root
 SERVER_KIT = "deploy/server"
+# What a path in a key line may hold, as the server kit's add-station says (SAFE_PATH):
+# nothing that needs quoting in the key's options or in a shell.
+SAFE_PATH = re.compile(r"/[A-Za-z0-9._/+@:-]*")
 
 
 @dataclass(frozen=True)
@@ -50,6 +56,7 @@ class EnrollOptions:
     upload_root: str | None = None
     trust: bool = False
     fingerprint: str | None = None
+    replace_host_key: bool = False
 
 
 def station_key(settings: AgentSettings, say: Callable[[str], None]) -> Key:
@@ -73,16 +80,32 @@ def station_key(settings: AgentSettings, say: Callable[[str], None]) -> Key:
 
 def upload_root(settings: AgentSettings, given: str | None) -> str:
     """Return the folder ``csu-only`` confines the station to: given, else the
-    destination of the one job, else the common parent of every job's destination."""
+    destination of the one job, else the common parent of every job's destination.
+    Raises ``ConfigError`` for one a key line cannot hold as it is (see ``safe_path``)."""
     if given:
-        return given.rstrip("/") or "/"
+        return safe_path(given.rstrip("/") or "/", "--upload-root")
     folders = [normalize_remote(job.dst) for job in settings.job_list() if job.dst]
     if not folders or not all(folder.startswith("/") for folder in folders):
         raise ConfigError(
             "csu-only needs an absolute upload root: give --upload-root /srv/upload/<station> "
             "(the destinations here are relative to the login folder)"
         )
-    return posixpath.commonpath(folders)
+    return safe_path(posixpath.commonpath(folders), "the upload root (from CSU_DST)")
+
+
+def safe_path(folder: str, what: str) -> str:
+    """Return ``folder`` if a key's ``command="..."`` option can hold it as it is: an
+    absolute path other than ``/`` of letters, digits and ``._/+@:-``, without ``.`` or
+    ``..`` steps. Anything else (a quote, a space, a backslash) could end the option
+    early or split the command, so it is refused, naming the fix."""
+    steps = folder.split("/")
+    if SAFE_PATH.fullmatch(folder) is None or folder == "/" or {".", ".."} & set(steps):
+        raise ConfigError(
+            f"{what} {folder!r} cannot go into a key line as it is: give an absolute folder "
+            "other than / of letters, digits and ._/+@:- only (no spaces, quotes or ..), "
+            "e.g. --upload-root /srv/upload/station-07"
+        )
+    return folder
 
 
 def destination(settings: AgentSettings) -> str:
@@ -110,6 +133,8 @@ def kit_command(csu_only: bool, folder: str, user: str, public: str) -> list[str
     """Return the server kit's ``add-station`` command (every word shell-quoted, so it
     is pasted as it is), and a note where its ``--root`` is for the admin to choose."""
     root = kit_root(folder, user)
+    if root and SAFE_PATH.fullmatch(root) is None:
+        root = None  # add-station would refuse it: the admin chooses
     words = ["sudo", "add-station", *(["--csu-only"] if csu_only else [])]
     words += ["--root", root] if root else []
     lines = [" ".join(shlex.quote(word) for word in [*words, user, public])]
@@ -157,6 +182,12 @@ def host_key_step(
     seen = fingerprint(key)
     target = (settings.known_hosts_file or settings.state_dir / STATION_KNOWN_HOSTS).expanduser()
     say(f"server {settings.host}:{settings.port} offers {key.get_name()} {seen}")
+    if options.replace_host_key and options.fingerprint is None:
+        raise ConfigError(
+            "--replace-host-key replaces the recorded host key only with the one whose "
+            f"fingerprint the server's admin gave: add --fingerprint (this server offers {seen}; "
+            "the admin prints theirs with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`)"
+        )
     if options.fingerprint is not None:
         wanted = normalize_fingerprint(options.fingerprint)
         if wanted != seen:
@@ -170,8 +201,13 @@ def host_key_step(
             f" then record it in {target}: enroll --trust (or enroll --fingerprint {seen})"
         )
         return Outcome.OK
-    added = trust_host_key(target, settings.host, settings.port, key)
-    say(f"  {'recorded in' if added else 'already trusted in'} {target}")
+    if options.replace_host_key:
+        dropped = replace_host_key(target, settings.host, settings.port, key)
+        was = f" (instead of {', '.join(dropped)})" if dropped else ""
+        say(f"  replaced: {target} now trusts {key.get_name()} {seen} for it{was}")
+    else:
+        added = trust_host_key(target, settings.host, settings.port, key)
+        say(f"  {'recorded in' if added else 'already trusted in'} {target}")
     if settings.known_hosts_file is None:
         say(
             "  (the agent checks the server by it: its default where CSU_KNOWN_HOSTS_FILE is "
