@@ -15,6 +15,9 @@ import pytest
 
 from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
 
+# The server kit's bench (kit_server, station): for its own tests and the hostile suite.
+pytest_plugins = ["tests.integration.kit"]
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
