@@ -145,3 +145,85 @@ def test_check_write_names_a_destination_the_account_cannot_write(
     assert result.returncode == 1, result.stderr
     assert "permission denied" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def planted_key(tmp_path: Path, kind: str) -> str:
+    """A host key of ``kind`` that is not the server's, as known_hosts holds it."""
+    path = tmp_path / f"planted-{kind}"
+    subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", str(path)], check=True)
+    return " ".join(path.with_suffix(".pub").read_text().split()[:2])
+
+
+def test_a_known_host_offering_another_key_type_is_a_change(
+    shell_server: SSHServer, tmp_path: Path
+) -> None:
+    """ECDSA recorded, the server (or a man in the middle) offers ed25519: not a second
+    key to add, a change, refused, with the way to replace the key on purpose."""
+    env = fresh_station(shell_server, tmp_path)
+    known = Path(env["CSU_KNOWN_HOSTS_FILE"])
+    recorded = f"[127.0.0.1]:{shell_server.port} {planted_key(tmp_path, 'ecdsa')}\n"
+    write_file(known, recorded.encode())
+    for args in (["--trust"], ["--fingerprint", shell_server.host_key_fingerprint]):
+        result = agent("enroll", env, args=args)
+        assert result.returncode == 3, result.stderr
+        assert "CHANGED" in result.stderr
+        assert (
+            f"enroll --replace-host-key --fingerprint {shell_server.host_key_fingerprint}"
+            in result.stderr
+        )
+        assert "ssh-keygen -R" not in result.stderr  # a station has no ssh-keygen
+        assert known.read_text() == recorded
+    upload = agent("once", env)  # and the daemon refuses it too, naming the same way
+    assert upload.returncode == 3, upload.stderr
+    assert "enroll --replace-host-key" in upload.stderr
+
+
+def test_a_changed_host_key_is_replaced_on_purpose_with_its_fingerprint(
+    shell_server: SSHServer, tmp_path: Path
+) -> None:
+    env = fresh_station(shell_server, tmp_path)
+    known = Path(env["CSU_KNOWN_HOSTS_FILE"])
+    other_host = f"example.org {planted_key(tmp_path, 'ed25519')}\n"
+    old = [planted_key(tmp_path, kind) for kind in ("ecdsa", "rsa")]
+    host = f"[127.0.0.1]:{shell_server.port}"
+    write_file(known, (other_host + "".join(f"{host} {key}\n" for key in old)).encode())
+
+    bare = agent("enroll", env, args=["--replace-host-key"])
+    assert bare.returncode == 2, bare.stderr
+    assert "add --fingerprint" in bare.stderr
+    wrong = agent("enroll", env, args=["--replace-host-key", "--fingerprint", "SHA256:" + "A" * 43])
+    assert wrong.returncode == 3, wrong.stderr
+    assert "not the fingerprint given" in wrong.stderr
+    assert known.read_text().count("\n") == 3  # nothing written
+
+    replaced = agent(
+        "enroll",
+        env,
+        args=["--replace-host-key", "--fingerprint", shell_server.host_key_fingerprint],
+    )
+    assert replaced.returncode == 0, replaced.stderr
+    assert "replaced:" in replaced.stdout
+    server_key = shell_server.known_hosts.read_text().split()[1:3]
+    assert known.read_text() == other_host + f"{host} {' '.join(server_key)}\n"
+    assert (known.stat().st_mode & 0o777) == 0o600
+    again = agent("enroll", env, args=["--trust"])  # now simply the host's key
+    assert again.returncode == 0, again.stderr
+    assert "already trusted" in again.stdout
+    # the agent connects by it (logging in with the key the server knows)
+    upload = agent("once", env | {"CSU_KEY_FILE": str(shell_server.key_file)})
+    assert upload.returncode == 0, upload.stderr
+
+
+@pytest.mark.parametrize(
+    "destination",
+    ['/srv/upload/st" ,permitopen="*:*",pty ', "/srv/upload/with space", "/srv/upload/../etc"],
+)
+def test_a_destination_a_key_line_cannot_hold_is_refused(
+    shell_server: SSHServer, tmp_path: Path, destination: str
+) -> None:
+    env = fresh_station(shell_server, tmp_path, CSU_DST=destination)
+    result = agent("enroll", env, args=["--for", "csu-only"])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "cannot go into a key line as it is" in result.stderr
+    assert "restrict," not in result.stdout
+    assert "Traceback" not in result.stderr
