@@ -48,6 +48,9 @@ sed -i -e "s|^CSU_HOST=.*|CSU_HOST=sshd|" -e "s|^CSU_USER=.*|CSU_USER=station-ki
   -e "s|^CSU_TIMEZONE=.*|CSU_TIMEZONE=UTC|" \
   -e "s|^CSU_REMOVE_AFTER_UPLOAD=.*|CSU_REMOVE_AFTER_UPLOAD=true|" \
   -e "s|^CSU_GRACE_MINUTES=.*|CSU_GRACE_MINUTES=0|" "$station/station.env"
+# the past days were made seconds ago: their change times (which touch -d cannot set
+# back) are now, and a day is quiet only when those are old too
+echo "CSU_QUIET_MINUTES=0" >>"$station/station.env"
 
 step "the server is up; its admin installs the server kit"
 compose up -d sshd
