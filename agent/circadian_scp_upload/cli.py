@@ -133,7 +133,7 @@ def _fleet(found: Found, args: argparse.Namespace) -> int:
     """Print the fleet (text or JSON), write its page; exit 1 if a station is late,
     failing or broken, 0 if all are well (no report found: 1, said). Folders that could
     not be read are listed (on stderr with --json) and counted, and fail nothing alone."""
-    rows = fleet_rows(found.reports, late_after=args.late_after)
+    rows = fleet_rows(found.reports, late_after=args.late_after, root=str(args.root))
     if not rows:
         for line in unreadable_lines(found.unreadable):
             print(line, file=sys.stderr)

@@ -4,6 +4,7 @@ hides another station, or keeps its own silence from showing."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import os
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -397,7 +399,8 @@ def test_one_station_cannot_hide_another_stations_row(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Station a writes ``a/.csu/stations/b.json`` claiming to be b, fresh and well, to
-    hide b's failing row: both rows are shown, flagged, and the command fails."""
+    hide b's failing row or to break it: a report counts for the folder it is in, so b's
+    own row is there as b said, untouched, and a's forgery is noted as folder a's."""
     put(tmp_path, "a", "a.json", sound("a"))
     forged = put(tmp_path, "a", "b.json", sound("b", written="2099-01-01T00:00:00+00:00"))
     real = put(
@@ -408,14 +411,21 @@ def test_one_station_cannot_hide_another_stations_row(
     assert code == 1
     rows = {row["report"]: row for row in json.loads(out)}
     assert rows[str(real)]["outcome"] == "failed"  # b's own row is there
-    assert rows[str(real)]["problems"] == [f"claims to be station 'b', also reported by {forged}"]
-    assert rows[str(forged)]["state"] == "BROKEN"
-    assert f"also reported by {real}" in rows[str(forged)]["problems"][0]
+    assert rows[str(real)]["problems"] == []  # and not broken by a's claim
+    assert (rows[str(real)]["state"], rows[str(real)]["folder"]) == ("FAILING", "b")
+    assert rows[str(forged)]["folder"] == "a"
+    assert (
+        "also reported from folder 'b'; this row is from folder 'a'"
+        in rows[str(forged)]["notes"][0]
+    )
+    assert "also reported from folder 'a'" in rows[str(real)]["notes"][0]
     odd = rows[str(tmp_path / "a" / ".csu" / "stations" / "c.json")]
     assert "claims to be station 'a', but is named c.json" in odd["problems"]
+    # two reports of one folder claiming one station: that folder's own problem
     assert rows[str(tmp_path / "a" / ".csu" / "stations" / "a.json")]["state"] == "BROKEN"
     text = fleet(capsys, str(tmp_path))[1]
     assert sum(line.startswith("b ") for line in text.splitlines()) == 2
+    assert f"note: {forged}: station 'b' is also reported from folder 'b'" in text
 
 
 def test_lateness_is_judged_by_the_servers_time_of_the_report(
@@ -486,16 +496,29 @@ def test_no_claim_of_a_station_keeps_it_from_ever_being_late(
     assert (code, row["state"]) == (1, "LATE")
 
 
-def test_a_report_from_the_future_is_broken(
+def test_a_report_time_set_ahead_makes_no_station_look_fresh(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The station set its report's time on the server ahead (SFTP lets it): that is no
-    contact to trust."""
-    put(tmp_path, "st-1", "st-1.json", sound("st-1"), age_seconds=-365 * 86400)
-    code, out, _err = fleet(capsys, str(tmp_path), "--json")
+    """The station set its report's modification time a year ahead (SFTP lets it): the
+    server's change time, which no client sets, is its contact, and it is no fresher."""
+    path = put(tmp_path, "st-1", "st-1.json", sound("st-1"), age_seconds=-365 * 86400)
+    assert path.stat().st_mtime > time.time() + 300 * 86400  # the station's word
+    _code, out, _err = fleet(capsys, str(tmp_path), "--json")
     [row] = json.loads(out)
-    assert (code, row["state"]) == (1, "BROKEN")
-    assert "in the future" in row["problems"][0]
+    contact = datetime.datetime.fromisoformat(row["last_contact"]).timestamp()
+    assert abs(contact - path.stat().st_ctime) < 2
+    assert row["contact_source"] == "server"
+
+
+def test_a_report_from_the_future_over_sftp_is_broken() -> None:
+    """Over SFTP the modification time is all there is: ahead of the clock, it is no
+    contact to trust, and the row says whose word its time is."""
+    now = datetime.datetime.now(UTC)
+    report = Report("/srv/up/x/.csu/stations/x.json", now.timestamp() + 365 * 86400, sound("x"))
+    [row] = fleet_rows([dataclasses.replace(report, source="station")], now)
+    assert row.state == "BROKEN"
+    assert "in the future" in row.problems[0]
+    assert row.contact_source == "station"
 
 
 def test_the_local_and_the_remote_reading_agree(tmp_path: Path) -> None:

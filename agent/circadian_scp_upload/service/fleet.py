@@ -9,8 +9,13 @@ error, and its state: ``ok``, ``FAILING``, ``LATE`` or ``BROKEN``.
 
 A report is what a station says, and a station may be wrong or hostile, so:
 
-- **Contact** is the server's modification time of the report file (the station's own
-  ``written`` is kept beside it; the difference is the station's clock offset). A station
+- **Contact** is the server's time of the report file's last change: read on the server,
+  the earlier of its change time (``st_ctime``, which no client can set) and its
+  modification time (which a station can set over SFTP, so it can only make itself look
+  older, never fresher); read over SFTP (``--remote``), only the modification time is
+  there, and the row says its contact time is the station's word (``contact_source``:
+  ``server``, ``station`` or ``station clock`` where the server gave no time at all). The
+  station's own ``written`` is kept beside it; the difference is its clock offset. A station
   is LATE when the server has not heard from it by the time it said it would next reach
   the server (``next_contact`` - ``written`` after its last contact; without those, one
   pass interval, taken within 1 min .. 7 d), plus a slack (``--late-after``, else two
@@ -18,7 +23,16 @@ A report is what a station says, and a station may be wrong or hostile, so:
 - A report that cannot be read, is not a regular file (a link is never followed), is
   larger than 256 KiB, is not a JSON object, or has a field of the wrong type, is a
   BROKEN row that names the file and the field; so is a report whose ``station`` is not
-  the one its file is named for, and every report of a station that two reports claim.
+  the one its file is named for, and every report of a station that two reports in the
+  same folder claim.
+- **A report counts for the folder it is in** (the first folder below ROOT: the
+  station's account). A name claimed from two folders turns neither row BROKEN: each
+  row is shown with its folder and a note naming the other, so a station cannot hide or
+  break another's row by writing a report in its own name.
+- **Bounded work**: at most ``MAX_REPORTS_PER_FOLDER`` reports are read from one
+  ``.csu/stations`` folder (by name; the rest are listed as left out), each read only up
+  to ``MAX_REPORT_BYTES`` (a larger one is BROKEN, never read whole), never through a
+  link, a FIFO or a device.
   Day states other than verified, pending and failed become ``unknown``; day keys that
   are not ISO dates are dropped.
 - A folder that cannot be read (a station's own folder, 0750, seen by the admin) is
@@ -29,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import errno
 import json
@@ -57,6 +72,9 @@ MAX_INTERVAL = 7 * 86400.0
 MIN_LATE_SECONDS = 3600.0
 MAX_DEPTH = 8
 MAX_DAYS = DAYS_KEPT  # a report keeps no more
+# reports read from one .csu/stations folder: a folder serves one station (or a few
+# sharing an account); a station writing thousands makes the rest be left out, said so
+MAX_REPORTS_PER_FOLDER = 16
 # seconds a report's time on the server may lie ahead of this machine's clock (with
 # --remote they are two clocks); more is a station that set it ahead, never to be late
 FUTURE_TOLERANCE = 3600.0
@@ -74,9 +92,10 @@ class Report:
     seconds; None when unknown), and its parsed content, or why there is none."""
 
     path: str
-    mtime: float | None
+    mtime: float | None  # the time of contact the server gives (see contact_source)
     content: Any = None
     problem: str = ""
+    source: str = "server"  # whose word mtime is: the server's, or the station's (SFTP)
 
 
 @dataclass
@@ -93,7 +112,7 @@ class StationRow:
 
     station: str  # the station the report claims to be from
     report: str  # where the report is
-    last_contact: str | None  # the server's time of the report (ISO, UTC)
+    last_contact: str | None  # the time of contact (ISO, UTC), by contact_source's word
     written: str | None  # the station's own time of it
     clock_offset_seconds: float | None  # the server's clock minus the station's
     due: str | None  # when the server should next hear from it (the server's clock)
@@ -111,6 +130,9 @@ class StationRow:
     late_by_seconds: float = 0.0
     days: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # why the row is BROKEN
+    folder: str = ""  # the folder below ROOT the report is in: whose report it is
+    contact_source: str = "server"  # "server", "station" (its SFTP mtime), "station clock"
+    notes: list[str] = field(default_factory=list)  # said, not BROKEN
 
     @property
     def failing(self) -> bool:
@@ -202,7 +224,7 @@ def _read_local_reports(folder: int, path: str, found: Found) -> None:
                     for e in entries
                     if _is_report_name(e.name) and not e.is_dir(follow_symlinks=False)
                 )
-            for name in names:
+            for name in _bounded(names, path, found):
                 found.reports.append(_read_local_report(stations, name, f"{path}/{name}"))
     except FileNotFoundError:
         return  # a .csu without reports
@@ -221,11 +243,27 @@ def _read_local_report(stations: int, name: str, path: str) -> Report:
         info = os.fstat(descriptor)
         if not stat.S_ISREG(info.st_mode):
             return Report(path, None, problem="not a regular file")
+        # the station can set the modification time, not the change time: the earlier
+        contact = min(info.st_mtime, info.st_ctime)
         try:
             data = stream.read(MAX_REPORT_BYTES + 1)
         except OSError as error:
-            return Report(path, info.st_mtime, problem=f"cannot be read ({_why(error)})")
-    return parse_report(path, info.st_mtime, data)
+            return Report(path, contact, problem=f"cannot be read ({_why(error)})")
+    return parse_report(path, contact, data)
+
+
+def _bounded(names: list[str], path: str, found: Found) -> list[str]:
+    """The first ``MAX_REPORTS_PER_FOLDER`` report names of a folder; the rest are said."""
+    if len(names) > MAX_REPORTS_PER_FOLDER:
+        left = len(names) - MAX_REPORTS_PER_FOLDER
+        found.unreadable.append(
+            (
+                path,
+                f"{len(names)} reports, {left} left out: at most "
+                f"{MAX_REPORTS_PER_FOLDER} are read from one folder",
+            )
+        )
+    return names[:MAX_REPORTS_PER_FOLDER]
 
 
 def read_remote(remote: Remote, root: str, depth: int = DEFAULT_DEPTH) -> Found:
@@ -243,8 +281,10 @@ def _visit_remote(remote: Remote, path: str, depth: int, found: Found) -> None:
     if REPORTS[0] in listing.folders:
         folder = posixpath.join(path, *REPORTS)
         reports = _list_remote(remote, folder, found, missing_ok=True)
-        for name, entry in sorted(reports.files.items()) if reports else []:
-            if _is_report_name(name):
+        names = sorted(name for name in (reports.files if reports else {}) if _is_report_name(name))
+        for name in _bounded(names, folder, found):
+            entry = reports.files[name] if reports else None
+            if entry is not None:
                 found.reports.append(_read_remote_report(remote, f"{folder}/{name}", entry))
     for sub in sorted(listing.folders) if depth > 0 else []:
         if _searched(sub):
@@ -281,12 +321,14 @@ def _read_remote_report(remote: Remote, path: str, entry: RemoteEntry) -> Report
             if len(data) > MAX_REPORT_BYTES:
                 break
     except PermanentError as error:
-        return Report(path, entry.mtime, problem=f"cannot be read ({error})")
+        return Report(path, entry.mtime, problem=f"cannot be read ({error})", source="station")
     finally:
         close = getattr(pieces, "close", None)
         if callable(close):
             close()  # stopped early: the remote file is closed now, not at collection
-    return parse_report(path, entry.mtime, bytes(data))
+    found = parse_report(path, entry.mtime, bytes(data))
+    # over SFTP only the modification time is there, which the station can set
+    return dataclasses.replace(found, source="station")
 
 
 # -- judging ---------------------------------------------------------------------------------
@@ -392,8 +434,9 @@ def row_from(report: Report, now: datetime.datetime, late_after: float | None) -
     # the last contact is when the server got the report; the station's clock only where
     # the server gave no time
     contact = report.mtime
+    source = report.source
     if contact is None and written is not None:
-        contact = written.timestamp()
+        contact, source = written.timestamp(), "station clock"
     if contact is not None and contact > now.timestamp() + FUTURE_TOLERANCE:
         problems.append(f"its time on the server, {_iso(contact)}, is in the future")
         contact = now.timestamp()
@@ -430,32 +473,58 @@ def row_from(report: Report, now: datetime.datetime, late_after: float | None) -
         late_by_seconds=max(0.0, late_by),
         days=known_days(fields.mapping("days")),
         problems=problems,
+        contact_source=source,
     )
 
 
+def folder_of(report: str, root: str) -> str:
+    """The first folder below ``root`` on the way to ``report``: whose report it is
+    (``.`` for ROOT's own reports)."""
+    if not root:  # no root said: the report's destination stands for its folder
+        return posixpath.dirname(posixpath.dirname(posixpath.dirname(report)))
+    first = posixpath.relpath(report, root).split("/", 1)[0]
+    return "." if first in (".", "..", REPORTS[0]) else first
+
+
 def _flag_claims(rows: list[StationRow]) -> None:
-    """Flag a report whose station is not the one its file is named for, and every report
-    of a station that two reports claim: one station must not hide another's row."""
-    by_station: dict[str, list[StationRow]] = {}
+    """Flag a report whose station is not the one its file is named for, and the reports
+    of one folder that claim the same station; a name claimed from several folders is
+    noted on each row, never BROKEN: a report counts for the folder it is in, so one
+    station cannot hide or break another's row."""
+    in_folder: dict[tuple[str, str], list[StationRow]] = {}
+    folders: dict[str, set[str]] = {}
     for row in rows:
-        by_station.setdefault(row.station, []).append(row)
+        in_folder.setdefault((row.folder, row.station), []).append(row)
+        folders.setdefault(row.station, set()).add(row.folder)
         named = posixpath.basename(row.report)
         if named != f"{report_name(row.station)}.json":
             row.problems.append(f"claims to be station {row.station!r}, but is named {named}")
-    for claimed in by_station.values():
+    for claimed in in_folder.values():
         for row in claimed if len(claimed) > 1 else []:
             others = ", ".join(other.report for other in claimed if other is not row)
             row.problems.append(f"claims to be station {row.station!r}, also reported by {others}")
+    for row in rows:
+        elsewhere = sorted(folders[row.station] - {row.folder})
+        if elsewhere:
+            row.notes.append(
+                f"station {row.station!r} is also reported from folder "
+                + ", ".join(repr(folder) for folder in elsewhere)
+                + f"; this row is from folder {row.folder!r}"
+            )
 
 
 def fleet_rows(
     reports: list[Report],
     now: datetime.datetime | None = None,
     late_after: float | None = None,
+    root: str = "",
 ) -> list[StationRow]:
-    """Return a row per report file, by station, then path."""
+    """Return a row per report file, by station, then path; ``root`` is the folder
+    searched (a report counts for the first folder below it)."""
     moment = now or datetime.datetime.now(UTC)
     rows = [row_from(report, moment, late_after) for report in reports]
+    for row in rows:
+        row.folder = folder_of(row.report, root)
     _flag_claims(rows)
     return sorted(rows, key=lambda row: (row.station, row.report))
 
@@ -547,6 +616,11 @@ def render_text(rows: list[StationRow], unreadable: Sequence[tuple[str, str]] = 
         + line[-1]
         for line in lines
     ]
+    for row in rows:  # what is said about a row without breaking it
+        notes = list(row.notes)
+        if row.contact_source != "server":
+            notes.append(f"its last contact is the {row.contact_source}'s word")
+        text += [printable(f"note: {row.report}: {note}") for note in notes]
     text += unreadable_lines(unreadable)
     text.append(summary(rows, len(unreadable)))
     return "\n".join(line.rstrip() for line in text) + "\n"

@@ -102,8 +102,14 @@ def table_row(row: StationRow) -> str:
     ]
     if row.upload_window:
         contact.append(f"<small>upload window {escape(row.upload_window)}</small>")
+    if row.contact_source != "server":  # SFTP: the station can set that time
+        contact.append(f"<small>(the {escape(row.contact_source)}'s word)</small>")
+    station = [escape(row.station)]
+    if row.folder and row.folder != row.station:
+        station.append(f"<small>folder {escape(row.folder)}</small>")
+    station += [f"<small>{escape(note)}</small>" for note in row.notes]
     cells = [
-        ("station", escape(row.station)),
+        ("station", "<br>".join(station)),
         ("state", escape(state)),
         ("", "<br>".join(contact)),
         ("", short_time(row.last_success)),
