@@ -33,7 +33,7 @@ compose run --rm -T agent-sftp
 step "agent-restart: stop the server in the middle of a file, then start it again"
 container="$(compose run -d -T agent-restart)"
 for _ in $(seq 1 600); do
-  size="$(compose exec -T sshd sh -c 'stat -c %s /srv/upload/station/restart/*/.big.bin.csu-partial 2>/dev/null || echo 0')"
+  size="$(compose exec -T sshd sh -c 'stat -c %s /srv/upload/station/restart/.csu/partial/*.csu-partial 2>/dev/null || echo 0')"
   [ "${size//[^0-9]/}" -gt 2000000 ] 2>/dev/null && break
   sleep 0.1
 done
