@@ -255,7 +255,8 @@ def changed_key_message(
         f"the host key of {name} CHANGED: it offered {error.key.get_name()} "
         f"{fingerprint(error.key)} but {target} trusts {fingerprint(error.expected_key)}. "
         "The server may have been reinstalled, or the connection is being intercepted; "
-        f"nothing was uploaded. {replace_hint(error.key)}"
+        f"nothing was uploaded. {replace_hint(error.key)}; a known_hosts file of your "
+        f"own: `ssh-keygen -R '{name}' -f {target}`, then trust the new key"
     )
 
 
