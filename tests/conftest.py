@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
+from tests.sshd_server import SSHServer, can_run_sshd, running_sshd
 
 # The server kit's bench (kit_server, station): for its own tests and the hostile suite.
 pytest_plugins = ["tests.integration.kit"]
@@ -58,13 +57,8 @@ def _server(sftp_only: bool) -> Iterator[SSHServer]:
     reason = can_run_sshd()
     if reason is not None:
         pytest.skip(reason)
-    workdir = Path(tempfile.mkdtemp(prefix="csu-sshd-"))
-    server = start_sshd(workdir, sftp_only=sftp_only)
-    try:
+    with running_sshd(Path(tempfile.mkdtemp(prefix="csu-sshd-")), sftp_only) as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

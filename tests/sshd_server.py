@@ -259,10 +259,14 @@ def _chown_tree(path: Path, user: str) -> None:
 
 
 @contextlib.contextmanager
-def running_sshd(workdir: Path, sftp_only: bool = False) -> Iterator[SSHServer]:
-    """Start sshd for the duration of a with block."""
-    server = start_sshd(workdir, sftp_only)
+def running_sshd(
+    workdir: Path, sftp_only: bool = False, extra_config: str = ""
+) -> Iterator[SSHServer]:
+    """Start sshd in ``workdir`` for the duration of a with block (``start_sshd``);
+    afterwards stop it and remove ``workdir``."""
+    server = start_sshd(workdir, sftp_only=sftp_only, extra_config=extra_config)
     try:
         yield server
     finally:
         server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

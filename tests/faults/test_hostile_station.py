@@ -29,8 +29,8 @@ import pytest
 
 from circadian_scp_upload.remote.probe import PROBE
 from tests.faults.ledger import LEDGER
-from tests.integration.kit import CSU_ONLY, SSHD, Station, add_station, ssh_client
-from tests.sshd_server import SSHServer, free_port
+from tests.integration.kit import CONF, CSU_ONLY, SSHD, Station, add_station, ssh_client
+from tests.sshd_server import SSHServer, running_sshd
 
 pytestmark = pytest.mark.integration
 
@@ -324,46 +324,19 @@ def test_sessions_are_capped_and_dead_ones_end(kit_server: SSHServer, hostile: S
     assert "maxsessions 10" in effective
 
 
-def test_a_station_that_stops_answering_is_cut_off(kit_server: SSHServer, hostile: Station) -> None:
+def test_a_station_that_stops_answering_is_cut_off(hostile: Station) -> None:
     """A half-open link, as a powered-off station leaves it: the client's socket stays
     open but never answers again. sshd's keep-alives end the session; measured here
     with the kit's interval shortened for the test by an sshd of its own."""
     workdir = Path(tempfile.mkdtemp(prefix="csu-hostile-sshd-"))
-    config = (kit_server.workdir / "sshd_config").read_text()
-    conf = (
-        Path(__file__).resolve().parents[2] / "deploy" / "server" / "csu-upload.conf"
-    ).read_text()
+    conf = CONF.read_text()
     quick = conf.replace("ClientAliveInterval 30", "ClientAliveInterval 1").replace(
         "ClientAliveCountMax 4", "ClientAliveCountMax 2"
     )
     assert quick != conf
     (workdir / "csu-upload.conf").write_text(quick)
-    port = free_port()
-    pid = workdir / "sshd.pid"
-    lines = [
-        line
-        for line in config.splitlines()
-        if not line.startswith(("Port ", "PidFile ", "Include "))
-    ]
-    (workdir / "sshd_config").write_text(
-        "\n".join([f"Port {port}", f"PidFile {pid}", *lines, f"Include {workdir}/csu-upload.conf"])
-        + "\n"
-    )
-    server = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(workdir / "sshd_config")],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                sock = socket.create_connection(("127.0.0.1", port), timeout=10)
-                break
-            except ConnectionRefusedError:  # sshd is still starting
-                assert server.poll() is None, "sshd did not start"
-                assert time.monotonic() < deadline, "sshd did not start"
-                time.sleep(0.1)
+    with running_sshd(workdir, extra_config=f"Include {workdir}/csu-upload.conf\n") as server:
+        sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
         transport = paramiko.Transport(sock)
         transport.start_client(timeout=10)
         transport.auth_publickey(
@@ -379,10 +352,6 @@ def test_a_station_that_stops_answering_is_cut_off(kit_server: SSHServer, hostil
             time.sleep(0.2)
         assert not session_processes(hostile.user), "the dead session lives on"
         sock.close()
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.mark.parametrize("shell", ["/bin/bash", "/bin/sh"])

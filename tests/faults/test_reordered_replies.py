@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import tree, write_file
 from tests.faults.ledger import LEDGER
 from tests.integration.helpers import PAST, Recorder, client, leftovers
-from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
+from tests.sshd_server import SSHServer, can_run_sshd, running_sshd
 
 pytestmark = pytest.mark.faults
 RELAY = Path(__file__).resolve().parents[1] / "servers" / "sftp_reorder.py"
@@ -34,12 +34,9 @@ def reordering_server() -> Iterator[tuple[SSHServer, Path]]:
     shutil.copy(RELAY, relay)
     relay.chmod(0o755)
     count = counts / "swapped"
-    server = start_sshd(workdir, extra_config=f"ForceCommand /usr/bin/python3 {relay} {count}\n")
-    try:
+    forced = f"ForceCommand /usr/bin/python3 {relay} {count}\n"
+    with running_sshd(workdir, extra_config=forced) as server:
         yield server, count
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_replies_out_of_order_are_matched_by_request_number(

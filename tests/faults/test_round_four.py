@@ -20,7 +20,7 @@ import pytest
 from tests.conftest import tree, write_file
 from tests.faults.ledger import LEDGER
 from tests.integration.helpers import agent, agent_env, day, leftovers
-from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
+from tests.sshd_server import SSHServer, can_run_sshd, running_sshd
 
 pytestmark = pytest.mark.faults
 
@@ -100,12 +100,8 @@ def no_xargs_server() -> Iterator[SSHServer]:
         assert found is not None, name
         (tools / name).symlink_to(found)
     tools.chmod(0o755)
-    server = start_sshd(workdir, extra_config=f"SetEnv PATH={tools}\n")
-    try:
+    with running_sshd(workdir, extra_config=f"SetEnv PATH={tools}\n") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def test_a_broken_day_hasher_proves_by_reading_back(

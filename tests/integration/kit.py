@@ -27,7 +27,7 @@ import pytest
 from circadian_scp_upload import RemoteConnection
 from tests.conftest import tree, write_file
 from tests.integration.helpers import ROOT, agent_env, day
-from tests.sshd_server import SSHServer, can_run_sshd, start_sshd
+from tests.sshd_server import SSHServer, can_run_sshd, running_sshd
 
 KIT = ROOT / "deploy" / "server"
 CSU_ONLY = KIT / "csu-only"
@@ -76,12 +76,8 @@ def system_state() -> Iterator[None]:
 def kit_server(system_state: None) -> Iterator[SSHServer]:
     """A real sshd whose configuration ends with the kit's csu-upload.conf, as is."""
     workdir = Path(tempfile.mkdtemp(prefix="csu-kit-sshd-"))
-    server = start_sshd(workdir, extra_config=f"Include {CONF}\n")
-    try:
+    with running_sshd(workdir, extra_config=f"Include {CONF}\n") as server:
         yield server
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @dataclass
