@@ -27,6 +27,7 @@ from circadian_scp_upload.engine.verify import (
 from circadian_scp_upload.remote.api import OUTPUT_MARK, CommandResult
 from circadian_scp_upload.remote.probe import PROBE, STREAM_HASHERS, SYNC_PROBE, probe
 from circadian_scp_upload.service.clock import DATE_COMMAND
+from circadian_scp_upload.service.enroll import SAFE_PATH
 
 KIT = Path(__file__).resolve().parents[2] / "deploy" / "server"
 CSU_ONLY = KIT / "csu-only"
@@ -264,3 +265,12 @@ def test_csu_only_hashes_a_day_in_openssl_form_as_openssl_prints_it(tmp_path: Pa
     assert parse_openssl_sums(said) == {
         n: hashlib.sha256(n.encode() * 7).hexdigest() for n in names
     }
+
+
+def test_enroll_and_add_station_accept_the_same_paths() -> None:
+    """enroll refuses a destination add-station would refuse in a key line: one rule."""
+    from_script = re.search(
+        r"^SAFE_PATH='\^(.+)\$'", (KIT / "add-station").read_text(), re.MULTILINE
+    )
+    assert from_script is not None
+    assert SAFE_PATH.pattern == from_script.group(1)
