@@ -16,6 +16,7 @@ The library API::
 
 from loguru import logger
 
+from .config.versions import installed
 from .engine import DailyTransferClient, DayResult, Pacer, RunReport, UploadClientCallbacks
 from .errors import (
     AuthenticationError,
@@ -32,7 +33,6 @@ from .errors import (
     UploadAborted,
 )
 from .remote import RemoteConnection
-from .service.versions import installed
 from .source.patterns import DatedPattern
 
 __version__ = installed("circadian-scp-upload")

@@ -20,17 +20,13 @@ from types import FrameType
 
 from loguru import logger
 
+from .config.load import env_reference, load_settings, unknown_variables
+from .config.settings import AgentSettings
+from .config.versions import version_text
 from .engine import Pending
 from .engine.writecheck import prove_destination
 from .errors import CircadianError, ConfigError
-from .outcomes import EXIT_CODE_MEANINGS, Outcome, exit_code, rule_for
-from .remote import RemoteConnection
-from .remote.paths import normalize_remote
-from .service.agent import Agent, station_name
-from .service.clock import describe, measure
-from .service.config import env_reference, load_settings, unknown_variables
-from .service.enroll import EnrollOptions, enroll
-from .service.fleet import (
+from .office.fleet import (
     DEFAULT_DEPTH,
     MAX_DAYS,
     MAX_DEPTH,
@@ -45,13 +41,17 @@ from .service.fleet import (
     unreadable_lines,
     within,
 )
-from .service.fleetpage import render_html
-from .service.health import check_health
-from .service.logs import setup_logging
-from .service.report import report_name
-from .service.settings import AgentSettings
-from .service.status import read_status
-from .service.versions import version_text
+from .office.page import render_html
+from .outcomes import EXIT_CODE_MEANINGS, Outcome, exit_code, rule_for
+from .remote import RemoteConnection
+from .remote.paths import normalize_remote
+from .report import report_name
+from .setup.enroll import EnrollOptions, enroll
+from .station.agent import Agent, station_name
+from .station.clock import describe, measure
+from .station.health import check_health
+from .station.logs import setup_logging
+from .station.status import read_status
 
 
 def install_signal_handlers(stop_event: threading.Event) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from circadian_scp_upload.cli import main
-from circadian_scp_upload.service.fleet import MAX_REPORT_BYTES, MAX_REPORTS_PER_FOLDER
+from circadian_scp_upload.office.fleet import MAX_REPORT_BYTES, MAX_REPORTS_PER_FOLDER
 from tests.faults.ledger import LEDGER
 from tests.unit.test_fleet import put, sound
 

@@ -14,9 +14,9 @@ import os
 import sys
 import threading
 
-from circadian_scp_upload.service.agent import Agent
-from circadian_scp_upload.service.config import load_settings
-from circadian_scp_upload.service.logs import setup_logging
+from circadian_scp_upload.config.load import load_settings
+from circadian_scp_upload.station.agent import Agent
+from circadian_scp_upload.station.logs import setup_logging
 
 SAMPLE_EVERY = 100
 

@@ -10,11 +10,9 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -32,39 +30,10 @@ from tests.integration.helpers import (
     start_agent,
     wait_for,
 )
+from tests.integration.monitor import Monitor
 from tests.sshd_server import SSHServer, free_port
 
 pytestmark = pytest.mark.integration
-
-
-class Monitor:
-    """A real HTTP server on loopback that records every request (a ping receiver)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, str, str]] = []
-        monitor = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _record(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length).decode() if length else ""
-                monitor.requests.append((self.command, self.path, body))
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"OK")
-
-            do_GET = do_POST = _record
-
-            def log_message(self, format: str, *args: object) -> None:
-                return None
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

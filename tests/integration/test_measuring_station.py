@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from circadian_scp_upload.config.load import load_settings
 from circadian_scp_upload.outcomes import Outcome
-from circadian_scp_upload.service.agent import Agent
-from circadian_scp_upload.service.config import load_settings
+from circadian_scp_upload.station.agent import Agent
 from tests.conftest import tree, write_file
 from tests.integration.helpers import (
     ROOT,

@@ -1,4 +1,4 @@
-"""What enroll tells the server's admin (service/enroll.py), by the destination."""
+"""What enroll tells the server's admin (setup/enroll.py), by the destination."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from circadian_scp_upload.service.enroll import kit_command, kit_root
+from circadian_scp_upload.setup.enroll import kit_command, kit_root
 
 
 @pytest.mark.parametrize(

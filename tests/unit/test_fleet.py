@@ -1,4 +1,4 @@
-"""The fleet view (service/fleet.py, fleetpage.py, ``fleet``) against hostile, malformed
+"""The fleet view (office/fleet.py, office/page.py, ``fleet``) against hostile, malformed
 and misleading reports: nothing a station writes runs in the page, stops the command,
 hides another station, or keeps its own silence from showing."""
 
@@ -22,14 +22,14 @@ import pytest
 
 from circadian_scp_upload.cli import main
 from circadian_scp_upload.errors import RemotePathError
-from circadian_scp_upload.service.fleet import (
+from circadian_scp_upload.office.fleet import (
     MAX_REPORT_BYTES,
     Report,
     fleet_rows,
     read_local,
     read_remote,
 )
-from circadian_scp_upload.service.fleetpage import render_html
+from circadian_scp_upload.office.page import render_html
 from tests.unit.fake_remote import MemoryRemote
 
 UTC = datetime.timezone.utc

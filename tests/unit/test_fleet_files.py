@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from circadian_scp_upload.service.metrics import render, write_textfile
-from circadian_scp_upload.service.pings import Pinger, check_ping_url
-from circadian_scp_upload.service.status import Status, StatusBook, read_status
+from circadian_scp_upload.config.pingurl import check_ping_url
 from circadian_scp_upload.source.days import find_days
 from circadian_scp_upload.source.patterns import DatedPattern
+from circadian_scp_upload.station.metrics import render, write_textfile
+from circadian_scp_upload.station.pings import Pinger
+from circadian_scp_upload.station.status import Status, StatusBook, read_status
 
 
 def days(src: Path) -> list:  # type: ignore[type-arg]

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from circadian_scp_upload.outcomes import Outcome
-from circadian_scp_upload.service.health import HEALTH_FILE, Health, check_health
+from circadian_scp_upload.station.health import HEALTH_FILE, Health, check_health
 
 
 def test_no_file_means_unhealthy(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The station's report (service/report.py): bounded in size, and saying when the
+"""The station's report (station/report.py): bounded in size, and saying when the
 station expects to reach the server next."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ import datetime
 import json
 from typing import Any
 
-from circadian_scp_upload.service.report import MAX_BYTES, bounded, next_contact, report_name
-from circadian_scp_upload.service.schedule import UploadWindow
+from circadian_scp_upload.config.schedule import UploadWindow
+from circadian_scp_upload.report import MAX_BYTES, report_name
+from circadian_scp_upload.station.report import bounded, next_contact
 
 UTC = datetime.timezone.utc
 

@@ -9,7 +9,7 @@ import pytest
 from tenacity import Retrying
 
 from circadian_scp_upload import AuthenticationError, TransientError
-from circadian_scp_upload.service.retry import Backoff, retrying
+from circadian_scp_upload.station.retry import Backoff, retrying
 
 
 class Link:

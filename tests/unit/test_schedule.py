@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from circadian_scp_upload.config.schedule import BandwidthSchedule, UploadWindow, parse_rate
 from circadian_scp_upload.errors import ConfigError
-from circadian_scp_upload.service.schedule import BandwidthSchedule, UploadWindow, parse_rate
 
 
 def at(hour: int, minute: int = 0, weekday: int = 0) -> datetime.datetime:

@@ -26,8 +26,8 @@ from circadian_scp_upload.engine.verify import (
 )
 from circadian_scp_upload.remote.api import OUTPUT_MARK, CommandResult
 from circadian_scp_upload.remote.probe import PROBE, STREAM_HASHERS, SYNC_PROBE, probe
-from circadian_scp_upload.service.clock import DATE_COMMAND
-from circadian_scp_upload.service.enroll import SAFE_PATH
+from circadian_scp_upload.setup.enroll import SAFE_PATH
+from circadian_scp_upload.station.clock import DATE_COMMAND
 
 KIT = Path(__file__).resolve().parents[2] / "deploy" / "server"
 CSU_ONLY = KIT / "csu-only"

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from circadian_scp_upload import ConfigError
-from circadian_scp_upload.remote.credentials import create_private_key
-from circadian_scp_upload.service.config import (
+from circadian_scp_upload.config.load import (
     COMPOSE_VARIABLES,
     env_reference,
     load_settings,
     unknown_variables,
 )
+from circadian_scp_upload.remote.credentials import create_private_key
 
 NO_CREDENTIAL = {"CSU_HOST": "server.example", "CSU_USER": "station", "CSU_DST": "/srv/data"}
 BASE = NO_CREDENTIAL | {"CSU_PASSWORD": "station-pw"}
@@ -102,7 +102,7 @@ def test_secret_from_a_file(tmp_path: Path) -> None:
 
 def test_docker_secrets_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "csu_password").write_text("docker-secret-pw")
-    monkeypatch.setattr("circadian_scp_upload.service.settings.SECRETS_DIR", tmp_path)
+    monkeypatch.setattr("circadian_scp_upload.config.settings.SECRETS_DIR", tmp_path)
     settings = load_settings(NO_CREDENTIAL)
     assert settings.password is not None
     assert settings.password.get_secret_value() == "docker-secret-pw"

@@ -1,4 +1,4 @@
-"""Upload windows by the sun (service/schedule.py), against published sunrise and sunset
+"""Upload windows by the sun (config/schedule.py), against published sunrise and sunset
 times at the equator, at mid-latitudes in both hemispheres, and in both polar regions.
 
 Sources (published local clock times; a different year moves them by a minute or so,
@@ -25,8 +25,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from circadian_scp_upload.config.schedule import Place, UploadWindow
 from circadian_scp_upload.errors import ConfigError
-from circadian_scp_upload.service.schedule import Place, UploadWindow
 
 TOLERANCE = datetime.timedelta(minutes=3)
 

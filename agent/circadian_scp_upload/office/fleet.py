@@ -59,8 +59,7 @@ from typing import Any
 
 from ..errors import PermanentError
 from ..remote.api import Listing, Remote, RemoteEntry
-from .report import report_name
-from .status import DAY_STATES, DAYS_KEPT
+from ..report import DAY_STATES, DAYS_KEPT, report_name
 
 REPORTS = (".csu", "stations")
 DEFAULT_DEPTH = 2

@@ -20,7 +20,6 @@ from pydantic_settings import SecretsSettingsSource
 from ..errors import ConfigError
 from ..source.readiness import station_zone
 from . import settings as declared
-from .connect import accepted_keys_file, build_connection
 from .schedule import UploadWindow
 from .settings import (
     CONNECTION_OPTION_VARIABLES,
@@ -31,6 +30,8 @@ from .settings import (
     STATION_KNOWN_HOSTS,
     AgentSettings,
     Job,
+    accepted_keys_file,
+    build_connection,
 )
 from .state import on_memory_filesystem
 

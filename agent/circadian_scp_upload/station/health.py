@@ -19,8 +19,8 @@ from typing import Any
 
 from loguru import logger
 
+from ..config.state import write_private
 from ..outcomes import Outcome
-from .state import write_private
 
 HEALTH_FILE = "health.json"
 HEARTBEAT_SECONDS = 10.0

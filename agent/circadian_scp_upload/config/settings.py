@@ -15,6 +15,8 @@ from Docker/compose secrets in ``/run/secrets`` (file named like the variable, e
 ``load_settings`` validates everything at once, the connection options included (key
 files are read and parsed, fingerprints and known_hosts lines checked), and raises one
 ``ConfigError`` that lists every bad or missing variable with what it expects.
+``build_connection`` turns the settings into the transport's options (``RemoteConnection``)
+and ``accepted_keys_file`` says where host keys accepted on first use are recorded.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -43,14 +45,12 @@ from pydantic_settings import (
 
 from ..engine import DEFAULT_DATED_REGEX
 from ..errors import ConfigError, PatternError
+from ..remote import RemoteConnection
 from ..remote.paths import normalize_remote
 from ..source.patterns import DatedPattern
 from ..source.readiness import StationZone, named_zone, station_zone
-from .pings import check_ping_url
+from .pingurl import check_ping_url
 from .schedule import BandwidthSchedule, Place, UploadWindow
-
-if TYPE_CHECKING:
-    from ..remote import RemoteConnection
 
 ENV_PREFIX = "CSU_"
 SECRET_NAMES = ("PASSWORD", "PRIVATE_KEY", "KEY_PASSPHRASE", "KNOWN_HOSTS", "PING_URL")
@@ -417,8 +417,6 @@ class AgentSettings(BaseSettings, JobFields):
         """Return the (not yet connected) connection, built and checked at load
         (``config.load_settings``)."""
         if self._connection is None:  # loaded without it (healthcheck, status): built now
-            from .connect import build_connection  # connect imports this module
-
             self._connection = build_connection(self)
         return self._connection
 
@@ -448,3 +446,41 @@ def default_state_dir(environ: Mapping[str, str]) -> Path:
 def secret(value: SecretStr | None) -> str | None:
     """Return a secret's text, or None."""
     return value.get_secret_value() if value is not None else None
+
+
+def build_connection(settings: AgentSettings) -> RemoteConnection:
+    """Return the connection the settings describe; raise ConfigError for bad options."""
+    return RemoteConnection(
+        settings.host,
+        settings.user,
+        secret(settings.password),
+        port=settings.port,
+        key_filename=settings.key_file,
+        private_key=secret(settings.private_key),
+        passphrase=secret(settings.key_passphrase),
+        allow_agent=True,
+        known_hosts_file=settings.known_hosts_file,
+        known_hosts=secret(settings.known_hosts),
+        host_key_fingerprint=settings.host_key_fingerprint,
+        accept_new_host_key=settings.accept_new_host_key,
+        accepted_host_keys_file=accepted_keys_file(settings),
+        connect_timeout=settings.connect_timeout,
+        io_timeout=settings.io_timeout,
+        keepalive_seconds=settings.keepalive_seconds,
+        compress=settings.compression,
+    )
+
+
+def accepted_keys_file(settings: AgentSettings) -> Path | None:
+    """Return where host keys accepted on first use are recorded: the known_hosts file
+    where the agent may write it, else the private state folder (a read-only root, a
+    ``:ro`` mount, or known_hosts given as text)."""
+    if not settings.accept_new_host_key:
+        return None
+    given = settings.known_hosts_file
+    if given is not None and settings.known_hosts is None:
+        target = given.expanduser()
+        folder_writable = os.access(target.parent, os.W_OK)
+        if os.access(target, os.W_OK) or (not target.exists() and folder_writable):
+            return target
+    return settings.state_dir / "accepted_host_keys"

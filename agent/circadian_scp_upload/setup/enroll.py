@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+from ..config.settings import STATION_KEY, STATION_KNOWN_HOSTS, AgentSettings, secret
 from ..errors import ConfigError, HostKeyError
 from ..outcomes import Outcome
 from ..remote.credentials import (
@@ -36,7 +37,6 @@ from ..remote.hostkeys import (
     trust_host_key,
 )
 from ..remote.paths import normalize_remote
-from .settings import STATION_KEY, STATION_KNOWN_HOSTS, AgentSettings, secret
 
 KeyFor = Literal["sftp-only", "csu-only", "proftpd"]
 CSU_ONLY = "/usr/local/bin/csu-only"

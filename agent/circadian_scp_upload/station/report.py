@@ -1,4 +1,4 @@
-"""Station reports: what a station tells the server it uploads to, for the fleet view.
+"""Writing the station report: what a station tells the server it uploads to, for the fleet view.
 
 At the end of every pass that reached the server (a failed day included, a dead link
 not), the agent writes its status (what ``status --json`` prints) with its name, version,
@@ -9,7 +9,7 @@ messages cut to 500 characters, 64 KiB at most). A report that cannot be written
 warning; it never fails a pass, nor delays a stop (none is written then).
 ``next_contact`` says when the station expects its next pass to reach the server (later
 than one interval where its upload window is closed), so the fleet judges lateness by
-it. ``fleet`` (``fleet.py``) reads them.
+it. The format is ``report.py`` at the package's top; ``fleet`` (``office/fleet.py``) reads them.
 """
 
 from __future__ import annotations
@@ -19,26 +19,26 @@ import datetime
 import json
 import platform
 import posixpath
-import re
 from collections.abc import Mapping
 from typing import Any
 
 from loguru import logger
 
+from ..config.schedule import UploadWindow
+from ..config.settings import AgentSettings
+from ..config.versions import PACKAGE, installed, library_versions
 from ..errors import CircadianError
 from ..remote.api import Remote
 from ..remote.paths import normalize_remote
-from .schedule import UploadWindow
-from .settings import AgentSettings
+from ..report import (
+    MAX_BYTES,
+    MAX_ITEMS,
+    MAX_TEXT,
+    REPORT_FOLDER,
+    REPORT_FORMAT,
+    report_name,
+)
 from .status import Status
-from .versions import PACKAGE, installed, library_versions
-
-REPORT_FOLDER = ".csu/stations"
-REPORT_FORMAT = 1
-MAX_TEXT = 500  # characters of one message in a report
-MAX_ITEMS = 50  # entries of one list (jobs, problems)
-MAX_BYTES = 64 * 1024  # a report at most; the fleet reads 256 KiB at most
-UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
 def report_folder(settings: AgentSettings) -> str:
@@ -50,11 +50,6 @@ def report_folder(settings: AgentSettings) -> str:
     absolute = [folder for folder in folders if folder.startswith("/")]
     base = posixpath.commonpath(absolute) if len(absolute) == len(folders) else folders[0]
     return posixpath.join(base, REPORT_FOLDER)
-
-
-def report_name(station: str) -> str:
-    """Return the file name of a station's report (its name, made safe for a path)."""
-    return UNSAFE.sub("_", station).strip(".") or "station"
 
 
 def build_report(

@@ -1,7 +1,10 @@
-"""The agent: passes over every job, retries link faults, and tells the office how it goes.
+"""The agent: the loop that runs passes over every job.
 
-A pass opens one connection (probed and quietly replaced before each day when it died)
-and runs every job's ``DailyTransferClient``. What an error means (retry, skip the day,
+``run_pass`` reads top to bottom: the heartbeat, the start jitter, the holds (``holds/``:
+turned off, outside the upload window, paused; the first that holds says why, in one
+wording), the connection, every job, and one account of it to every outlet. A pass opens
+one connection (probed and quietly replaced before each day when it died) and runs every
+job's ``DailyTransferClient``. What an error means (retry, skip the day,
 skip the job, end the pass) comes from the one table in ``outcomes.py``; link faults are
 retried by the tenacity policy in ``retry.py``, each attempt resuming where the last one
 stopped. After each pass the status file, the metrics and the ping say how it went and
@@ -9,40 +12,41 @@ what is left (``status.py``, ``metrics.py``, ``pings.py``).
 
 A stop request (SIGTERM/SIGINT) sets an event that the upload polls: the current write
 stops within about a second, the markers are released, and the pass says what is left.
-Outside the upload window no pass starts, and a running pass stops at the next file.
+Between files the holds are asked again: a window that closed or a pause that began stops
+the pass at the next file. The server's clock is measured once a pass (``clock.py``).
 """
 
 from __future__ import annotations
 
 import datetime
-import json
 import random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from loguru import logger
 from tenacity import Retrying
 
+from ..config.schedule import BandwidthSchedule, UploadWindow
+from ..config.settings import AgentSettings, Job
+from ..config.state import prepare_state_dir
 from ..engine import DailyTransferClient, DayResult, Pacer, RunReport, UploadClientCallbacks
-from ..errors import CircadianError
 from ..outcomes import Outcome, is_bug, rule_for, worst
 from ..remote import RemoteConnection
 from ..remote.paths import normalize_remote
+from ..report import report_name
 from ..source.days import Variant
 from ..source.readiness import Clock, system_clock
-from .clock import describe, measure
+from .clock import ServerClock
 from .health import HEARTBEAT_SECONDS, Health
+from .holds import Held, first_held
+from .holds import build as build_holds
 from .metrics import MetricsServer, render, write_textfile
 from .pings import LogTail, Pinger
-from .report import build_report, next_contact, report_folder, report_name, write_report
+from .report import build_report, next_contact, report_folder, write_report
 from .retry import Backoff, retrying
-from .schedule import BandwidthSchedule, UploadWindow
-from .settings import AgentSettings, Job
-from .state import prepare_state_dir
 from .status import Backlog, Status, StatusBook, day_key
 
 # The daemon keeps its connection between passes that start within this many seconds of
@@ -53,9 +57,6 @@ KEEP_OPEN_SECONDS = 300.0
 def station_name(settings: AgentSettings) -> str:
     """Return the station's name: ``CSU_STATION``, else the host name."""
     return settings.station or socket.gethostname()
-
-
-PAUSE_SEEN = "pause-seen.json"  # when the agent first saw the current pause file
 
 
 class Agent:
@@ -81,11 +82,13 @@ class Agent:
             if settings.upload_window
             else None
         )
-        self.offset: float | None = None  # the server's clock minus ours, last measured
-        self._clock_checked = False
-        self._pass_offset: float | None = None
-        self.paused_mid_pass = False
-        self._pause_forgotten = False  # whether pause-seen.json is known to be gone
+        self.server_clock = ServerClock(  # asks self.clock, which a test may replace
+            lambda: self.clock(),
+            settings.max_clock_offset_seconds,
+            report_name(station_name(settings)),
+        )
+        self.holds = build_holds(settings, self.window, self.zone, state_dir)
+        self.mid_pass_hold: Held | None = None  # a pause that stopped the running pass
         timetable = settings.bandwidth_schedule
         if timetable:
             schedule = BandwidthSchedule.parse(timetable)
@@ -117,6 +120,15 @@ class Agent:
 
     def _local_now(self) -> datetime.datetime:
         return self.clock().astimezone(self.zone.zone)
+
+    @property
+    def offset(self) -> float | None:
+        """The server's clock minus ours, as last measured (None: not yet)."""
+        return self.server_clock.offset
+
+    @offset.setter
+    def offset(self, value: float | None) -> None:
+        self.server_clock.offset = value
 
     # -- the loop -------------------------------------------------------------------
 
@@ -157,37 +169,56 @@ class Agent:
         started = datetime.datetime.now(datetime.timezone.utc)
         sink = logger.add(self.tail, level="INFO", format="{message}")
         self.tail.clear()
+        try:
+            held = first_held(self.holds, self._local_now())
+            if held is not None:  # no connection at all
+                until = f" until {held.until:%Y-%m-%d %H:%M %Z}" if held.until else ""
+                logger.info("{}: no pass starts{}", held.reason, until)
+                self._tell(held.outcome, held.reason, started, [], 0, held=held)
+                outcome = held.outcome
+            else:
+                if self.pinger is not None:
+                    self.pinger.start()
+                outcome = self._connected_pass(started)
+        finally:
+            logger.remove(sink)
+        self._close_unless_ok(outcome)
+        return outcome
+
+    def _connected_pass(self, started: datetime.datetime) -> Outcome:
+        """Connect, run every job, and say how it went (the station report written while
+        the connection is still open); a pass that could not reach the server says so."""
         reports: list[tuple[Job, RunReport]] = []
         moved = self.pacer.total
-        closed = self._window_closed()
-        paused = self._paused()
-        self.paused_mid_pass = False
-        if not self.settings.enabled or not any(job.enabled for job in self.jobs):
-            message = (
-                "uploads are turned off (CSU_ENABLED=false)"
-                if not self.settings.enabled
-                else "every job is turned off (enabled: false in the jobs file)"
-            )
-            logger.info("{}: no pass, no connection", message)
-            outcome = Outcome.DISABLED
-        elif paused:
-            logger.info("{}: no pass starts", paused)
-            outcome, message = Outcome.PAUSED, paused
-        elif closed:
-            logger.info("outside the upload window ({}, station time): no pass starts", closed)
-            outcome, message = Outcome.IDLE, f"outside the upload window ({self.window_text})"
-        else:
-            if self.pinger is not None:
-                self.pinger.start()
-            outcome, message, finished = self._pass(reports, started, moved)
-            if finished:
-                logger.remove(sink)
-                self._close_unless_ok(outcome)
+        self.problems: list[str] = []  # what failed, for the status and the report
+        self.mid_pass_hold = None
+        try:
+            with self.connection() as connection:
+                self.server_clock.new_pass()  # asked at the first day with work
+                outcomes: list[Outcome] = []
+                for job in self.jobs:
+                    if self.stop_event.is_set() or self._stop_reason():
+                        outcomes.append(Outcome.STOPPED)
+                        break
+                    if not job.enabled:
+                        logger.info("job {} is turned off (enabled: false)", job.label)
+                        continue
+                    outcomes.append(self._run_job(connection, job, reports))
+                outcome, said = self._verdict(worst(outcomes))
+                status = self._tell(outcome, said, started, reports, self.pacer.total - moved)
+                self._send_report(connection, status)
                 return outcome
-        self._finish(outcome, message, started, reports, self.pacer.total - moved)
-        self._close_unless_ok(outcome)
-        logger.remove(sink)
-        return outcome
+        except Exception as error:  # noqa: BLE001 - an unattended daemon outlives its bugs
+            outcome = self._report(error, "pass failed")
+            self._tell(outcome, str(error), started, reports, self.pacer.total - moved)
+            return outcome
+
+    def _verdict(self, outcome: Outcome) -> tuple[Outcome, str]:
+        """Return a connected pass's outcome and what to say of it: a stop that a pause
+        caused is a pause; a pass that did not go well names its first problems."""
+        if outcome == Outcome.STOPPED and self.mid_pass_hold is not None:
+            return Outcome.PAUSED, f"{self.mid_pass_hold.reason} (appeared during the pass)"
+        return outcome, "; ".join(self.problems[:3]) if outcome != Outcome.OK else ""
 
     def _close_unless_ok(self, outcome: Outcome) -> None:
         """A kept connection only lives from one good pass to the next."""
@@ -198,38 +229,6 @@ class Agent:
     def window_text(self) -> str:
         """The upload window as configured (empty without one)."""
         return self.window.text if self.window is not None else ""
-
-    def _pass(
-        self, reports: list[tuple[Job, RunReport]], started: datetime.datetime, moved: int
-    ) -> tuple[Outcome, str, bool]:
-        """Run every job; return the pass's outcome, what to say of it, and whether it
-        was finished here: a pass that reached the server says how it went (``_finish``)
-        and writes the station's report while the connection is still open."""
-        outcomes: list[Outcome] = []
-        self.problems: list[str] = []  # what failed, for the status and the report
-        try:
-            with self.connection() as connection:
-                # asked once, before the first day with work; never an earlier pass's answer
-                self._clock_checked, self._pass_offset = False, None
-                for job in self.jobs:
-                    if self.stop_event.is_set() or self._stop_reason():
-                        outcomes.append(Outcome.STOPPED)
-                        break
-                    if not job.enabled:
-                        logger.info("job {} is turned off (enabled: false)", job.label)
-                        continue
-                    outcomes.append(self._run_job(connection, job, reports))
-                outcome = worst(outcomes)
-                if outcome == Outcome.STOPPED and self.paused_mid_pass:
-                    outcome = Outcome.PAUSED
-                said = "; ".join(self.problems[:3]) if outcome != Outcome.OK else ""
-                if outcome == Outcome.PAUSED:
-                    said = f"{self._paused() or 'paused'} (appeared during the pass)"
-                status = self._finish(outcome, said, started, reports, self.pacer.total - moved)
-                self._send_report(connection, status)
-                return outcome, "", True
-        except Exception as error:  # noqa: BLE001 - an unattended daemon outlives its bugs
-            return self._report(error, "pass failed"), str(error), False
 
     def _send_report(self, connection: RemoteConnection, status: Status) -> None:
         """Write the station's report to the server (``report.py``); never fails a pass."""
@@ -253,16 +252,18 @@ class Agent:
         except Exception as error:  # noqa: BLE001 - a report must never end a pass
             logger.warning("the station report could not be written: {}", error)
 
-    def _finish(
+    def _tell(
         self,
         outcome: Outcome,
         message: str,
         started: datetime.datetime,
         reports: list[tuple[Job, RunReport]],
         moved: int,
+        held: Held | None = None,
     ) -> Status:
-        """Say how the pass went and what is left: log, status, metrics, ping, health;
-        return the status."""
+        """Say how the pass went and what is left, in one wording to every outlet: log,
+        status, metrics, ping, health (``held``: the hold that kept it from starting,
+        whose reason is ``message``); return the status."""
         backlogs = self._backlogs(reports)
         left = Backlog()
         for backlog in backlogs.values():
@@ -273,10 +274,8 @@ class Agent:
                 f"(the oldest {left.oldest_pending_day})"
             )
             logger.info("pass stopped: {}; the next pass resumes", message)
-        elif outcome in (Outcome.IDLE, Outcome.DISABLED) or (
-            outcome == Outcome.PAUSED and not self.paused_mid_pass
-        ):
-            pass
+        elif held is not None:
+            pass  # said when the pass did not start
         elif outcome == Outcome.PAUSED:
             logger.info("pass paused: {}; the next pass resumes", message)
         else:
@@ -284,9 +283,8 @@ class Agent:
             logger.log(level, "pass finished: {}", outcome.value)
         files = sum(d.uploaded for _job, report in reports for d in report.days)
         kept = sum(d.kept_aside for _job, report in reports for d in report.days)
-        self.book.status.clock_offset_seconds = (
-            round(self.offset, 1) if self.offset is not None else None
-        )
+        offset = self.server_clock.offset
+        self.book.status.clock_offset_seconds = round(offset, 1) if offset is not None else None
         status = self.book.finish_pass(
             started, outcome.value, message, backlogs, (files, moved), kept_aside=kept
         )
@@ -303,12 +301,12 @@ class Agent:
         if self.pinger is not None:
             if outcome == Outcome.STOPPED:
                 self.pinger.note(message or outcome.value, self.tail.text())
-            elif outcome == Outcome.PAUSED and self.paused_mid_pass:
-                # the instrument asked in the middle: a success, with what was done
-                self.pinger.finish(True, message, f"{message}\n{self.tail.text()}")
-            elif outcome in (Outcome.IDLE, Outcome.PAUSED, Outcome.DISABLED):
+            elif held is not None:
                 # nothing was due (or the instrument asked): a success, with the reason
                 self.pinger.finish(True, message, f"{message}: no pass was due\n")
+            elif outcome == Outcome.PAUSED:
+                # the instrument asked in the middle: a success, with what was done
+                self.pinger.finish(True, message, f"{message}\n{self.tail.text()}")
             else:
                 self.pinger.finish(outcome == Outcome.OK, outcome.value, self.tail.text())
         self.health.finish_pass(outcome)
@@ -416,170 +414,13 @@ class Agent:
         self.health.beat(force=True)
         self.stop_event.wait(seconds)
 
-    # -- construction ---------------------------------------------------------------
-
-    def _check_clock(self, connection: RemoteConnection, folder: str) -> float | None:
-        """Measure the server's clock against ours (``clock.py``); return the offset, or
-        None where it cannot be measured (said: the pass then keeps local files). Say it
-        loudly when they disagree by more than CSU_MAX_CLOCK_OFFSET_SECONDS. A link
-        fault is raised: the retry measures again."""
-        try:
-            reading = measure(
-                connection,
-                folder,
-                report_name(self.book.status.station),
-                now=lambda: self.clock().timestamp(),  # the clock the days are judged by
-            )
-        except CircadianError as error:
-            if rule_for(error).scope == "pass":
-                raise
-            logger.warning(
-                "the station's clock could not be checked against the server's ({}): days "
-                "are judged over by the station's clock alone, and no local file is "
-                "removed in this pass",
-                error,
-            )
-            return None
-        self.offset = reading.offset
-        if abs(reading.offset) > self.settings.max_clock_offset_seconds:
-            logger.warning(
-                "{} (more than CSU_MAX_CLOCK_OFFSET_SECONDS={:g}, measured to {:.1f} s): a "
-                "day is judged over only once it is over by both clocks; set the station's "
-                "time right (NTP)",
-                describe(reading.offset),
-                self.settings.max_clock_offset_seconds,
-                reading.uncertainty,
-            )
-        else:
-            logger.debug("{} (offset {:+.1f} s)", describe(reading.offset), reading.offset)
-        return reading.offset
-
-    def server_clock(
-        self, connection: RemoteConnection, folder: str
-    ) -> Callable[[], datetime.datetime | None]:
-        """Return the clock a job's client asks before it touches a day: the earlier of
-        the station's clock and the server's, measured afresh at the first call of a pass
-        (in ``folder`` where that takes a file); None where it could not be measured."""
-
-        def now() -> datetime.datetime | None:
-            if not self._clock_checked:
-                offset = self._check_clock(connection, folder)  # a link fault: asked again
-                self._clock_checked, self._pass_offset = True, offset
-            if self._pass_offset is None:
-                return None
-            return self.clock() + datetime.timedelta(seconds=min(0.0, self._pass_offset))
-
-        return now
-
-    def _paused(self) -> str | None:
-        """Why the instrument asks for a pause (its pause file exists), or None. A pause
-        is timed from when the agent first saw that file (by this station's clock, kept
-        in the state folder across restarts; never by the file's own time, which the
-        instrument's computer stamps): one older than CSU_PAUSE_MAX_SECONDS is stale:
-        warned about once, and ignored."""
-        path = self.settings.pause_file
-        if path is None:
-            return None
-        try:
-            info = path.stat()
-        except OSError as error:
-            key, reason = self._pause_unseen(path, error)
-            if key is None:
-                return None
-        else:
-            key, reason = f"{info.st_dev}:{info.st_ino}", f"paused: {path} exists"
-        self._pause_forgotten = False
-        now = time.time()
-        seen = self._pause_seen()
-        since = seen.get("since")
-        if seen.get("file") != key or not isinstance(since, (int, float)) or since > now:
-            # a new pause (or this clock went back past its start): timed from now
-            seen = {"file": key, "since": now, "warned": False}
-            self._keep_pause_seen(seen)
-            since = now
-        age = now - since
-        if age <= self.settings.pause_max_seconds:
-            return reason
-        if not seen.get("warned"):
-            lasted = (
-                f"the pause file {path} has been there"
-                if key[0].isdigit()
-                else f"{reason.removeprefix('paused: ')}; that has been so"
-            )
-            logger.warning(
-                "{} for {:.0f} s, more than CSU_PAUSE_MAX_SECONDS={:g}: it is taken as "
-                "stale, and uploads go on (remove it when the instrument is done)",
-                lasted,
-                age,
-                self.settings.pause_max_seconds,
-            )
-            self._keep_pause_seen({**seen, "warned": True})
-        return None
-
-    def _pause_unseen(self, path: Path, error: OSError) -> tuple[str | None, str]:
-        """Given why the pause file could not be looked at, return the pause it means
-        (a key for its timing, and the reason), or (None, "") where there is none: the
-        file is gone from a folder that is there. The rest fails towards pausing: a folder
-        that is gone (a volume not mounted) or that cannot be looked into might hold the
-        file, and uploading while the instrument measures is the harm a pause prevents."""
-        if isinstance(error, FileNotFoundError):
-            try:
-                folder_there = path.parent.is_dir()
-            except OSError:
-                folder_there = False
-            if folder_there:
-                if not self._pause_forgotten:  # once, not between every two files
-                    self._forget_pause()  # the next file is a new pause, whatever its inode
-                    self._pause_forgotten = True
-                return None, ""
-            return "folder-gone", (
-                f"paused: the pause file's folder {path.parent} is not there (a volume not "
-                "mounted?), so whether the instrument asks for a pause cannot be seen; "
-                "mount it, or unset CSU_PAUSE_FILE"
-            )
-        return f"unreadable:{error.errno}", (
-            f"paused: the pause file {path} cannot be looked at ({error.strerror}), so "
-            "whether the instrument asks for a pause cannot be seen; let the agent's user "
-            "read its folder, or unset CSU_PAUSE_FILE"
-        )
-
-    def _pause_seen(self) -> dict[str, object]:
-        try:
-            found = json.loads((self.settings.state_dir / PAUSE_SEEN).read_text())
-        except (OSError, ValueError):
-            return {}
-        return found if isinstance(found, dict) else {}
-
-    def _forget_pause(self) -> None:
-        try:
-            (self.settings.state_dir / PAUSE_SEEN).unlink(missing_ok=True)
-        except OSError as error:
-            logger.warning("cannot forget the last pause in {}: {}", PAUSE_SEEN, error.strerror)
-
-    def _keep_pause_seen(self, seen: dict[str, object]) -> None:
-        target = self.settings.state_dir / PAUSE_SEEN
-        try:
-            temporary = target.with_suffix(".tmp")
-            temporary.write_text(json.dumps(seen))
-            temporary.replace(target)
-        except OSError as error:
-            logger.warning("cannot keep the pause's start in {}: {}", target, error.strerror)
-
     def _stop_reason(self) -> str | None:
-        """Between files: why to stop now (the upload window closed, a pause began)."""
-        closed = self._window_closed()
-        if closed:
-            return closed
-        paused = self._paused()
-        if paused:
-            self.paused_mid_pass = True
-        return paused
-
-    def _window_closed(self) -> str | None:
-        """Between files: the reason to stop when the upload window has closed."""
-        if self.window is not None and not self.window.is_open(self._local_now()):
-            return f"the upload window ({self.window.text}) closed"
-        return None
+        """Between files: why to stop now (the holds asked again: the upload window
+        closed, a pause began), or None."""
+        held = first_held(self.holds, self._local_now(), between_files=True)
+        if held is not None and held.outcome == Outcome.PAUSED:
+            self.mid_pass_hold = held
+        return held.reason if held is not None else None
 
     def make_client(self, connection: RemoteConnection | None, job: Job) -> DailyTransferClient:
         """Return the upload client of one job, wired to the stop event, the heartbeat,
@@ -620,7 +461,7 @@ class Agent:
             quiet_period=datetime.timedelta(minutes=self.settings.quiet_minutes),
             channels=self.settings.channels,
             server_clock=(
-                self.server_clock(connection, normalize_remote(job.dst))
+                self.server_clock.for_job(connection, normalize_remote(job.dst))
                 if connection is not None
                 else None
             ),

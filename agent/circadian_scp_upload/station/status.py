@@ -22,17 +22,16 @@ from typing import Any
 
 from loguru import logger
 
+from ..config.state import write_private
 from ..engine import DayResult
 from ..errors import CircadianError
+from ..report import DAY_STATES, DAYS_KEPT
 from ..source.days import DayUnit, fingerprint
-from .state import write_private
 
 STATUS_FILE = "status.json"
 VERIFIED_FILE = "verified-days.json"
 
 Fingerprint = list[int]  # [files, bytes, latest modification (ns)]
-DAYS_KEPT = 62  # days of history in the status (the fleet page shows up to this many)
-DAY_STATES = ("verified", "pending", "failed")  # in rising order of concern
 
 
 def worse(first: str | None, second: str) -> str:

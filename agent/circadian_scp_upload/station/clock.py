@@ -9,19 +9,25 @@ modification time read back, and removed. Either way the server's clock, to the 
 bounded by the round trip. A day is over only once it is over by the earlier of the two
 clocks: a station ahead is held back by the server's clock, a station behind by its own.
 A pass with nothing to do asks nothing and writes nothing (a second pass over verified
-days leaves the server exactly as it was).
+days leaves the server exactly as it was). ``ServerClock`` is that check as the agent
+holds it: measured at most once a pass, the last offset kept for the status.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import posixpath
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from loguru import logger
+
 from ..errors import CircadianError, RemotePathError
+from ..outcomes import rule_for
 from ..remote.api import Remote
+from ..source.readiness import Clock
 
 PROBE_PREFIX = ".csu-clock-"
 DATE_COMMAND = "date +%s"  # the server kit's csu-only answers it too
@@ -99,3 +105,67 @@ def describe(offset: float) -> str:
         amount = f"{size:.1f} s"
     side = "behind" if offset > 0 else "ahead of"
     return f"the station's clock is {amount} {side} the server's"
+
+
+class ServerClock:
+    """The server's clock as the station's passes see it: measured afresh at the first
+    day with work of each pass (``new_pass`` forgets the last pass's answer), the offset
+    of the last measurement kept (``offset``) for the status and the report."""
+
+    def __init__(self, clock: Clock, max_offset_seconds: float, tag: str) -> None:
+        self.clock = clock  # the clock the days are judged by
+        self.max_offset_seconds = max_offset_seconds
+        self.tag = tag  # the probe file's name, where a file must be written
+        self.offset: float | None = None  # the server's clock minus ours, last measured
+        self._checked = False
+        self._pass_offset: float | None = None
+
+    def new_pass(self) -> None:
+        """Forget the last pass's answer: the next question measures again."""
+        self._checked, self._pass_offset = False, None
+
+    def for_job(self, remote: Remote, folder: str) -> Callable[[], datetime.datetime | None]:
+        """Return the clock a job's client asks before it touches a day: the earlier of
+        the station's clock and the server's, measured at the pass's first call (in
+        ``folder`` where that takes a file); None where it could not be measured."""
+
+        def now() -> datetime.datetime | None:
+            if not self._checked:
+                offset = self._check(remote, folder)  # a link fault: asked again
+                self._checked, self._pass_offset = True, offset
+            if self._pass_offset is None:
+                return None
+            return self.clock() + datetime.timedelta(seconds=min(0.0, self._pass_offset))
+
+        return now
+
+    def _check(self, remote: Remote, folder: str) -> float | None:
+        """Measure the server's clock against ours; return the offset, or None where it
+        cannot be measured (said: the pass then keeps local files). Say it loudly when
+        they disagree by more than CSU_MAX_CLOCK_OFFSET_SECONDS. A link fault is raised:
+        the retry measures again."""
+        try:
+            reading = measure(remote, folder, self.tag, now=lambda: self.clock().timestamp())
+        except CircadianError as error:
+            if rule_for(error).scope == "pass":
+                raise
+            logger.warning(
+                "the station's clock could not be checked against the server's ({}): days "
+                "are judged over by the station's clock alone, and no local file is "
+                "removed in this pass",
+                error,
+            )
+            return None
+        self.offset = reading.offset
+        if abs(reading.offset) > self.max_offset_seconds:
+            logger.warning(
+                "{} (more than CSU_MAX_CLOCK_OFFSET_SECONDS={:g}, measured to {:.1f} s): a "
+                "day is judged over only once it is over by both clocks; set the station's "
+                "time right (NTP)",
+                describe(reading.offset),
+                self.max_offset_seconds,
+                reading.uncertainty,
+            )
+        else:
+            logger.debug("{} (offset {:+.1f} s)", describe(reading.offset), reading.offset)
+        return reading.offset
