@@ -71,7 +71,7 @@ def test_the_first_hold_in_the_order_decides() -> None:
     assert first_held([Never(), Never()], NOON) is None
 
 
-def test_build_asks_turned_off_then_the_window_then_the_pause_file(tmp_path: Path) -> None:
+def test_build_asks_turned_off_then_the_pause_file_then_the_window(tmp_path: Path) -> None:
     pause = tmp_path / "measuring"
     pause.touch()
     window = "02:00-03:00"
@@ -81,20 +81,20 @@ def test_build_asks_turned_off_then_the_window_then_the_pause_file(tmp_path: Pat
     built = holds.build(
         settings, UploadWindow.parse(window, None), settings.zone, tmp_path / "state"
     )
-    assert [type(hold).__name__ for hold in built] == ["TurnedOff", "OutsideWindow", "PauseFile"]
+    assert [type(hold).__name__ for hold in built] == ["TurnedOff", "PauseFile", "OutsideWindow"]
     said = [hold.at_start(NOON) for hold in built]
     assert [held.hold if held else None for held in said] == [
         "turned-off",
-        "upload-window",
         "pause-file",
+        "upload-window",
     ]
-    window_held = said[1]
+    window_held = said[2]
     assert window_held is not None
     assert window_held.outcome == Outcome.IDLE
     assert window_held.until == datetime.datetime(2024, 9, 18, 2, 0, tzinfo=datetime.timezone.utc)
     # between files: turned off never stops a running pass; the window says it closed
     assert built[0].between_files(NOON) is None
-    closed = built[1].between_files(NOON)
+    closed = built[2].between_files(NOON)
     assert closed is not None
     assert closed.reason == f"the upload window ({window}) closed"
     assert closed.outcome == Outcome.STOPPED
@@ -160,3 +160,20 @@ def test_a_hold_says_one_reason_to_the_log_the_status_and_the_ping(
     assert status is not None
     assert (status.last_pass["outcome"], status.last_pass["message"]) == (outcome.value, reason)
     assert monitor.requests == [("POST", "/ping/x", f"{reason}: no pass was due\n")]
+
+
+def test_a_pause_is_seen_to_go_even_while_an_earlier_hold_holds(tmp_path: Path) -> None:
+    """Every hold is asked, not only up to the first that holds: a pause file removed
+    while another hold decides, and made again, is a new pause (timed from then), never
+    the old one judged stale."""
+    pause = tmp_path / "measuring"
+    pause.touch()
+    state = tmp_path / "state"
+    state.mkdir()
+    order: list[Hold] = [Says("first"), holds.PauseFile(pause, 3600, state)]
+    assert first_held(order, NOON) == Held("first", "first at start", Outcome.PAUSED)
+    seen = state / holds.PAUSE_SEEN
+    assert seen.exists()  # asked although "first" decided
+    pause.unlink()
+    first_held(order, NOON)
+    assert not seen.exists()  # its end was seen too

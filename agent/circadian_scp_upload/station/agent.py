@@ -82,11 +82,6 @@ class Agent:
             if settings.upload_window
             else None
         )
-        self.server_clock = ServerClock(  # asks self.clock, which a test may replace
-            lambda: self.clock(),
-            settings.max_clock_offset_seconds,
-            report_name(station_name(settings)),
-        )
         self.holds = build_holds(settings, self.window, self.zone, state_dir)
         self.mid_pass_hold: Held | None = None  # a pause that stopped the running pass
         timetable = settings.bandwidth_schedule
@@ -97,6 +92,11 @@ class Agent:
             self.pacer = Pacer(settings.bandwidth_limit_kib * 1024)
         self.health = Health(state_dir, lambda: self.pacer.total)
         self.book = StatusBook(state_dir, station_name(settings))
+        self.server_clock = ServerClock(  # asks self.clock, which a test may replace
+            lambda: self.clock(),
+            settings.max_clock_offset_seconds,
+            report_name(self.book.status.station),  # the probe's name, as `check` makes it
+        )
         self.tail = LogTail()
         self.pinger = Pinger(settings.ping_url.get_secret_value()) if settings.ping_url else None
         # only the daemon serves: a `check` or `once` beside it must not take its port
@@ -268,14 +268,14 @@ class Agent:
         left = Backlog()
         for backlog in backlogs.values():
             left.add(backlog)
-        if outcome == Outcome.STOPPED and left.days:
+        if held is not None:
+            pass  # said when the pass did not start
+        elif outcome == Outcome.STOPPED and left.days:
             message = (
                 f"{left.days} day(s) left, {left.files} files, {left.bytes} bytes "
                 f"(the oldest {left.oldest_pending_day})"
             )
             logger.info("pass stopped: {}; the next pass resumes", message)
-        elif held is not None:
-            pass  # said when the pass did not start
         elif outcome == Outcome.PAUSED:
             logger.info("pass paused: {}; the next pass resumes", message)
         else:
@@ -299,11 +299,11 @@ class Agent:
         if self.metrics is not None:
             self.metrics.text = text
         if self.pinger is not None:
-            if outcome == Outcome.STOPPED:
-                self.pinger.note(message or outcome.value, self.tail.text())
-            elif held is not None:
+            if held is not None:
                 # nothing was due (or the instrument asked): a success, with the reason
                 self.pinger.finish(True, message, f"{message}: no pass was due\n")
+            elif outcome == Outcome.STOPPED:
+                self.pinger.note(message or outcome.value, self.tail.text())
             elif outcome == Outcome.PAUSED:
                 # the instrument asked in the middle: a success, with what was done
                 self.pinger.finish(True, message, f"{message}\n{self.tail.text()}")

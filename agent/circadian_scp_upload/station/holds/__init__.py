@@ -3,9 +3,11 @@
 Each hold is one small object in a module of its own (``enabled``, ``window``, ``pause``)
 answering one question at the start of a pass and again between files: may the pass go
 now, and if not, why and until when (a ``Held``). ``build`` lists them in the one order
-they are asked in; the first that holds decides, and its reason is the one wording the
-log line, the status, the station report and the ping body all say. A hold may import
-``config``, ``outcomes`` and ``errors``; never the agent, the engine or the transport.
+they are asked in; every hold is asked (a hold may keep bookkeeping of its own, in the
+state folder), the first that holds decides, and its reason is the one wording of the
+log line, the status and the ping body. A hold may import ``config``, ``source`` (the
+station's zone), ``outcomes`` and ``errors``; never the agent, the engine or the
+transport (an import contract).
 Adding a hold is a new module here and one line in ``build``. Holds on a single day (not
 over yet, the quiet period, the server's clock) are the engine's readiness rules.
 """
@@ -29,10 +31,10 @@ __all__ += ["first_held"]
 def build(
     settings: AgentSettings, window: UploadWindow | None, zone: StationZone, state_dir: Path
 ) -> list[Hold]:
-    """Return the holds of a station in the order they are asked: turned off, then
-    outside the upload window, then paused by the instrument."""
+    """Return the holds of a station in the order they decide: turned off, then paused by
+    the instrument, then outside the upload window."""
     return [
         TurnedOff(settings),
-        OutsideWindow(window, zone),
         PauseFile(settings.pause_file, settings.pause_max_seconds, state_dir),
+        OutsideWindow(window, zone),
     ]

@@ -39,9 +39,8 @@ class Hold(Protocol):
 def first_held(
     holds: list[Hold], now: datetime.datetime, *, between_files: bool = False
 ) -> Held | None:
-    """Ask the holds in their order; return the first that holds, or None."""
-    for hold in holds:
-        held = hold.between_files(now) if between_files else hold.at_start(now)
-        if held is not None:
-            return held
-    return None
+    """Ask every hold, in their order; return the first that holds, or None. Each is
+    asked even when an earlier one holds: a hold may keep its own bookkeeping (the pause
+    file's hold times a pause from when it first saw the file, and must see it go)."""
+    answers = [hold.between_files(now) if between_files else hold.at_start(now) for hold in holds]
+    return next((held for held in answers if held is not None), None)
