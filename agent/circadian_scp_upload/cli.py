@@ -33,6 +33,8 @@ from .office.fleet import (
     MAX_INTERVAL,
     Found,
     fleet_rows,
+    missing_rows,
+    read_enrolled,
     read_local,
     read_remote,
     render_json,
@@ -79,6 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{code}  {meaning}")
         return 0
     setup_logging()
+    if args.command == "fleet" and args.remote and args.stations:
+        logger.error(
+            "--stations reads this machine's records of add-station: run fleet on the "
+            "server, without --remote"
+        )
+        return exit_code(Outcome.CONFIG)
     if args.command == "fleet" and not args.remote:  # on the server: no settings needed
         return _fleet(read_local(Path(args.root), args.depth), args)
     for warning in unknown_variables(os.environ):
@@ -87,7 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # enroll makes the key and the known_hosts that the connection would check
         offline = ("healthcheck", "status", "enroll")
         settings = load_settings(
-            connection=args.command not in offline, enrolling=args.command == "enroll"
+            connection=args.command not in offline,
+            enrolling=args.command == "enroll",
+            reading=args.command == "fleet",  # --remote: the connection only, no job
         )
     except ConfigError as error:
         logger.error("{}", error)
@@ -134,6 +144,13 @@ def _fleet(found: Found, args: argparse.Namespace) -> int:
     failing or broken, 0 if all are well (no report found: 1, said). Folders that could
     not be read are listed (on stderr with --json) and counted, and fail nothing alone."""
     rows = fleet_rows(found.reports, late_after=args.late_after, root=str(args.root))
+    if args.stations:
+        enrolled, unreadable = read_enrolled(Path(args.stations))
+        found.unreadable.extend(unreadable)
+        rows = sorted(
+            rows + missing_rows(rows, enrolled, str(args.root)),
+            key=lambda row: (row.station, row.report),
+        )
     if not rows:
         for line in unreadable_lines(found.unreadable):
             print(line, file=sys.stderr)
@@ -363,6 +380,12 @@ def _parser() -> argparse.ArgumentParser:
         "--remote",
         action="store_true",
         help="read ROOT on the server, over SSH with the agent's settings (CSU_HOST, ...)",
+    )
+    fleet.add_argument(
+        "--stations",
+        metavar="DIR",
+        help="the server kit's records of the stations it enrolled (/etc/csu-upload/stations): "
+        "each one without a report is a MISSING row",
     )
     fleet.add_argument("--json", action="store_true", help="as JSON, for scripts")
     fleet.add_argument("--html", metavar="FILE", help="also write a page with a picture")

@@ -3,9 +3,11 @@
 #
 # usage: deploy/server/install.sh
 #
-# Installs csu-only to /usr/local/bin (0755), add-station to /usr/local/sbin (0755) and
-# csu-upload.conf to /etc/ssh/sshd_config.d (0644); creates /etc/ssh/authorized_keys
-# (root:root 0755) and the group csu-upload; installs bubblewrap (apt-get) where it is
+# Installs csu-only to /usr/local/bin (0755), add-station and remove-station to
+# /usr/local/sbin (0755) and csu-upload.conf to /etc/ssh/sshd_config.d (0644); creates
+# /etc/ssh/authorized_keys (root:root 0755), /etc/csu-upload/stations (add-station's
+# records), the group csu-upload (the stations) and the group csu-read (who reads every
+# station's folder: the office, downstream processing); installs bubblewrap (apt-get) where it is
 # missing and checks that it can make csu-only's jail for an ordinary account; checks
 # sshd's configuration (sshd -t; a conf that breaks it is taken back) and reloads sshd
 # if it runs. Safe to run again.
@@ -28,6 +30,8 @@ INSTALL_PACKAGES=${INSTALL_PACKAGES:-yes}
 BWRAP=/usr/bin/bwrap # as in csu-only
 KEYS_DIR=/etc/ssh/authorized_keys # as in csu-upload.conf
 GROUP=csu-upload                  # as in csu-upload.conf
+READ_GROUP=csu-read               # add-station's default readers' group
+STATIONS_DIR=${STATIONS_DIR:-/etc/csu-upload/stations} # add-station's records
 SSHD=$(command -v sshd || echo /usr/sbin/sshd)
 
 say() {
@@ -57,12 +61,13 @@ put() {
 
 ((EUID == 0)) || die "run me as root"
 [[ -x $SSHD ]] || die "no sshd here: install OpenSSH's server first (apt-get install openssh-server)"
-for file in csu-only add-station csu-upload.conf; do
+for file in csu-only add-station remove-station csu-upload.conf; do
     [[ -f $HERE/$file ]] || die "$HERE/$file is missing: run me from the kit's folder (deploy/server)"
 done
 
 put "$HERE/csu-only" "$BIN_DIR/csu-only" 0755
 put "$HERE/add-station" "$SBIN_DIR/add-station" 0755
+put "$HERE/remove-station" "$SBIN_DIR/remove-station" 0755
 
 conf=$SSHD_CONFIG_DIR/csu-upload.conf
 backup=
@@ -77,12 +82,16 @@ put "$HERE/csu-upload.conf" "$conf" 0644
 
 install -d -m 0755 -o root -g root -- "$KEYS_DIR"
 say "$KEYS_DIR: root:root 0755 (the stations' keys, one file per account)"
-if getent group "$GROUP" >/dev/null; then
-    say "group $GROUP exists"
-else
-    groupadd --system "$GROUP"
-    say "created group $GROUP"
-fi
+for name in "$GROUP" "$READ_GROUP"; do
+    if getent group "$name" >/dev/null; then
+        say "group $name exists"
+    else
+        groupadd --system "$name"
+        say "created group $name"
+    fi
+done
+install -d -m 0755 -o root -g root -- "$STATIONS_DIR"
+say "$STATIONS_DIR: root:root 0755 (what add-station was told, one file per station)"
 
 missing=()
 [[ -x /usr/bin/python3 ]] || missing+=(python3)
@@ -137,4 +146,5 @@ cat <<EOF
 Next, for each station (as root):
   $SBIN_DIR/add-station STATION-USER /path/to/station.pub            # SFTP only
   $SBIN_DIR/add-station --csu-only STATION-USER /path/to/station.pub # + hashing on the server
+The office (fleet on this server, a page every 10 min): $HERE/install-office.sh
 EOF

@@ -11,6 +11,7 @@ login shell.
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import os
 import pwd
@@ -32,10 +33,13 @@ from tests.sshd_server import SSHServer, can_run_sshd, running_sshd
 KIT = ROOT / "deploy" / "server"
 CSU_ONLY = KIT / "csu-only"
 ADD_STATION = KIT / "add-station"
+REMOVE_STATION = KIT / "remove-station"
 INSTALL = KIT / "install.sh"
 CONF = KIT / "csu-upload.conf"
 KEYS_DIR = Path("/etc/ssh/authorized_keys")
 GROUP = "csu-upload"
+READ_GROUP = "csu-read"  # add-station's default readers' group
+STATIONS_DIR = Path("/etc/csu-upload/stations")  # add-station's records
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 PAST_DAY = day(-2)
 STATION_GECOS = "circadian-scp-upload station"  # what add-station gives the accounts it makes
@@ -65,11 +69,17 @@ def system_state() -> Iterator[None]:
     if reason is not None:
         pytest.skip(reason)
     had_group, had_keys = group_exists(GROUP), KEYS_DIR.exists()
+    had_readers, had_records = group_exists(READ_GROUP), STATIONS_DIR.exists()
     yield
     if not had_keys and KEYS_DIR.is_dir() and not any(KEYS_DIR.iterdir()):
         KEYS_DIR.rmdir()
-    if not had_group and group_exists(GROUP):
-        subprocess.run(["groupdel", GROUP], check=False, capture_output=True)
+    if not had_records and STATIONS_DIR.is_dir() and not any(STATIONS_DIR.iterdir()):
+        STATIONS_DIR.rmdir()
+        with contextlib.suppress(OSError):
+            STATIONS_DIR.parent.rmdir()
+    for name, had in ((GROUP, had_group), (READ_GROUP, had_readers)):
+        if not had and group_exists(name):
+            subprocess.run(["groupdel", name], check=False, capture_output=True)
 
 
 @pytest.fixture(scope="module")
@@ -119,6 +129,7 @@ def station(system_state: None, tmp_path: Path) -> Iterator[Station]:
         if group_exists(name):  # a test's own group, or one userdel left
             subprocess.run(["groupdel", name], check=False, capture_output=True)
         found.keys_file.unlink(missing_ok=True)
+        (STATIONS_DIR / f"{name}.conf").unlink(missing_ok=True)
         shutil.rmtree(found.root, ignore_errors=True)
 
 

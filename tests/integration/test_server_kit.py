@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import grp
 import io
+import json
 import os
 import pwd
 import shlex
 import shutil
 import stat
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +37,11 @@ from tests.integration.kit import (
     INSTALL,
     KEYS_DIR,
     PAST_DAY,
+    READ_GROUP,
+    REMOVE_STATION,
     SSHD,
     STATION_GECOS,
+    STATIONS_DIR,
     Station,
     add_station,
     connection,
@@ -174,9 +179,13 @@ def test_add_station_is_idempotent_and_refuses_garbage(station: Station) -> None
     assert (keys.st_uid, keys.st_gid, stat.S_IMODE(keys.st_mode)) == (0, 0, 0o644)
     folder = station.folder.stat()
     assert folder.st_uid == pwd.getpwnam(station.user).pw_uid
-    assert folder.st_gid == pwd.getpwnam(station.user).pw_gid  # its own: no station reads another
+    # the readers' group (the office, downstream processing), never the stations' one,
+    # and no station is in it: no station reads another's data
+    readers = grp.getgrnam(READ_GROUP)
+    assert folder.st_gid == readers.gr_gid
     assert folder.st_gid != grp.getgrnam(GROUP).gr_gid
-    assert stat.S_IMODE(folder.st_mode) == 0o750
+    assert station.user not in readers.gr_mem
+    assert stat.S_IMODE(folder.st_mode) == 0o2750  # setgid: what it makes is readers' too
     assert stat.S_ISDIR(folder.st_mode)
     kdir = KEYS_DIR.stat()
     assert (kdir.st_uid, kdir.st_gid, stat.S_IMODE(kdir.st_mode)) == (0, 0, 0o755)
@@ -191,9 +200,9 @@ def test_add_station_is_idempotent_and_refuses_garbage(station: Station) -> None
     assert station.keys_file.read_text().splitlines() == [
         f'restrict,command="{command}" {station.public_key}'
     ]
-    # --no-jail, said on purpose: OpenSSH's own SFTP server and no login shell at all, or
-    # csu-only told so
-    added = add_station(station, "--no-jail")
+    # --no-jail, said on purpose with --sftp-only: OpenSSH's own SFTP server and no login
+    # shell at all, or csu-only told so (a run that says nothing of the mode keeps it)
+    added = add_station(station, "--sftp-only", "--no-jail")
     assert added.returncode == 0, added.stderr
     assert "not jailed (--no-jail)" in added.stdout
     assert (
@@ -252,13 +261,16 @@ def test_install_puts_the_kit_in_place_and_sshd_accepts_it(
     for path, source, mode in (
         (bin_dir / "csu-only", CSU_ONLY, 0o755),
         (sbin_dir / "add-station", ADD_STATION, 0o755),
+        (sbin_dir / "remove-station", REMOVE_STATION, 0o755),
         (conf_dir / "csu-upload.conf", CONF, 0o644),
     ):
         info = path.stat()
         assert (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode)) == (0, 0, mode), path
         assert path.read_bytes() == source.read_bytes()
     assert group_exists(GROUP)
+    assert group_exists(READ_GROUP)
     assert KEYS_DIR.is_dir()
+    assert STATIONS_DIR.is_dir()
     checked = subprocess.run([SSHD, "-t", "-f", str(config)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stderr
 
@@ -395,7 +407,7 @@ def test_add_station_adopts_an_ordinary_account_only_when_told(
     command = f"{CSU_ONLY} --sftp-only {station.folder}"
     assert station.keys_file.read_text() == (f'restrict,command="{command}" {station.public_key}\n')
     folder = station.folder.stat()
-    assert (folder.st_uid, stat.S_IMODE(folder.st_mode)) == (uid, 0o750)
+    assert (folder.st_uid, stat.S_IMODE(folder.st_mode)) == (uid, 0o2750)
     # adopting marks nothing: the next run needs --adopt again
     assert_refused(add_station(station), "run again with --adopt")
 
@@ -451,3 +463,228 @@ def test_add_station_refuses_a_folder_that_is_not_the_stations(station: Station)
         before.st_gid,
         before.st_mode,
     )
+
+
+def test_a_key_rotation_keeps_the_stations_options_and_retires_the_old_key(
+    kit_server: SSHServer, station: Station, tmp_path: Path
+) -> None:
+    """The record keeps what the first run was told (--csu-only, --root): a rotation with
+    --replace-key says only the new key, and the old key no longer logs in."""
+    added = add_station(station, "--csu-only", server=kit_server)
+    assert added.returncode == 0, added.stderr
+    record = (STATIONS_DIR / f"{station.user}.conf").read_text()
+    assert f"root={station.root}\n" in record
+    assert "csu_only=yes\n" in record
+    new_key = tmp_path / "rotated_ed25519"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rotated", "-f", str(new_key)],
+        check=True,
+    )
+    rotated = subprocess.run(
+        [
+            str(ADD_STATION),
+            "--command",
+            str(CSU_ONLY),
+            "--replace-key",
+            station.user,
+            str(new_key.with_suffix(".pub")),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SSHD_CONFIG": str(kit_server.workdir / "sshd_config")},
+    )  # no --root, no --csu-only: the record's
+    assert rotated.returncode == 0, rotated.stderr
+    assert "removed 1 other key(s)" in rotated.stdout
+    public = new_key.with_suffix(".pub").read_text().strip()
+    assert station.keys_file.read_text() == (
+        f'restrict,command="{CSU_ONLY} {station.folder}" {public}\n'
+    )
+    with pytest.raises(paramiko.AuthenticationException):
+        ssh_client(kit_server, station).close()  # the old key
+    client = ssh_client(kit_server, Station(station.user, station.root, new_key))
+    try:
+        _stdin, stdout, _stderr = client.exec_command("date +%s")
+        assert stdout.read().strip().isdigit()  # csu-only's commands: still --csu-only
+    finally:
+        client.close()
+
+
+def test_the_office_reads_every_station_and_no_station_reads_another(
+    kit_server: SSHServer, station: Station, tmp_path: Path
+) -> None:
+    """A reader in the read group lists and reads a station's upload (files the station
+    made inherit the group); a second station cannot even list the first one's folder."""
+    added = add_station(station, server=kit_server)
+    assert added.returncode == 0, added.stderr
+    src = tmp_path / "src"
+    station_data(src)
+    uploaded = agent("once", upload_env(kit_server, station, src))
+    assert uploaded.returncode == 0, uploaded.stderr
+    reader = f"csu-rd-{os.urandom(3).hex()}"
+    subprocess.run(["useradd", "--no-create-home", "-G", READ_GROUP, reader], check=True)
+    try:
+        listed = subprocess.run(
+            [
+                "setpriv",
+                f"--reuid={reader}",
+                f"--regid={reader}",
+                "--init-groups",
+                "--",
+                "find",
+                str(station.folder),
+                "-type",
+                "f",
+                "-name",
+                "a.txt",
+                "-exec",
+                "cat",
+                "{}",
+                "+",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert listed.returncode == 0, listed.stderr
+        assert listed.stdout == "a\n" * 100
+        other = Station(f"{station.user}x", station.root, station.key)
+        try:
+            assert add_station(other, key=station.public_key).returncode == 0
+            peek = ssh_client(kit_server, other).open_sftp()
+            with pytest.raises((PermissionError, FileNotFoundError)):  # jailed: not even there
+                peek.listdir(str(station.folder))
+            peek.close()
+        finally:
+            subprocess.run(["userdel", "--force", other.user], check=False, capture_output=True)
+            subprocess.run(["groupdel", other.user], check=False, capture_output=True)
+            other.keys_file.unlink(missing_ok=True)
+            (STATIONS_DIR / f"{other.user}.conf").unlink(missing_ok=True)
+    finally:
+        subprocess.run(["userdel", reader], check=False, capture_output=True)
+
+
+def remove_station(user: str, *options: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REMOVE_STATION), *options, user], capture_output=True, text=True, timeout=60
+    )
+
+
+def fleet_of(root: Path, *options: str) -> subprocess.CompletedProcess[str]:
+    return agent_cli("fleet", str(root), "--stations", str(STATIONS_DIR), *options)
+
+
+def agent_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "circadian_scp_upload", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_an_enrolled_station_that_never_reported_is_missing_from_the_fleet(
+    kit_server: SSHServer, station: Station, tmp_path: Path
+) -> None:
+    """The kit knows every station it enrolled: one that never reached the server (its
+    key not yet used, a report it cannot write) has a MISSING row, and the fleet fails;
+    once it uploaded and reported, its row is an ordinary one."""
+    assert add_station(station, server=kit_server).returncode == 0
+    before = fleet_of(station.root, "--json")
+    assert before.returncode == 1, before.stderr
+    [row] = [row for row in json.loads(before.stdout) if row["station"] == station.user]
+    assert row["state"] == "MISSING"
+    assert "never reached the server" in row["notes"][0]
+    assert "1 missing (enrolled, never reported)" in before.stderr
+    src = tmp_path / "src"
+    station_data(src)
+    env = upload_env(kit_server, station, src, CSU_STATION=station.user, CSU_REPORT="true")
+    uploaded = agent("once", env)
+    assert uploaded.returncode == 0, uploaded.stderr
+    after = fleet_of(station.root, "--json")
+    states = {row["station"]: row["state"] for row in json.loads(after.stdout)}
+    assert states[station.user] == "ok", after.stdout
+
+
+def test_remove_station_revokes_the_key_forgets_the_report_and_keeps_the_data(
+    kit_server: SSHServer, station: Station, tmp_path: Path
+) -> None:
+    assert add_station(station, server=kit_server).returncode == 0
+    src = tmp_path / "src"
+    station_data(src)
+    env = upload_env(kit_server, station, src, CSU_STATION=station.user, CSU_REPORT="true")
+    assert agent("once", env).returncode == 0
+    held = tree(station.folder / "station data")
+    assert held
+    removed = remove_station(station.user)
+    assert removed.returncode == 0, removed.stderr
+    assert "no longer logs in" in removed.stdout
+    assert not station.keys_file.exists()
+    assert not (STATIONS_DIR / f"{station.user}.conf").exists()
+    with pytest.raises(paramiko.AuthenticationException):
+        ssh_client(kit_server, station).close()
+    assert pwd.getpwnam(station.user).pw_shell == "/usr/sbin/nologin"
+    # the data is kept, byte for byte; the report is gone, so the fleet forgets it
+    assert {
+        path: data
+        for path, data in tree(station.folder / "station data").items()
+        if "/.csu/" not in f"/{path}"
+    } == {path: data for path, data in held.items() if "/.csu/" not in f"/{path}"}
+    assert not list(station.folder.rglob(".csu/stations/*.json"))
+    assert station.user not in fleet_of(station.root).stdout
+    again = remove_station(station.user)  # a second run: nothing left to do, no error
+    assert again.returncode == 0, again.stderr
+
+
+def test_remove_station_archives_the_data_and_never_touches_another_account(
+    kit_server: SSHServer, station: Station, tmp_path: Path
+) -> None:
+    assert add_station(station, server=kit_server).returncode == 0
+    (station.folder / "day").mkdir()
+    (station.folder / "day" / "a.bin").write_bytes(b"data")
+    # what a hostile station leaves behind: links to files of the server's and another
+    # station's report folder; the archive must change neither
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's")
+    victim.chmod(0o600)
+    other_reports = tmp_path / "other" / ".csu" / "stations"
+    other_reports.mkdir(parents=True)
+    (other_reports / "other.json").write_text("{}")
+    (station.folder / "link.txt").symlink_to(victim)
+    (station.folder / ".csu").mkdir()
+    (station.folder / ".csu" / "stations").symlink_to(other_reports)
+    subprocess.run(["chown", "-hR", f"{station.user}:", str(station.folder)], check=True)
+    victim_before = victim.stat()
+    archive = station.root / "archive"
+    removed = remove_station(station.user, "--archive", str(archive))
+    assert removed.returncode == 0, removed.stderr
+    [kept] = list(archive.iterdir())
+    assert kept.name.startswith(f"{station.user}-")
+    assert (kept / "day" / "a.bin").read_bytes() == b"data"
+    assert kept.stat().st_uid == 0
+    assert kept.stat().st_gid == grp.getgrnam(READ_GROUP).gr_gid
+    assert not station.folder.exists()
+    assert not user_exists(station.user)  # nothing of the account is left
+    after = victim.stat()
+    assert (after.st_uid, after.st_gid, after.st_mode) == (
+        victim_before.st_uid,
+        victim_before.st_gid,
+        victim_before.st_mode,
+    )
+    assert (other_reports / "other.json").read_text() == "{}"  # not a report of its own
+    # never an account add-station neither made nor recorded, never a system account
+    for other in ("root", "daemon", "nobody"):
+        before = tuple(pwd.getpwnam(other))
+        refused = remove_station(other)
+        assert refused.returncode != 0
+        assert "system account" in refused.stderr
+        assert tuple(pwd.getpwnam(other)) == before
+    ordinary = f"csu-ord-{os.urandom(3).hex()}"
+    subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", ordinary], check=True)
+    try:
+        refused = remove_station(ordinary)
+        assert refused.returncode == 1
+        assert "neither made nor recorded" in refused.stderr
+        assert pwd.getpwnam(ordinary).pw_shell == "/bin/sh"
+    finally:
+        subprocess.run(["userdel", ordinary], check=False, capture_output=True)

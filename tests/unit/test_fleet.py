@@ -533,3 +533,31 @@ def test_the_local_and_the_remote_reading_agree(tmp_path: Path) -> None:
     assert [(r.station, r.state, r.last_contact) for r in over_ssh] == [
         (r.station, r.state, r.last_contact) for r in here
     ]
+
+
+def test_enrolled_stations_without_a_report_are_missing_and_hostile_records_are_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """add-station's records (root-owned, but read as data): a station whose folder
+    holds no report is MISSING; one that reported is not doubled; a record that is a
+    link, a FIFO, oversized or not a record is listed as unreadable, never followed."""
+    root, records = tmp_path / "srv", tmp_path / "stations"
+    records.mkdir()
+    put(root, "station-a", "station-a.json", sound("station-a"))
+    for user in ("station-a", "station-b"):
+        (records / f"{user}.conf").write_text(f"user={user}\nfolder={root / user}\n")
+    (records / "outside.conf").write_text(f"user=outside\nfolder={tmp_path / 'elsewhere'}\n")
+    (records / "garbage.conf").write_text("<html>not a record</html>\n")
+    (records / "huge.conf").write_text("user=huge\n" + "x" * 100_000 + f"\nfolder={root}/huge\n")
+    (records / "link.conf").symlink_to(records / "station-b.conf")
+    os.mkfifo(records / "fifo.conf")
+    code = main(["fleet", str(root), "--stations", str(records), "--json"])
+    said = capsys.readouterr()
+    assert code == 1
+    rows = {row["station"]: row for row in json.loads(said.out)}
+    assert set(rows) == {"station-a", "station-b"}  # outside ROOT: not this fleet's
+    assert rows["station-a"]["state"] == "ok"
+    assert rows["station-b"]["state"] == "MISSING"
+    assert rows["station-b"]["report"] == str(root / "station-b")
+    for name in ("garbage.conf", "link.conf", "fifo.conf", "huge.conf"):
+        assert f"unreadable: {records / name}" in said.err, said.err

@@ -83,13 +83,18 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
 
 
 def load_settings(
-    environ: Mapping[str, str] | None = None, connection: bool = True, enrolling: bool = False
+    environ: Mapping[str, str] | None = None,
+    connection: bool = True,
+    enrolling: bool = False,
+    reading: bool = False,
 ) -> AgentSettings:
     """Read and validate the configuration; raise one ConfigError listing every problem.
 
     ``connection``: also build (and so check) the connection: key files are read and
     parsed, fingerprints and known_hosts checked. The healthcheck does without.
     ``enrolling``: no credential is needed yet (``enroll`` makes the key).
+    ``reading``: only the connection is used (``fleet --remote`` reads the reports): no
+    job (``CSU_DST``) and no time zone are needed.
     """
     env, problems = resolve_secret_files(os.environ if environ is None else environ)
     settings: AgentSettings | None = None
@@ -101,12 +106,12 @@ def load_settings(
         problems.append(str(error))
     if settings is not None:
         enrolled_defaults(settings)
-    problems.extend(_cross_checks(env, settings, enrolling))
+    problems.extend(_cross_checks(env, settings, enrolling, jobs=not reading))
     if settings is not None:
         try:
             settings.resolve(zone=station_zone(settings.timezone, env))
             problems.extend(_window_problems(settings))
-            problems.extend([] if enrolling else _zone_problems(settings))
+            problems.extend([] if enrolling or reading else _zone_problems(settings))
         except ConfigError as error:
             problems.append(str(error))
     if settings is not None and not problems and connection:
@@ -176,7 +181,10 @@ def enrolled_defaults(settings: AgentSettings) -> None:
 
 
 def _cross_checks(
-    env: Mapping[str, str], settings: AgentSettings | None, enrolling: bool = False
+    env: Mapping[str, str],
+    settings: AgentSettings | None,
+    enrolling: bool = False,
+    jobs: bool = True,
 ) -> list[str]:
     problems = []
     if (
@@ -194,7 +202,7 @@ def _cross_checks(
             "(SSH_AUTH_SOCK)"
         )
     has_jobs = _lookup(env, "CSU_JOBS") is not None
-    if not has_jobs and _lookup(env, "CSU_DST") is None:
+    if jobs and not has_jobs and _lookup(env, "CSU_DST") is None:
         problems.append("CSU_DST: missing; give the remote folder (or several jobs in CSU_JOBS)")
     if has_jobs and _lookup(env, "CSU_DST") is not None:
         problems.append("CSU_DST: give either CSU_DST (one job) or CSU_JOBS (several), not both")

@@ -37,6 +37,11 @@ A report is what a station says, and a station may be wrong or hostile, so:
   are not ISO dates are dropped.
 - A folder that cannot be read (a station's own folder, 0750, seen by the admin) is
   listed as unreadable, and the others are read on.
+- **Stations that never reported**: a station that cannot write its report (its key
+  never logged in, a folder not its own, a full disk) writes none, and a list of reports
+  cannot show it. With ``--stations`` (the server kit's records, one ``USER.conf`` per
+  station that add-station enrolled), every enrolled station whose folder holds no report
+  is a ``MISSING`` row of its own.
 """
 
 from __future__ import annotations
@@ -81,7 +86,8 @@ DAY_FOLDER = re.compile(r"^\d{6,8}")  # 20240917..., skipped: stations' data, no
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 FAILING = ("failed", "refused", "config")
 UNKNOWN_DAY = "unknown"
-STATES = ("ok", "FAILING", "LATE", "BROKEN")
+STATES = ("ok", "FAILING", "LATE", "MISSING", "BROKEN")
+MAX_RECORD_BYTES = 4096  # one of add-station's records is a few lines
 UTC = datetime.timezone.utc
 
 
@@ -132,6 +138,7 @@ class StationRow:
     folder: str = ""  # the folder below ROOT the report is in: whose report it is
     contact_source: str = "server"  # "server", "station" (its SFTP mtime), "station clock"
     notes: list[str] = field(default_factory=list)  # said, not BROKEN
+    missing: bool = False  # enrolled by the server kit, but no report in its folder
 
     @property
     def failing(self) -> bool:
@@ -144,6 +151,8 @@ class StationRow:
         word is old news), else ``FAILING``, else ``ok``."""
         if self.problems:
             return "BROKEN"
+        if self.missing:
+            return "MISSING"
         return "LATE" if self.late else "FAILING" if self.failing else "ok"
 
 
@@ -528,6 +537,89 @@ def fleet_rows(
     return sorted(rows, key=lambda row: (row.station, row.report))
 
 
+@dataclass(frozen=True)
+class Enrolled:
+    """A station the server kit enrolled: its account and its folder (add-station's
+    record ``USER.conf``: ``user=`` and ``folder=`` lines)."""
+
+    user: str
+    folder: str
+    record: str
+
+
+def read_enrolled(folder: Path) -> tuple[list[Enrolled], list[tuple[str, str]]]:
+    """Return the stations recorded in ``folder`` (``*.conf``: regular files, never
+    through a link, each read up to ``MAX_RECORD_BYTES``), and the records that could not
+    be read, with why."""
+    enrolled: list[Enrolled] = []
+    unreadable: list[tuple[str, str]] = []
+    try:
+        names = sorted(name for name in os.listdir(folder) if name.endswith(".conf"))
+    except OSError as error:
+        return [], [(str(folder), _why(error))]
+    for name in names:
+        path = folder / name
+        try:
+            descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                    raise OSError(errno.EINVAL, "not a regular file")
+                data = os.read(descriptor, MAX_RECORD_BYTES)
+            finally:
+                os.close(descriptor)
+        except OSError as error:
+            unreadable.append((str(path), _why(error)))
+            continue
+        fields = dict(
+            line.split("=", 1) for line in data.decode(errors="replace").splitlines() if "=" in line
+        )
+        user, where = fields.get("user", ""), fields.get("folder", "")
+        if not user or not where.startswith("/"):
+            unreadable.append((str(path), "no user= and folder= lines: not add-station's record"))
+            continue
+        enrolled.append(Enrolled(user, where, str(path)))
+    return enrolled, unreadable
+
+
+def missing_rows(rows: list[StationRow], enrolled: list[Enrolled], root: str) -> list[StationRow]:
+    """Return a ``MISSING`` row for each enrolled station below ``root`` whose folder
+    has no report among ``rows`` (a report counts for the folder it is in)."""
+    reported = {row.folder for row in rows}
+    missing = []
+    for station in enrolled:
+        first = posixpath.relpath(posixpath.normpath(station.folder), root).split("/", 1)[0]
+        if first in (".", "..") or first in reported:
+            continue
+        missing.append(
+            StationRow(
+                station=station.user,
+                report=station.folder,
+                last_contact=None,
+                written=None,
+                clock_offset_seconds=None,
+                due=None,
+                upload_window=None,
+                interval_seconds=DEFAULT_INTERVAL,
+                last_success=None,
+                outcome="none",
+                message="",
+                backlog_days=0,
+                backlog_bytes=0,
+                oldest_pending_day=None,
+                agent_version="?",
+                timezone="?",
+                folder=first,
+                missing=True,
+                notes=[
+                    f"enrolled ({station.record}) but no report in its folder: it never "
+                    "reached the server, or cannot write its report (its key, a folder "
+                    "not its own, a full disk); `check --write` on the station says which"
+                ],
+            )
+        )
+    return missing
+
+
 def counts(rows: list[StationRow]) -> dict[str, int]:
     """Return how many rows are in each state."""
     return {state: sum(1 for row in rows if row.state == state) for state in STATES}
@@ -540,6 +632,8 @@ def summary(rows: list[StationRow], unreadable: int = 0) -> str:
         f"{len(rows)} station(s): {count['ok']} ok, {count['FAILING']} failing, "
         f"{count['LATE']} late, {count['BROKEN']} broken"
     )
+    if count["MISSING"]:
+        text += f", {count['MISSING']} missing (enrolled, never reported)"
     return text + (f"; {unreadable} folder(s) unreadable" if unreadable else "")
 
 
@@ -576,6 +670,8 @@ def describe_state(row: StationRow) -> str:
     """The state with its reason: ``LATE (late by 1 h 5 min)``, ``FAILING failed: ...``,
     ``BROKEN /srv/.../x.json: field 'written' is not text``."""
     text = row.state
+    if row.missing:
+        return f"{text} (enrolled, no report from it yet)"
     if row.problems:
         return f"{text} {row.report}: " + "; ".join(row.problems)
     if row.late:

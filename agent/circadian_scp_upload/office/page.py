@@ -23,7 +23,13 @@ COLOURS = {
     "unknown": "#8d6e63",
     "absent": "#e0e0e0",
 }
-STATE_COLOURS = {"ok": "#2e7d32", "FAILING": "#c62828", "LATE": "#ef6c00", "BROKEN": "#6a1b9a"}
+STATE_COLOURS = {
+    "ok": "#2e7d32",
+    "FAILING": "#c62828",
+    "LATE": "#ef6c00",
+    "MISSING": "#ef6c00",
+    "BROKEN": "#6a1b9a",
+}
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #212121; }
 h1 { font-size: 1.4em; margin-bottom: 0.2em; }
@@ -156,7 +162,9 @@ def render_html(
 <body>
 <h1>circadian-scp-upload: {len(rows)} station(s)</h1>
 <p class="when">{count["ok"]} ok, {count["FAILING"]} failing, {count["LATE"]} late,
-{count["BROKEN"]} broken{f"; {len(unreadable)} folder(s) unreadable" if unreadable else ""};
+{count["BROKEN"]} broken{f", {count['MISSING']} missing" if count["MISSING"] else ""}{
+        f"; {len(unreadable)} folder(s) unreadable" if unreadable else ""
+    };
 as of {moment.astimezone(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}</p>
 <table>
 <tr><th>station</th><th>state</th><th>last contact (the server's time)</th>
