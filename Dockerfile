@@ -1,8 +1,8 @@
 # circadian-scp-upload agent image, for linux/amd64, linux/arm64 and linux/arm/v7.
 # It needs BuildKit (for the optional CA secret below):
 #
-#   docker build -t circadian-scp-upload:1.1.0 .             # Docker CE 23 and later
-#   DOCKER_BUILDKIT=1 docker build -t circadian-scp-upload:1.1.0 .  # Debian 12 docker.io
+#   docker build -t circadian-scp-upload:1.2.0 .             # Docker CE 23 and later
+#   DOCKER_BUILDKIT=1 docker build -t circadian-scp-upload:1.2.0 .  # Debian 12 docker.io
 #
 # Behind a TLS-intercepting proxy, hand pip the proxy's CA bundle as a BuildKit secret
 # (it is used during the build only and never stored in a layer):
@@ -66,7 +66,7 @@ RUN --mount=type=secret,id=ca,required=false \
 FROM ${BASE_IMAGE}
 ARG UID=10001
 ARG GID=10001
-ARG VERSION=1.1.0
+ARG VERSION=1.2.0
 # The locked versions of the libraries that carry the SSH and the settings (a test keeps
 # these equal to requirements.lock; `circadian-scp-upload --version` says the same).
 LABEL io.github.circadian-scp-upload.paramiko="5.1.0" \

@@ -36,3 +36,22 @@ def test_the_exit_code_table_in_the_docs_is_the_one_the_agent_prints() -> None:
     agent_doc = (ROOT / "docs" / "agent.md").read_text()
     for code, meaning in EXIT_CODE_MEANINGS.items():
         assert f"| {code} | {meaning} |" in agent_doc, code
+
+
+def test_every_image_tag_in_the_docs_is_this_version() -> None:
+    """One tag everywhere: a build line tagged otherwise leaves compose looking for the
+    default tag in a registry ("pull access denied")."""
+    version = project_field("version")
+    places = [ROOT / "README.md", ROOT / "Dockerfile", *(ROOT / "docs").glob("*.md")]
+    places += [path for path in (ROOT / "deploy").rglob("*") if path.is_file()]
+    found: dict[str, set[str]] = {}
+    for path in places:
+        if path.suffix in {".png", ".whl", ".gz"}:
+            continue
+        for tag in re.findall(r"circadian-scp-upload:([A-Za-z0-9._${}-]+)", path.read_text()):
+            if tag.startswith(("test", "$", "{")):
+                continue  # the test suite's own images, a variable
+            found.setdefault(tag.rstrip(".}"), set()).add(path.relative_to(ROOT).as_posix())
+    assert set(found) <= {version, f"{version}-amd64", f"{version}-arm64", f"{version}-armv7"}, (
+        found
+    )

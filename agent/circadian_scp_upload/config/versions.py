@@ -25,6 +25,6 @@ def library_versions() -> dict[str, str]:
 
 
 def version_text() -> str:
-    """``circadian-scp-upload 1.1.0 (paramiko 5.1.0, ...; Python 3.11.7)``."""
+    """``circadian-scp-upload 1.2.0 (paramiko 5.1.0, ...; Python 3.11.7)``."""
     libraries = ", ".join(f"{name} {version}" for name, version in library_versions().items())
     return f"{PACKAGE} {installed(PACKAGE)} ({libraries}; Python {platform.python_version()})"
