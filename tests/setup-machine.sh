@@ -18,7 +18,8 @@ need_apt=()
 # faketime: a station whose clock is wrong (tests/integration/test_measuring_station.py)
 # lftp, rclone: the benchmark's peers beside rsync and scp (tests/benchmark)
 # bubblewrap: the server kit's jail for a station's SFTP (deploy/server/csu-only)
-for package in openssh-server openssh-client rsync fuse libfuse2 chromium faketime lftp rclone bubblewrap; do
+# sudo: the documents' paths type it (tests/container/doc_paths.py)
+for package in openssh-server openssh-client rsync fuse libfuse2 chromium faketime lftp rclone bubblewrap sudo; do
   dpkg -s "$package" >/dev/null 2>&1 || need_apt+=("$package")
 done
 command -v python3 >/dev/null || need_apt+=(python3 python3-venv)

@@ -49,9 +49,29 @@ def test_every_image_tag_in_the_docs_is_this_version() -> None:
         if path.suffix in {".png", ".whl", ".gz"}:
             continue
         for tag in re.findall(r"circadian-scp-upload:([A-Za-z0-9._${}-]+)", path.read_text()):
-            if tag.startswith(("test", "$", "{")):
+            if tag.startswith(("test", "$", "{", "VERSION")):
                 continue  # the test suite's own images, a variable
             found.setdefault(tag.rstrip(".}"), set()).add(path.relative_to(ROOT).as_posix())
-    assert set(found) <= {version, f"{version}-amd64", f"{version}-arm64", f"{version}-armv7"}, (
-        found
-    )
+    assert set(found) <= {
+        version,
+        f"{version}-amd64",
+        f"{version}-arm64",
+        f"{version}-armv7",
+        f"{version}-armhf",
+    }, found
+
+
+def test_the_library_doc_lists_every_option_of_the_signatures() -> None:
+    """docs/library.md shows each signature whole: an option added to the code and not to
+    the document fails here."""
+    import inspect
+
+    from circadian_scp_upload import DailyTransferClient, RemoteConnection
+
+    text = re.sub(r"\s+", " ", (ROOT / "docs" / "library.md").read_text())
+    for cls in (RemoteConnection, DailyTransferClient):
+        shown = re.search(rf"`{cls.__name__}\((.*?)\)`", text)
+        assert shown is not None, cls.__name__
+        names = {part.split("=")[0].strip(" *") for part in shown[1].split(",")}
+        wanted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+        assert wanted <= names, (cls.__name__, sorted(wanted - names))

@@ -176,7 +176,12 @@ def _fleet(found: Found, args: argparse.Namespace) -> int:
 def _enroll(settings: AgentSettings, args: argparse.Namespace) -> int:
     """Make or show the station's key, the admin's line, and the host key step."""
     options = EnrollOptions(
-        args.key_for, args.upload_root, args.trust, args.fingerprint, args.replace_host_key
+        args.key_for,
+        args.upload_root,
+        args.trust,
+        args.fingerprint,
+        args.replace_host_key,
+        args.public_key,
     )
     try:
         return exit_code(enroll(settings, options))
@@ -366,8 +371,15 @@ def _parser() -> argparse.ArgumentParser:
     enroll_command.add_argument(
         "--replace-host-key",
         action="store_true",
-        help="with --fingerprint: the server's key changed on purpose (reinstalled, "
-        "station moved): trust only the new key, dropping every other one for the host",
+        help="with --fingerprint (or --trust): the server's key changed on purpose "
+        "(reinstalled, station moved): trust only the new key, dropping every other one "
+        "for the host",
+    )
+    enroll_command.add_argument(
+        "--public-key",
+        action="store_true",
+        help="print only the station's public key line (made if missing), for a file to "
+        "give the server's admin: enroll --public-key > station-07.pub",
     )
     commands.add_parser("healthcheck", help="for Docker's HEALTHCHECK: exit 0 when healthy")
     fleet = commands.add_parser(

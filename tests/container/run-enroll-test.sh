@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# OPERATOR.md's path from a new station to its first verified day, command by command,
-# with the station's own deploy/ files (copied as an operator copies them) against the
-# test OpenSSH container, on which the admin applies the server kit. Exit 0: the path
-# works; each step's time is printed, and the total.
+# A new station to its first verified day by the build route, with Debian's
+# docker-compose 1.29: the station's own deploy/ files (copied from a checkout) against
+# the test OpenSSH container, on which the admin applies the server kit. (The documented
+# path itself, from a station bundle with compose v2: tests/container/doc_paths.py.)
+# Exit 0: the path works; each step's time is printed, and the total.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT="$PWD"

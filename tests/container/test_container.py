@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.container import doc_paths
 
 pytestmark = pytest.mark.container
 ROOT = Path(__file__).resolve().parents[2]
@@ -402,8 +403,11 @@ def test_the_station_compose_defaults_keep_what_the_agent_learns(tmp_path: Path)
 def test_the_ten_minute_path_from_a_new_station_to_its_first_verified_day(
     images: None,
 ) -> None:
-    """OPERATOR.md's first section, every command, against the test OpenSSH container
-    with the server kit applied (tests/container/run-enroll-test.sh)."""
+    """The build route with Debian's docker-compose 1.29: deploy/ copied from a checkout,
+    .env and station.env from the examples, enroll, the kit's add-station, the
+    fingerprint, check --write, the daemon's first pass, and a recreated container
+    keeping the state (tests/container/run-enroll-test.sh); the documented path itself,
+    from a bundle with compose v2, is test_the_documented_paths_walk_as_written."""
     started = time.monotonic()
     result = subprocess.run(
         ["bash", "tests/container/run-enroll-test.sh"],
@@ -419,3 +423,38 @@ def test_the_ten_minute_path_from_a_new_station_to_its_first_verified_day(
     assert "write check: removed it: nothing left behind" in output
     assert "pass finished: ok" in output
     print(f"the ten-minute path: {time.monotonic() - started:.0f} s")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def instrument_days() -> dict[str, bytes] | None:
+    """The instrument of the documented paths wrote its days when this tier started (a
+    day is quiet only CSU_QUIET_MINUTES after its files' change times, which no one can
+    set back): by the time the walk runs, they are."""
+    if docker_missing() is not None or (doc_paths.STATION_DIR / ".env").exists():
+        return None
+    return doc_paths.make_instrument_data()
+
+
+def compose_v2_missing() -> str | None:
+    found = subprocess.run(["docker", "compose", "version"], capture_output=True, check=False)
+    if found.returncode != 0:
+        return "no compose v2 (tests/container/prepare-docker.sh installs it)"
+    return None
+
+
+def test_the_documented_paths_walk_as_written(
+    images: None, instrument_days: dict[str, bytes] | None
+) -> None:
+    """OPERATOR.md, server-admin.md and monitoring.md: their numbered steps, literally, in
+    order: the arm64 station bundle installed on a station (emulated), the kit installed
+    on a Debian server from the bundle, the station added, trusted, proven, its first
+    pass, and the office's fleet page; the past days on the server byte for byte."""
+    reason = arm_missing("linux/arm64") or compose_v2_missing()
+    if reason is not None:
+        pytest.skip(reason)
+    assert instrument_days is not None, "the instrument's days were not made"
+    walked, expected = doc_paths.walk(instrument_days)
+    assert len(expected) == 6
+    for line in walked.log:
+        if line.startswith("== step"):
+            print(line)

@@ -688,3 +688,37 @@ def test_remove_station_archives_the_data_and_never_touches_another_account(
         assert pwd.getpwnam(ordinary).pw_shell == "/bin/sh"
     finally:
         subprocess.run(["userdel", ordinary], check=False, capture_output=True)
+
+
+def test_add_station_prints_the_destination_as_an_sshd_chroot_shows_it(
+    kit_server: SSHServer, station: Station, tmp_path: Path
+) -> None:
+    """With the chroot variant of csu-upload.conf, a station sees the upload root as /:
+    the CSU_DST add-station prints is the path inside it."""
+    host_key = tmp_path / "host_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(host_key)], check=True)
+    config = tmp_path / "sshd_config"
+    config.write_text(
+        f"HostKey {host_key}\nUsePAM no\n"
+        f"ChrootDirectory {station.root}\nForceCommand internal-sftp\n"
+    )
+    env = {**os.environ, "SSHD_CONFIG": str(config)}
+    added = subprocess.run(
+        [
+            str(ADD_STATION),
+            "--command",
+            str(CSU_ONLY),
+            "--root",
+            str(station.root),
+            station.user,
+            str(station.key.with_suffix(".pub")),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert added.returncode == 0, added.stderr
+    assert f"CSU_DST=/{station.user}\n" in added.stdout
+    plain = add_station(station, server=kit_server)
+    assert f"CSU_DST={station.folder}\n" in plain.stdout

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import pytest
 
+from circadian_scp_upload.cli import main
 from circadian_scp_upload.setup.enroll import kit_command, kit_root
 
 
@@ -43,3 +45,30 @@ def test_the_printed_command_is_quoted_for_the_admins_shell() -> None:
         "o'brien",
         hostile,
     ]
+
+
+def test_public_key_prints_the_line_alone_for_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``enroll --public-key > station-07.pub``: stdout is one public key line that
+    add-station reads as a .pub file; the key is made once, never again; nothing is
+    asked of the server (it may not know the station yet)."""
+    for name, value in {
+        "CSU_HOST": "127.0.0.1",
+        "CSU_PORT": "9",  # nothing answers: --public-key must not ask
+        "CSU_USER": "station-07",
+        "CSU_STATION": "station-07",
+        "CSU_DST": "/srv/upload/station-07",
+        "CSU_STATE_DIR": str(tmp_path / "state"),
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["enroll", "--public-key"]) == 0
+    first = capsys.readouterr()
+    [line] = first.out.splitlines()
+    assert line.startswith("ssh-ed25519 AAAA")
+    assert line.endswith(" station-07 circadian-scp-upload")
+    assert "made now" in first.err
+    assert main(["enroll", "--public-key"]) == 0
+    again = capsys.readouterr()
+    assert again.out == first.out  # the same key, not a new one
+    assert "made now" not in again.err

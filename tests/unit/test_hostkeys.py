@@ -90,3 +90,19 @@ def test_revoked_keys_are_never_trusted_and_cert_authorities_are_left_out() -> N
     policy = hostkeys.AcceptNew(None, known.revoked)
     with pytest.raises(HostKeyError, match="@revoked"):
         policy.missing_host_key(client, "[server]:2222", bad)
+
+
+def test_the_commands_the_host_key_messages_name_exist_where_the_user_is() -> None:
+    """The station commands in the refusals parse as the CLI's own, and OPERATOR.md walks
+    them (no ssh-keygen or ssh-keyscan in the image)."""
+    from circadian_scp_upload.cli import _parser
+    from circadian_scp_upload.remote.hostkeys import ENROLL_COMMAND, STATION_COMMAND
+
+    compose = "docker compose run --rm circadian-scp-upload "
+    for command in (ENROLL_COMMAND, f"{STATION_COMMAND} --fingerprint"):
+        assert command.startswith(compose)
+        args = _parser().parse_args([*command.removeprefix(compose).split(), "SHA256:x"])
+        assert args.command == "enroll"
+    operator = (Path(__file__).resolve().parents[2] / "deploy" / "OPERATOR.md").read_text()
+    assert "enroll --replace-host-key --fingerprint" in operator
+    assert "enroll --fingerprint" in operator

@@ -129,12 +129,17 @@ def host_entry_name(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
 
+# how a station records a host key (its compose folder), as OPERATOR.md says
+ENROLL_COMMAND = "docker compose run --rm circadian-scp-upload enroll --fingerprint"
+
+
 def _how_to_trust(host: str, port: int, key: paramiko.PKey, known_hosts: Path | None) -> str:
     target = str(known_hosts) if known_hosts is not None else "~/.ssh/known_hosts"
     port_flag = f"-p {port} " if port != 22 else ""
     return (
         f"after checking that {fingerprint(key)} is the server's key (ask its administrator, "
-        "or run `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on it), either add it: "
+        "or run `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on it), record it: on a "
+        f"station, `{ENROLL_COMMAND} {fingerprint(key)}` in its folder; elsewhere "
         f"`ssh-keyscan {port_flag}{host} >> {target}`, or pin it with "
         f"host_key_fingerprint / CSU_HOST_KEY_FINGERPRINT='{fingerprint(key)}'"
     )

@@ -14,6 +14,7 @@ import posixpath
 import re
 import shlex
 import socket
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -57,6 +58,7 @@ class EnrollOptions:
     trust: bool = False
     fingerprint: str | None = None
     replace_host_key: bool = False
+    public_key_only: bool = False  # print the public key line alone (a file for the admin)
 
 
 def station_key(settings: AgentSettings, say: Callable[[str], None]) -> Key:
@@ -182,11 +184,12 @@ def host_key_step(
     seen = fingerprint(key)
     target = (settings.known_hosts_file or settings.state_dir / STATION_KNOWN_HOSTS).expanduser()
     say(f"server {settings.host}:{settings.port} offers {key.get_name()} {seen}")
-    if options.replace_host_key and options.fingerprint is None:
+    if options.replace_host_key and options.fingerprint is None and not options.trust:
         raise ConfigError(
             "--replace-host-key replaces the recorded host key only with the one whose "
             f"fingerprint the server's admin gave: add --fingerprint (this server offers {seen}; "
-            "the admin prints theirs with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`)"
+            "the admin prints theirs with `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), "
+            "or --trust once you have compared it"
         )
     if options.fingerprint is not None:
         wanted = normalize_fingerprint(options.fingerprint)
@@ -221,8 +224,12 @@ def enroll(
 ) -> Outcome:
     """Make or show the station's key, say what the admin installs, and take the host
     key step. Raises the package's errors (the CLI maps them to exit codes)."""
-    key = station_key(settings, say)
     comment = f"{settings.station or socket.gethostname()} circadian-scp-upload"
+    if options.public_key_only:  # stdout: the line alone, for a file (station-07.pub)
+        key = station_key(settings, lambda line: print(line, file=sys.stderr))
+        say(public_key_line(key, comment))
+        return Outcome.OK
+    key = station_key(settings, say)
     for line in key_lines(key, comment, options, settings):
         say(line)
     return host_key_step(settings, options, say)
