@@ -105,7 +105,12 @@ case $machine in aarch64) machine=arm64 ;; x86_64) machine=amd64 ;; armv7l) mach
 [[ $machine == "$arch" ]] ||
     say "warning: this bundle is for $arch, this machine is $machine: it runs only under emulation (qemu-user-static), slowly"
 
-# 1. the image
+# 1. the image, after checking every file of the bundle (a USB stick may have lost a byte)
+if [[ -f $HERE/SHA256SUMS ]]; then
+    (cd -- "$HERE" && sha256sum -c --quiet SHA256SUMS) ||
+        die "the bundle is damaged (SHA256SUMS does not match): copy it again"
+    say "the bundle's files match SHA256SUMS"
+fi
 say "loading the image $image ($arch) from $HERE/image.tar.gz"
 loaded=$(gunzip -c "$HERE/image.tar.gz" | docker load)
 printf '%s\n' "$loaded"
