@@ -3,7 +3,7 @@
 # archive per architecture, copied on a USB stick (run from the repository, with Docker).
 #
 # usage: deploy/bundle/make-bundles.sh [--arch amd64,arm64,armhf] [--out DIR]
-#                                      [--image ARCH=IMAGE ...]
+#                                      [--image ARCH=IMAGE ...] [--as-version V]
 #
 # For each architecture it builds the image (docker build --platform, DOCKER_BUILDKIT=1;
 # arm64 and armhf under emulation where this machine is not one: qemu-user-static and
@@ -17,6 +17,8 @@
 #   server/                 the server kit, with this version's wheel and requirements.lock
 #                           (the admin's install-office.sh installs `fleet` from them)
 #   VERSION ARCH SHA256SUMS
+# --as-version V names the bundle V instead of pyproject.toml's version (the test suite
+# walks an upgrade with it; never for stations).
 # Environment: BASE_IMAGE (the Dockerfile's base, as a build ARG; per architecture
 # BASE_IMAGE_ARM64, BASE_IMAGE_ARMHF), DOCKER (default: docker), PYTHON (one with pip, for
 # the wheel; default python3).
@@ -32,12 +34,14 @@ die() {
 }
 
 arches=amd64,arm64,armhf
+as_version=
 out=$ROOT/dist
 declare -A given=()
 while (($#)); do
     case $1 in
     --arch) arches=$2; shift ;;
     --out) out=$2; shift ;;
+    --as-version) as_version=$2; shift ;;
     --image)
         [[ $2 == *=* ]] || die "--image ARCH=IMAGE" 2
         given[${2%%=*}]=${2#*=}
@@ -53,13 +57,15 @@ while (($#)); do
 done
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/pyproject.toml")
 [[ -n $version ]] || die "no version in pyproject.toml"
+wheel_version=$version
+version=${as_version:-$version}
 mkdir -p -- "$out"
 work=$(mktemp -d)
 trap 'rm -rf -- "$work"' EXIT
 
-say "the wheel of $version (for the server's fleet, and for library users)"
+say "the wheel of $wheel_version (for the server's fleet, and for library users)"
 "${PYTHON:-python3}" -m pip wheel -q --disable-pip-version-check --no-deps -w "$work/wheel" "$ROOT" >&2
-wheel=$(ls "$work"/wheel/circadian_scp_upload-"$version"-*.whl)
+wheel=$(ls "$work"/wheel/circadian_scp_upload-"$wheel_version"-*.whl)
 
 IFS=, read -r -a wanted <<<"$arches"
 for arch in "${wanted[@]}"; do

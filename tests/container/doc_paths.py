@@ -12,10 +12,12 @@ walk; so does a changed word that breaks a command.
 
 What the documents do not say is the world around them, set up here: the USB stick (a
 folder with the arm64 station bundle, made by deploy/bundle/make-bundles.sh from the
-arm64 image), the server (reachable from the station's containers as data.example.org),
-and the instrument, which has written three past days and today into
-/srv/instrument-data. The walk ends with those three days on the server byte for byte
-and the station in the office's fleet page.
+arm64 image, and the same tree bundled as 1.3.0 for the upgrade section's steps), the
+server (reachable from the station's containers as data.example.org), and the
+instrument, which has written three past days and today into /srv/instrument-data. The
+walk ends with those three days on the server byte for byte, the station in the office's
+fleet page, and, after the upgrade and the rollback, the first image running again with
+its state kept.
 
 Run alone: ``python -m tests.container.doc_paths`` (after tests/setup-machine.sh).
 """
@@ -57,6 +59,7 @@ DATA_DIR = Path("/srv/instrument-data")  # the documents' data folder
 DATA_OWNER = 10001
 QUIET_SECONDS = 5 * 60  # CSU_QUIET_MINUTES' default: the instrument's days must be that old
 ARM_IMAGE = "circadian-scp-upload:test-arm64"
+UPGRADE_VERSION = "1.3.0"  # the upgrade section's bundle: this tree, named as the next version
 
 
 @dataclass(frozen=True)
@@ -116,8 +119,12 @@ class Walk:
         return "server" if role in SERVER_ROLES else "technician"
 
     def hand_over(self, name: str, to: str) -> None:
-        """Hand ``name`` to side ``to`` from the other side: from where it stands, else
-        from where it started."""
+        """Hand ``name`` to side ``to``: the technician takes it from the USB stick (where
+        it started) if it is there; else it comes from the other side, from where that
+        stands, else from where it started."""
+        if to == "technician" and (self.usb / name).exists():
+            shutil.copy(self.usb / name, Path(self.cwd["technician"]) / name)
+            return
         source = "technician" if to == "server" else "server"
         for folder in (self.cwd[source], self.start[source]):
             path = f"{folder}/{name}"
@@ -286,7 +293,8 @@ def clean_up(image_was_there: bool) -> None:
     shutil.rmtree(STATION_DIR, ignore_errors=True)
     shutil.rmtree(DATA_DIR, ignore_errors=True)
     version = project_version()
-    run([DOCKER, "rmi", f"circadian-scp-upload:{version}-arm64"])
+    for tag in (f"{version}-arm64", UPGRADE_VERSION, f"{UPGRADE_VERSION}-arm64"):
+        run([DOCKER, "rmi", f"circadian-scp-upload:{tag}"])
     if not image_was_there:
         run([DOCKER, "rmi", f"circadian-scp-upload:{version}"])
 
@@ -313,19 +321,21 @@ def walk(expected: dict[str, bytes] | None = None) -> tuple[Walk, dict[str, byte
         expected = make_instrument_data()
     usb = Path(tempfile.mkdtemp(prefix="csu-usb-"))
     try:
-        must(
-            [
-                str(ROOT / "deploy" / "bundle" / "make-bundles.sh"),
-                "--arch",
-                "arm64",
-                "--image",
-                f"arm64={ARM_IMAGE}",
-                "--out",
-                str(usb),
-            ],
-            env={**os.environ, "PYTHON": sys.executable},
-            timeout=900,
-        )
+        for named in ([], ["--as-version", UPGRADE_VERSION]):  # this one, and "the next"
+            must(
+                [
+                    str(ROOT / "deploy" / "bundle" / "make-bundles.sh"),
+                    "--arch",
+                    "arm64",
+                    "--image",
+                    f"arm64={ARM_IMAGE}",
+                    "--out",
+                    str(usb),
+                    *named,
+                ],
+                env={**os.environ, "PYTHON": sys.executable},
+                timeout=900,
+            )
         start_server()
         wait_until_quiet()
         the_walk = Walk(usb)
@@ -350,6 +360,12 @@ def walk(expected: dict[str, bytes] | None = None) -> tuple[Walk, dict[str, byte
             assert copy == hashlib.sha256(data).hexdigest(), name
         page = must([DOCKER, "exec", SERVER, "cat", "/var/lib/csu-fleet/index.html"])
         assert "station-07" in page
+        # after the upgrade and the rollback: the old image again, the state kept (the
+        # key and the host key: check --write logged in), one agent running
+        env_file = (STATION_DIR / ".env").read_text()
+        assert f"CSU_IMAGE=circadian-scp-upload:{version}\n" in env_file, env_file
+        running = must(["docker", "compose", "ps", "--format", "{{.Image}}"], cwd=STATION_DIR)
+        assert running.split() == [f"circadian-scp-upload:{version}"], running
         return the_walk, expected
     finally:
         shutil.rmtree(usb, ignore_errors=True)
