@@ -269,3 +269,17 @@ def test_removal_needs_a_time_zone_that_was_said() -> None:
         assert load_settings(removing | {"TZ": "UTC"}, connection=False)
         assert load_settings(removing | {"CSU_TIMEZONE": "America/Los_Angeles"}, connection=False)
         assert load_settings(BASE, connection=False).zone.defaulted
+
+
+def test_fleet_remote_needs_only_the_connection() -> None:
+    """`fleet --remote` reads the reports over SSH: no job, no destination, no time zone
+    is asked for; the connection's own settings still are."""
+    settings = load_settings(
+        {"CSU_HOST": "server.example", "CSU_USER": "office", "CSU_PASSWORD": "pw"},
+        reading=True,
+    )
+    assert settings.host == "server.example"
+    with pytest.raises(ConfigError, match="CSU_HOST"):
+        load_settings({"CSU_USER": "office", "CSU_PASSWORD": "pw"}, reading=True)
+    with pytest.raises(ConfigError, match="CSU_DST"):
+        load_settings({"CSU_HOST": "server.example", "CSU_USER": "o", "CSU_PASSWORD": "pw"})

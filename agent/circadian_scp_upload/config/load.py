@@ -239,7 +239,11 @@ def _zone_problems(settings: AgentSettings) -> list[str]:
     in CSU_TIMEZONE or TZ counts; an image's own /etc/localtime does not)."""
     if not settings.zone.defaulted:
         return []
-    removing = [job.label for job in settings.job_list() if job.remove_after_upload]
+    try:
+        jobs = settings.job_list()
+    except ValidationError:  # no destination: said already (CSU_DST: missing)
+        return []
+    removing = [job.label for job in jobs if job.remove_after_upload]
     if not removing:
         return []
     return [
