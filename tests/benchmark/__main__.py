@@ -52,6 +52,9 @@ TOOLS = ("circadian-scp-upload", "rsync", "scp", "lftp", "rclone")
 PEERS = ("rsync", "scp", "lftp")  # "the fastest" of the issue's targets
 STATION_UPLINK = 20_000_000 / 8  # 20 Mbit/s in bytes per second
 PROJECT = "circadian-scp-upload"
+# the project at another revision (--baseline REV): tool name -> its source tree, so a
+# step back shows as an A/B in the same run, on the same data and server
+BASELINES: dict[str, Path] = {}
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,29 @@ def command_for(
     return [sys.executable, "-m", "tests.integration.run_upload", json.dumps(settings)]
 
 
+def add_baseline(revision: str, work: Path) -> str:
+    """Unpack the project at ``revision`` (``git archive``) into ``work``, compile it as
+    an installed package is, and return its tool name (``circadian-scp-upload@<rev>``)."""
+    short = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", revision],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    tree = work / f"baseline-{short}"
+    tree.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", short, "agent", "tests"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "agent")], check=True)
+    name = f"{PROJECT}@{short}"
+    BASELINES[name] = tree
+    return name
+
+
 def measure_round(
     tools: list[str],
     workload: Workload,
@@ -207,15 +233,19 @@ def measure_round(
             continue
         os.sync()  # no tool pays for another's write-back
         dst = server.new_remote_dir(f"bench-{workload.key}-{tool}-{os.urandom(3).hex()}")
-        command = command_for(tool, server, port, known_hosts, src, dst)
+        tree = BASELINES.get(tool)
+        command = command_for(PROJECT if tree else tool, server, port, known_hosts, src, dst)
         limit = min(timeout, workload.cap) if tool in CAPPED and workload.cap else timeout
-        wrapper = [sys.executable, "-m", "tests.benchmark.measure", str(limit), *command]
+        measure = str(ROOT / "tests" / "benchmark" / "measure.py")
+        wrapper = [sys.executable, measure, str(limit), *command]
+        # a baseline runs its own tree: its package first on the path, its run_upload
+        path = f"{tree / 'agent'}:{tree}" if tree else str(ROOT)
         output = subprocess.run(
             wrapper,
-            cwd=ROOT,
+            cwd=tree or ROOT,
             capture_output=True,
             text=True,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env={**os.environ, "PYTHONPATH": path},
         )
         seconds, rss, cpu, error, _last = json.loads(output.stdout.strip().splitlines()[-1])
         if not error and tree_digest(dst / DAY) != expected:
@@ -325,6 +355,14 @@ def main() -> int:
     parser.add_argument("--harnesses", default="test,stock")
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--timeout", type=float, default=300.0, help="per upload")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        action="append",
+        default=[],
+        help="also run the project at this git revision (an A/B in the same run: a step "
+        "back shows beside the current code); may be given more than once",
+    )
     args = parser.parse_args()
     reason = can_run_sshd()
     if reason:
@@ -343,6 +381,9 @@ def main() -> int:
     harnesses = args.harnesses.split(",")
     work = Path(tempfile.mkdtemp(prefix="csu-bench-"))
     work.chmod(0o755)  # the login user reads its authorized_keys below it
+    if PROJECT in tools:
+        at = tools.index(PROJECT) + 1
+        tools[at:at] = [add_baseline(revision, work) for revision in args.baseline]
     rows: list[Row] = []
     steady: list[Steady] = []
     try:
@@ -454,6 +495,16 @@ def render_targets(rows: list[Row]) -> str:
             continue
         mine = statistics.median(ours.seconds)
         times = medians(row.results)
+        for baseline in BASELINES:
+            before = row.results.get(baseline)
+            if before and before.seconds and before.cpu and ours.cpu:
+                wall = mine / statistics.median(before.seconds)
+                cpu = statistics.median(ours.cpu) / statistics.median(before.cpu)
+                say(
+                    f"{where} no step back from {baseline} (wall and client CPU <= 1.05x)",
+                    f"wall {wall:.2f}x, CPU {cpu:.2f}x",
+                    wall <= 1.05 and cpu <= 1.05,
+                )
         if key == "a":
             best = fastest_peer(row.results)
             if best:

@@ -64,3 +64,43 @@ def test_tiny_benchmark_runs_and_checks_every_upload() -> None:
     assert len(steady) == 4, result.stdout  # two sizes, two tools
     ours = [row.split(" | ") for row in steady if "circadian-scp-upload" in row]
     assert all(row[-1].strip(" |") == "0" for row in ours), ours  # no day folder touched
+
+
+def test_a_baseline_revision_runs_beside_the_current_code() -> None:
+    """``--baseline REV``: the project at another revision is a tool of its own in the
+    same run, and the targets say whether the current code stepped back from it."""
+    reason = can_run_sshd()
+    if reason is not None:
+        pytest.skip(reason)
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.benchmark",
+            "--tiny",
+            "--workloads",
+            "a,b",
+            "--harnesses",
+            "test",
+            "--tools",
+            "circadian-scp-upload,rsync",
+            "--baseline",
+            "HEAD",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    baseline = f"circadian-scp-upload@{head.stdout.strip()}"
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| (")]
+    assert sum(f"| {baseline} |" in row for row in rows) == 2, rows
+    steps = [line for line in result.stdout.splitlines() if f"step back from {baseline}" in line]
+    assert len(steps) == 2, result.stdout
+    assert all(line.endswith((", met", ", not met")) for line in steps), steps
