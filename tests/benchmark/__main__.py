@@ -297,6 +297,11 @@ class Row:
 def start_server(harness: str, work: Path) -> SSHServer:
     if harness == "stock":
         return start_stock_sshd(work / "sshd-stock")
+    if harness == "tmpfs":  # the test sshd writing into memory: the server's disk left out
+        server = start_sshd(work / "sshd-tmpfs")
+        server.remote_root = Path(tempfile.mkdtemp(prefix="csu-bench-", dir="/dev/shm"))
+        server.remote_root.chmod(0o755)
+        return server
     return start_sshd(work / "sshd")
 
 
@@ -352,7 +357,12 @@ def main() -> int:
     parser.add_argument(
         "--stock-workloads", default="a,b,c", help="workloads also run against the stock sshd"
     )
-    parser.add_argument("--harnesses", default="test,stock")
+    parser.add_argument("--harnesses", default="test,stock,tmpfs")
+    parser.add_argument(
+        "--tmpfs-workloads",
+        default="a,b",
+        help="workloads also run with the destination in memory (/dev/shm)",
+    )
     parser.add_argument("--tools", default=",".join(TOOLS))
     parser.add_argument("--timeout", type=float, default=300.0, help="per upload")
     parser.add_argument(
@@ -388,7 +398,11 @@ def main() -> int:
     steady: list[Steady] = []
     try:
         for harness in harnesses:
-            keys = wanted if harness == "test" else args.stock_workloads.split(",")
+            keys = {
+                "test": wanted,
+                "stock": args.stock_workloads.split(","),
+                "tmpfs": args.tmpfs_workloads.split(","),
+            }[harness]
             chosen = [w for w in workloads(args.tiny) if w.key in keys]
             if chosen:
                 rows += run_harness(harness, chosen, tools, repeat, args.timeout, work)

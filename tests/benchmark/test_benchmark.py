@@ -28,10 +28,12 @@ def test_tiny_benchmark_runs_and_checks_every_upload() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| (")]
     tools = ("circadian-scp-upload", "rsync", "scp", "lftp", "rclone")
-    assert len(rows) == len(tools) * (6 + 3), rows  # workloads a-f here, a-c on the stock sshd
+    # workloads a-f on the test sshd, a-c on the stock sshd, a-b into memory (tmpfs)
+    assert len(rows) == len(tools) * (6 + 3 + 2), rows
     for tool in tools:
-        assert sum(f"| {tool} |" in row for row in rows) == 9, tool
+        assert sum(f"| {tool} |" in row for row in rows) == 11, tool
     assert sum("| stock |" in row for row in rows) == len(tools) * 3
+    assert sum("| tmpfs |" in row for row in rows) == len(tools) * 2
     project = [row.split(" | ") for row in rows if "| circadian-scp-upload |" in row]
     for cells in project:  # wall, CPU, memory, both ratios: all measured
         assert [cells[3][-2:], cells[4][-2:], cells[5][-3:], cells[6][-1:]] == [
@@ -57,6 +59,9 @@ def test_tiny_benchmark_runs_and_checks_every_upload() -> None:
         "(c) stock",
         "(c) stock",
         "(c) stock",
+        "(a) tmpfs",
+        "(a) tmpfs",
+        "(b) tmpfs",
     ]
     assert all(line.endswith((", met", ", not met")) for line in targets), targets
     assert "- peak memory <= 80 MB: " in result.stdout
