@@ -77,6 +77,16 @@ for pair in "station=$station" "data=$data" "host=$host" "user=$user" "dst=$dst"
 done
 [[ -z $station || $station =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$ ]] ||
     die "--station $station: a name of letters, digits, . _ - (it is the container's host name)" 2
+# the station's own folder: absolute, at least two levels down, new, empty or already one
+[[ $dir == /*/* && /$dir/ != */../* ]] ||
+    die "--dir $dir: give an absolute folder of its own, such as /opt/circadian-scp-upload" 2
+if [[ -d $dir && ! -f $dir/.env && -n $(ls -A -- "$dir") ]]; then
+    die "--dir $dir holds other things and no station: give a folder of its own" 2
+fi
+if [[ -n $data ]]; then
+    [[ $data == /* && -d $data ]] ||
+        die "--data $data: no such folder (give the instrument's data folder, absolute)" 2
+fi
 upgrade=no
 [[ -f $dir/.env ]] && upgrade=yes
 if [[ $upgrade == no ]]; then
@@ -88,7 +98,6 @@ if [[ $upgrade == no ]]; then
         esac
         [[ -n $value ]] || die "--$option is needed for a new station (see --help)" 2
     done
-    [[ -d $data ]] || die "--data $data: no such folder (the instrument's data folder on this machine)" 2
 fi
 
 # docker, and compose (v2 `docker compose`, or Debian's docker-compose 1.29)

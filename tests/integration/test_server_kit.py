@@ -480,6 +480,9 @@ def test_a_key_rotation_keeps_the_stations_options_and_retires_the_old_key(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "rotated", "-f", str(new_key)],
         check=True,
     )
+    refused = add_station(station, key=new_key.with_suffix(".pub").read_text().strip())
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "only with --add-key" in refused.stderr  # the name may be another station's
     rotated = subprocess.run(
         [
             str(ADD_STATION),

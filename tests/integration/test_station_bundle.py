@@ -82,6 +82,9 @@ def test_a_damaged_bundle_is_refused_before_anything_is_loaded(
         ("--host", "data.example.org\nCSU_PASSWORD=x", "letters, digits and ._/+@:- only"),
         ("--dst", "/srv/upload/$(reboot)", "letters, digits and ._/+@:- only"),
         ("--data", "/nonexistent/instrument", "no such folder"),
+        ("--data", "relative/data", "no such folder"),
+        ("--dir", "/", "give an absolute folder of its own"),
+        ("--dir", "/opt", "give an absolute folder of its own"),
     ],
 )
 def test_values_that_would_break_the_env_files_are_refused(
