@@ -33,6 +33,7 @@ from .office.fleet import (
     MAX_INTERVAL,
     Found,
     fleet_rows,
+    human_bytes,
     missing_rows,
     read_enrolled,
     read_local,
@@ -271,17 +272,17 @@ def _status(settings: AgentSettings, as_json: bool) -> int:
     print(f"last success: {status.last_success or 'never'}")
     print(
         f"backlog: {status.backlog_days} day(s), {status.backlog_files} files, "
-        f"{_human(status.backlog_bytes)}, the oldest {status.oldest_pending_day or '-'}"
+        f"{human_bytes(status.backlog_bytes)}, the oldest {status.oldest_pending_day or '-'}"
     )
     for job, backlog in sorted(status.jobs.items()):
         error = f" ({backlog['error']})" if backlog.get("error") else ""
         print(
             f"  {job}: {backlog['days']} day(s), {backlog['files']} files, "
-            f"{_human(backlog['bytes'])}{error}"
+            f"{human_bytes(backlog['bytes'])}{error}"
         )
     print(
         f"uploaded since the state began: {status.uploaded_files_total} files, "
-        f"{_human(status.uploaded_bytes_total)}"
+        f"{human_bytes(status.uploaded_bytes_total)}"
     )
     if status.replaced_kept_total:
         print(
@@ -295,7 +296,7 @@ def _describe_pending(day: Pending) -> str:
     """Return one line of ``check``'s plan for a day."""
     if day.error:
         return f"{day.unit.label}  cannot be screened: {day.error}"
-    parts = [f"{day.upload:>7} files to upload ({_human(day.upload_bytes)})"]
+    parts = [f"{day.upload:>7} files to upload ({human_bytes(day.upload_bytes)})"]
     if day.compare:
         parts.append(f"{day.compare} to compare by checksum")
     if day.remove:
@@ -303,14 +304,6 @@ def _describe_pending(day: Pending) -> str:
     if day.cleanup:
         parts.append(f"{day.cleanup} leftovers to clean up or folders to create")
     return f"{day.unit.label}  " + ", ".join(parts)
-
-
-def _human(size: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TiB"
 
 
 class _PrintVersion(argparse.Action):

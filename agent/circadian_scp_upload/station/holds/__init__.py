@@ -24,8 +24,16 @@ from .enabled import TurnedOff
 from .pause import PAUSE_SEEN, PauseFile
 from .window import OutsideWindow
 
-__all__ = ["PAUSE_SEEN", "Held", "Hold", "OutsideWindow", "PauseFile", "TurnedOff", "build"]
-__all__ += ["first_held"]
+__all__ = [
+    "PAUSE_SEEN",
+    "Held",
+    "Hold",
+    "OutsideWindow",
+    "PauseFile",
+    "TurnedOff",
+    "build",
+    "first_held",
+]
 
 
 def build(

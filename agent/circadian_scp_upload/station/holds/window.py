@@ -19,25 +19,17 @@ class OutsideWindow:
         self.window = window
         self.zone = zone
 
-    def _closed(self, now: datetime.datetime) -> bool:
-        return self.window is not None and not self.window.is_open(now.astimezone(self.zone.zone))
+    def _held(self, now: datetime.datetime, reason: str, outcome: Outcome) -> Held | None:
+        """``reason`` and ``outcome`` while the window is closed at ``now``, else None."""
+        local = now.astimezone(self.zone.zone)
+        if self.window is None or self.window.is_open(local):
+            return None
+        return Held("upload-window", reason, outcome, self.window.next_change(local))
 
     def at_start(self, now: datetime.datetime) -> Held | None:
-        if self.window is None or not self._closed(now):
-            return None
-        return Held(
-            "upload-window",
-            f"outside the upload window ({self.window.text})",
-            Outcome.IDLE,
-            self.window.next_change(now.astimezone(self.zone.zone)),
-        )
+        text = self.window.text if self.window is not None else ""
+        return self._held(now, f"outside the upload window ({text})", Outcome.IDLE)
 
     def between_files(self, now: datetime.datetime) -> Held | None:
-        if self.window is None or not self._closed(now):
-            return None
-        return Held(
-            "upload-window",
-            f"the upload window ({self.window.text}) closed",
-            Outcome.STOPPED,
-            self.window.next_change(now.astimezone(self.zone.zone)),
-        )
+        text = self.window.text if self.window is not None else ""
+        return self._held(now, f"the upload window ({text}) closed", Outcome.STOPPED)
